@@ -1,0 +1,237 @@
+//! [`select()`]: Python's `select.select(rlist, wlist, xlist, timeout)` on POSIX `select(2)`.
+
+use std::os::fd::RawFd;
+use std::time::Instant;
+
+use crate::error::{Error, Result};
+use crate::fdset::{self, FdSet, FD_SETSIZE};
+use crate::fileno::FileNo;
+use crate::{signals, sys, timeout};
+
+/// Which system call [`select_with`] issues.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub enum Syscall {
+    /// glibc's `select()`, which Linux's strace shows as `pselect6` (glibc implements
+    /// `select()` with that syscall). What CPython uses, and the default.
+    #[default]
+    Libc,
+    /// The kernel's own `select` syscall, so that strace shows `select(`. Only on x86-64
+    /// Linux; elsewhere [`select_with`] fails with [`Error::NotImplemented`].
+    Select,
+}
+
+impl Syscall {
+    /// Is the raw `select` syscall available on this target?
+    pub const fn raw_select_available() -> bool {
+        cfg!(all(target_os = "linux", target_arch = "x86_64"))
+    }
+}
+
+/// One of the three lists, converted: the items in input order with their fds, and the set.
+struct List<T> {
+    items: Vec<(RawFd, T)>,
+    set: FdSet,
+    /// Highest fd + 1, or 0 for an empty list (which is passed to the kernel as NULL).
+    nfds: usize,
+}
+
+impl<T: FileNo> List<T> {
+    /// Convert one list as CPython's `seq2set` does: `fileno()` once per entry, in order; the
+    /// first bad entry stops everything.
+    fn convert(list: impl IntoIterator<Item = T>) -> Result<Self> {
+        let iter = list.into_iter();
+        let mut items = Vec::with_capacity(iter.size_hint().0.min(FD_SETSIZE));
+        let mut set = FdSet::new();
+        let mut nfds = 0;
+        for item in iter {
+            let fd = item.fileno();
+            if fd < 0 {
+                return Err(fdset::negative_fd(fd));
+            }
+            // insert() refuses fd >= FD_SETSIZE with CPython's message before touching the set.
+            set.insert(fd)?;
+            if items.len() >= FD_SETSIZE {
+                return Err(Error::value("too many file descriptors in select()"));
+            }
+            nfds = nfds.max(fd as usize + 1);
+            items.push((fd, item));
+        }
+        Ok(List { items, set, nfds })
+    }
+
+    /// The items whose fd is in `ready`, in input order, repeats kept.
+    fn ready(self, ready: &FdSet) -> Vec<T> {
+        self.items
+            .into_iter()
+            .filter(|(fd, _)| ready.contains(*fd))
+            .map(|(_, item)| item)
+            .collect()
+    }
+
+    /// A fresh copy of the set for one syscall, or `None` (a NULL pointer) for an empty list.
+    fn fresh_set(&self) -> Option<FdSet> {
+        (self.nfds > 0).then_some(self.set)
+    }
+}
+
+/// The three ready lists `select()` returns: (readable, writable, exceptional).
+pub type Ready<T> = (Vec<T>, Vec<T>, Vec<T>);
+
+/// `select(2)`: wait until some of the given files are ready, as Python's
+/// `select.select(rlist, wlist, xlist, timeout)`.
+///
+/// Each list may be any iterable of [`FileNo`] items (raw fds, `&Socket`, `&dyn FileNo`, std
+/// sockets and files...). The result holds the very items given whose fd is ready, in input
+/// order, repeats kept. `timeout` is in seconds; `None` waits for ever and `Some(0.0)` polls.
+///
+/// Behaviour, as CPython 3.11 on Linux:
+/// - the timeout is checked first (`NaN`, out of range, negative), then the lists left to right,
+///   `fileno()` once per entry; the first bad entry fails the call before any syscall;
+/// - a negative fd, an fd `>= FD_SETSIZE` (never written into an `fd_set`) and a list of more
+///   than `FD_SETSIZE` entries are [`Error::Value`] with CPython's messages;
+/// - `nfds` is the highest fd + 1; an empty list is passed as NULL; `None` as a NULL timeval;
+/// - on `EINTR` the call is retried with the time left on a monotonic deadline (PEP 475), or
+///   returns three empty lists once it has passed, unless a signal the program asked to hear
+///   about ([`crate::signals`]) arrived: then it returns [`Error::Interrupted`];
+/// - a bad fd fails the whole call with [`Error::Os`] (`[Errno 9] Bad file descriptor`).
+///
+/// The seed's server loop, `select.select(read_socket_list, [], [])`, in Rust:
+///
+/// ```
+/// use pyselect::{select, Socket};
+///
+/// let server_socket1 = Socket::tcp_v4()?;
+/// server_socket1.bind(("127.0.0.1", 0))?;
+/// server_socket1.listen(None)?;
+/// let server_socket2 = Socket::tcp_v4()?;
+/// server_socket2.bind(("127.0.0.1", 0))?;
+/// server_socket2.listen(None)?;
+///
+/// // A client knocks on the second port.
+/// let client = Socket::tcp_v4()?;
+/// client.connect(("127.0.0.1", server_socket2.getsockname()?.port()))?;
+///
+/// let read_socket_list = [&server_socket1, &server_socket2];
+/// let (conn_read_socket_list, _, _) = select(read_socket_list, [], [], None)?;
+/// for conn_read_socket in conn_read_socket_list {
+///     assert!(std::ptr::eq(conn_read_socket, &server_socket2));
+///     let (client_socket, client_addr) = conn_read_socket.accept()?;
+///     assert_eq!(client_addr.ip().to_string(), "127.0.0.1");
+///     drop(client_socket);
+/// }
+/// # Ok::<(), pyselect::Error>(())
+/// ```
+#[doc(alias = "pselect6")]
+pub fn select<T, R, W, X>(rlist: R, wlist: W, xlist: X, timeout: Option<f64>) -> Result<Ready<T>>
+where
+    T: FileNo,
+    R: IntoIterator<Item = T>,
+    W: IntoIterator<Item = T>,
+    X: IntoIterator<Item = T>,
+{
+    select_with(Syscall::Libc, rlist, wlist, xlist, timeout)
+}
+
+/// [`select()`] issuing the chosen [`Syscall`]: `Syscall::Select` makes strace show the
+/// kernel's `select(` instead of glibc's `pselect6(`. Everything else is as [`select()`].
+///
+/// ```
+/// use pyselect::{select_with, Syscall};
+/// # if Syscall::raw_select_available() {
+/// let (r, w, x) = select_with(Syscall::Select, [0], [1], [], Some(0.0))?;
+/// # }
+/// # Ok::<(), pyselect::Error>(())
+/// ```
+pub fn select_with<T, R, W, X>(
+    syscall: Syscall,
+    rlist: R,
+    wlist: W,
+    xlist: X,
+    timeout: Option<f64>,
+) -> Result<Ready<T>>
+where
+    T: FileNo,
+    R: IntoIterator<Item = T>,
+    W: IntoIterator<Item = T>,
+    X: IntoIterator<Item = T>,
+{
+    let wait = match timeout {
+        Some(seconds) => Some(timeout::select_timeout(seconds)?),
+        None => None,
+    };
+    let r = List::convert(rlist)?;
+    let w = List::convert(wlist)?;
+    let x = List::convert(xlist)?;
+    let nfds = r.nfds.max(w.nfds).max(x.nfds);
+    if syscall == Syscall::Select && !Syscall::raw_select_available() {
+        return Err(Error::NotImplemented(
+            "the raw select syscall exists only on x86-64 Linux; use Syscall::Libc".into(),
+        ));
+    }
+
+    if let Some(sig) = signals::take_pending() {
+        return Err(Error::Interrupted(sig));
+    }
+    let deadline = wait.map(|(_, ns)| Instant::now().checked_add(ns));
+    let mut tv = wait.map(|(tv, _)| tv);
+    let (rs, ws, xs) = loop {
+        // Every attempt starts from the sets as the caller gave them.
+        let (mut rs, mut ws, mut xs) = (r.fresh_set(), w.fresh_set(), x.fresh_set());
+        let ret = call(
+            syscall,
+            nfds,
+            rs.as_mut().map(FdSet::as_raw_mut),
+            ws.as_mut().map(FdSet::as_raw_mut),
+            xs.as_mut().map(FdSet::as_raw_mut),
+            tv.as_mut(),
+        );
+        match ret {
+            Ok(_) => break (rs, ws, xs),
+            Err(e) if e.raw_os_error() == Some(libc::EINTR) => {
+                if let Some(sig) = signals::take_pending() {
+                    return Err(Error::Interrupted(sig));
+                }
+                match deadline {
+                    None => {}                                 // no timeout: retry with NULL
+                    Some(None) => tv = wait.map(|(tv, _)| tv), // deadline beyond Instant's range
+                    Some(Some(deadline)) => match deadline.checked_duration_since(Instant::now()) {
+                        None => return Ok((Vec::new(), Vec::new(), Vec::new())),
+                        Some(left) => tv = Some(timeout::remaining_timeval(left)),
+                    },
+                }
+            }
+            Err(e) => return Err(Error::Os(e)),
+        }
+    };
+    let empty = FdSet::new();
+    Ok((
+        r.ready(rs.as_ref().unwrap_or(&empty)),
+        w.ready(ws.as_ref().unwrap_or(&empty)),
+        x.ready(xs.as_ref().unwrap_or(&empty)),
+    ))
+}
+
+fn call(
+    syscall: Syscall,
+    nfds: usize,
+    rs: Option<&mut libc::fd_set>,
+    ws: Option<&mut libc::fd_set>,
+    xs: Option<&mut libc::fd_set>,
+    tv: Option<&mut libc::timeval>,
+) -> std::io::Result<usize> {
+    match syscall {
+        Syscall::Libc => sys::select(nfds, rs, ws, xs, tv),
+        #[cfg(all(target_os = "linux", target_arch = "x86_64"))]
+        Syscall::Select => sys::select_raw(nfds, rs, ws, xs, tv),
+        #[cfg(not(all(target_os = "linux", target_arch = "x86_64")))]
+        Syscall::Select => Err(std::io::Error::new(
+            std::io::ErrorKind::Unsupported,
+            "the raw select syscall exists only on x86-64 Linux",
+        )),
+    }
+}
+
+/// A pause, as `select.select([], [], [], seconds)`: `select(0, NULL, NULL, NULL, &tv)`.
+pub fn sleep(seconds: f64) -> Result<()> {
+    select::<RawFd, _, _, _>([], [], [], Some(seconds)).map(drop)
+}

@@ -1,0 +1,87 @@
+//! Ask to be told about SIGINT/SIGTERM, so that a blocked [`crate::select()`] returns
+//! [`crate::Error::Interrupted`] instead of retrying.
+//!
+//! CPython's default SIGINT handler raises `KeyboardInterrupt` out of a blocked
+//! `select.select`; any other signal whose handler returns normally makes `select` retry
+//! (PEP 475). This module gives a Rust program the first behaviour for the signals it names:
+//!
+//! ```no_run
+//! use nix::sys::signal::Signal;
+//! use pyselect::{select, signals, Error};
+//!
+//! let _guard = signals::notify(&[Signal::SIGINT, Signal::SIGTERM])?;
+//! match select::<i32, _, _, _>([0], [], [], None) {
+//!     Err(Error::Interrupted(sig)) => eprintln!("stopping on {sig}"),
+//!     other => println!("{other:?}"),
+//! }
+//! # Ok::<(), pyselect::Error>(())
+//! ```
+//!
+//! The handler only records the signal number in an atomic. `select()` looks at it before its
+//! first syscall and after every `EINTR`. Handlers are installed without `SA_RESTART`, so a
+//! blocking socket call also returns `EINTR`, which the socket layer turns into the same error.
+//! A signal that lands in the few instructions between the check and the syscall is seen at
+//! the next `EINTR` or the next call (CPython has the same window).
+
+use std::sync::atomic::{AtomicI32, Ordering};
+
+use nix::sys::signal::{SigAction, Signal};
+
+use crate::error::{Error, Result};
+use crate::sys;
+
+/// The last watched signal that arrived and was not yet taken; 0 for none.
+static PENDING: AtomicI32 = AtomicI32::new(0);
+
+extern "C" fn record(sig: libc::c_int) {
+    PENDING.store(sig, Ordering::SeqCst);
+}
+
+/// Installed handlers; dropping it puts the previous dispositions back.
+#[derive(Debug)]
+#[must_use = "the handlers are removed when the guard is dropped"]
+pub struct Guard {
+    previous: Vec<(Signal, SigAction)>,
+}
+
+impl Drop for Guard {
+    fn drop(&mut self) {
+        for (sig, old) in self.previous.drain(..).rev() {
+            let _ = sys::restore_handler(sig, &old);
+        }
+    }
+}
+
+/// Install handlers (`rt_sigaction`, without `SA_RESTART`) for `signals`, so that
+/// [`crate::select()`] and the socket methods return [`Error::Interrupted`] when one of them
+/// interrupts a wait.
+///
+/// `SIGKILL` and `SIGSTOP` cannot be caught: asking for them is an [`Error::Os`] (`EINVAL`).
+#[doc(alias = "sigaction")]
+pub fn notify(signals: &[Signal]) -> Result<Guard> {
+    let mut guard = Guard {
+        previous: Vec::with_capacity(signals.len()),
+    };
+    for &sig in signals {
+        // On error the guard drops here and restores what was installed so far.
+        let old = sys::install_handler(sig, record).map_err(Error::Os)?;
+        guard.previous.push((sig, old));
+    }
+    Ok(guard)
+}
+
+/// Take the pending watched signal, if one arrived since the last call.
+pub fn take_pending() -> Option<Signal> {
+    match PENDING.swap(0, Ordering::SeqCst) {
+        0 => None,
+        n => Signal::try_from(n).ok(),
+    }
+}
+
+/// Look at the pending watched signal without taking it.
+pub fn pending() -> Option<Signal> {
+    match PENDING.load(Ordering::SeqCst) {
+        0 => None,
+        n => Signal::try_from(n).ok(),
+    }
+}

@@ -1,0 +1,517 @@
+//! [`Socket`]: a Python-shaped socket over the raw syscalls, one syscall per method wherever
+//! CPython makes one, so that a trace of a pyselect program reads like a trace of the Python one.
+
+use std::fmt;
+use std::io;
+use std::net::{IpAddr, Ipv4Addr, Ipv6Addr, Shutdown, SocketAddr, SocketAddrV4, SocketAddrV6};
+use std::os::fd::RawFd;
+use std::time::{Duration, Instant};
+
+use crate::error::{Error, Result};
+use crate::fileno::FileNo;
+use crate::{signals, sys, timeout};
+
+pub use libc::{
+    IPPROTO_IPV6, IPPROTO_TCP, IPV6_V6ONLY, MSG_DONTWAIT, MSG_OOB, MSG_PEEK, SOL_SOCKET, SO_ERROR,
+    SO_KEEPALIVE, SO_RCVBUF, SO_REUSEADDR, SO_REUSEPORT, SO_SNDBUF, SO_TYPE, TCP_NODELAY,
+};
+
+/// Python's default `listen()` backlog (`SOMAXCONN` capped at 128).
+pub const DEFAULT_BACKLOG: i32 = 128;
+
+/// An address family. `Debug` prints the C name, as strace does.
+#[derive(Clone, Copy, PartialEq, Eq, Hash)]
+pub enum Family {
+    /// `AF_INET`: IPv4.
+    Inet,
+    /// `AF_INET6`: IPv6.
+    Inet6,
+}
+
+impl Family {
+    fn raw(self) -> i32 {
+        match self {
+            Family::Inet => libc::AF_INET,
+            Family::Inet6 => libc::AF_INET6,
+        }
+    }
+
+    /// The family of an address.
+    pub fn of(addr: &SocketAddr) -> Family {
+        match addr {
+            SocketAddr::V4(_) => Family::Inet,
+            SocketAddr::V6(_) => Family::Inet6,
+        }
+    }
+}
+
+impl fmt::Debug for Family {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(match self {
+            Family::Inet => "AF_INET",
+            Family::Inet6 => "AF_INET6",
+        })
+    }
+}
+
+/// A socket type. `Debug` prints the C name, as strace does.
+#[derive(Clone, Copy, PartialEq, Eq, Hash)]
+pub enum Type {
+    /// `SOCK_STREAM`: TCP.
+    Stream,
+    /// `SOCK_DGRAM`: UDP.
+    Dgram,
+}
+
+impl Type {
+    fn raw(self) -> i32 {
+        match self {
+            Type::Stream => libc::SOCK_STREAM,
+            Type::Dgram => libc::SOCK_DGRAM,
+        }
+    }
+}
+
+impl fmt::Debug for Type {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(match self {
+            Type::Stream => "SOCK_STREAM",
+            Type::Dgram => "SOCK_DGRAM",
+        })
+    }
+}
+
+/// Something that names a socket address, as Python's `(host, port)` tuples do.
+///
+/// Hosts are numeric addresses, `""` (any address: `INADDR_ANY` / `in6addr_any`, as Python),
+/// or `"localhost"`. pyselect resolves no other names: it makes no DNS queries, so a trace
+/// shows only the socket syscalls. Another name fails as Python's `socket.gaierror` does.
+pub trait ToAddress {
+    /// The address for a socket of `family`.
+    fn to_address(&self, family: Family) -> Result<SocketAddr>;
+}
+
+fn gai_family() -> Error {
+    Error::AddrInfo(-9, "Address family for hostname not supported".into())
+}
+
+fn host_to_ip(host: &str, family: Family) -> Result<IpAddr> {
+    let ip = match host {
+        "" => match family {
+            Family::Inet => IpAddr::V4(Ipv4Addr::UNSPECIFIED),
+            Family::Inet6 => IpAddr::V6(Ipv6Addr::UNSPECIFIED),
+        },
+        "<broadcast>" if family == Family::Inet => IpAddr::V4(Ipv4Addr::BROADCAST),
+        "localhost" => match family {
+            Family::Inet => IpAddr::V4(Ipv4Addr::LOCALHOST),
+            Family::Inet6 => IpAddr::V6(Ipv6Addr::LOCALHOST),
+        },
+        _ => host
+            .parse::<IpAddr>()
+            .map_err(|_| Error::AddrInfo(-2, "Name or service not known".into()))?,
+    };
+    match (family, ip) {
+        (Family::Inet, IpAddr::V4(_)) | (Family::Inet6, IpAddr::V6(_)) => Ok(ip),
+        _ => Err(gai_family()),
+    }
+}
+
+impl ToAddress for (&str, u16) {
+    fn to_address(&self, family: Family) -> Result<SocketAddr> {
+        Ok(SocketAddr::new(host_to_ip(self.0, family)?, self.1))
+    }
+}
+
+impl ToAddress for (String, u16) {
+    fn to_address(&self, family: Family) -> Result<SocketAddr> {
+        (self.0.as_str(), self.1).to_address(family)
+    }
+}
+
+impl ToAddress for (IpAddr, u16) {
+    fn to_address(&self, family: Family) -> Result<SocketAddr> {
+        SocketAddr::new(self.0, self.1).to_address(family)
+    }
+}
+
+impl ToAddress for SocketAddr {
+    fn to_address(&self, family: Family) -> Result<SocketAddr> {
+        if Family::of(self) == family {
+            Ok(*self)
+        } else {
+            Err(gai_family())
+        }
+    }
+}
+
+impl ToAddress for SocketAddrV4 {
+    fn to_address(&self, family: Family) -> Result<SocketAddr> {
+        SocketAddr::V4(*self).to_address(family)
+    }
+}
+
+impl ToAddress for SocketAddrV6 {
+    fn to_address(&self, family: Family) -> Result<SocketAddr> {
+        SocketAddr::V6(*self).to_address(family)
+    }
+}
+
+/// A socket, shaped after Python's `socket.socket`.
+///
+/// Each method is the syscall Python's method makes: `accept` is `accept4(.., SOCK_CLOEXEC)`,
+/// `recv` one `recvfrom`, `send` one `sendto` (with `MSG_NOSIGNAL`, so a peer's reset is an
+/// [`Error::Os`] with `EPIPE`, never a `SIGPIPE` death). With [`Socket::settimeout`] set, each
+/// blocking-style call first waits with `poll()` for the time left and fails with
+/// [`Error::Timeout`] when it runs out, as CPython does.
+///
+/// A signal the program watches through [`crate::signals`] that interrupts a call gives
+/// [`Error::Interrupted`]; any other `EINTR` is retried (PEP 475).
+///
+/// Dropping the socket closes it; [`Socket::close`] does so explicitly and may be called twice.
+pub struct Socket {
+    fd: RawFd,
+    family: Family,
+    ty: Type,
+    /// Python's `sock_timeout` in nanoseconds: `None` blocks, `Some(0)` never waits.
+    timeout_ns: Option<i64>,
+}
+
+impl fmt::Debug for Socket {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Socket")
+            .field("fd", &self.fd)
+            .field("family", &self.family)
+            .field("type", &self.ty)
+            .field("timeout", &self.gettimeout())
+            .finish()
+    }
+}
+
+fn interrupted_or_retry() -> Result<()> {
+    match signals::take_pending() {
+        Some(sig) => Err(Error::Interrupted(sig)),
+        None => Ok(()),
+    }
+}
+
+fn is_eintr(e: &io::Error) -> bool {
+    e.raw_os_error() == Some(libc::EINTR)
+}
+
+fn would_block(e: &io::Error) -> bool {
+    matches!(e.raw_os_error(), Some(libc::EAGAIN)) || e.raw_os_error() == Some(libc::EWOULDBLOCK)
+}
+
+impl Socket {
+    /// `socket(family, type | SOCK_CLOEXEC, 0)`, and nothing else: no option is set.
+    #[doc(alias = "socket")]
+    pub fn new(family: Family, ty: Type) -> Result<Socket> {
+        let fd = sys::socket(family.raw(), ty.raw())?;
+        Ok(Socket {
+            fd,
+            family,
+            ty,
+            timeout_ns: None,
+        })
+    }
+
+    /// `socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0)`.
+    pub fn tcp_v4() -> Result<Socket> {
+        Socket::new(Family::Inet, Type::Stream)
+    }
+
+    /// `socket(AF_INET6, SOCK_STREAM | SOCK_CLOEXEC, 0)`.
+    pub fn tcp_v6() -> Result<Socket> {
+        Socket::new(Family::Inet6, Type::Stream)
+    }
+
+    /// The socket's family.
+    pub fn family(&self) -> Family {
+        self.family
+    }
+
+    /// The socket's type.
+    pub fn socket_type(&self) -> Type {
+        self.ty
+    }
+
+    /// The fd, or -1 once closed (as Python's `fileno()`).
+    pub fn fileno(&self) -> RawFd {
+        self.fd
+    }
+
+    /// `bind(2)`. `("", port)` binds every interface, as in Python.
+    pub fn bind(&self, addr: impl ToAddress) -> Result<()> {
+        let addr = addr.to_address(self.family)?;
+        sys::bind(self.fd, &addr)?;
+        Ok(())
+    }
+
+    /// `listen(2)`, with Python's default backlog (128) for `None`; a negative backlog is 0.
+    pub fn listen(&self, backlog: Option<i32>) -> Result<()> {
+        let backlog = backlog.unwrap_or(DEFAULT_BACKLOG).max(0);
+        sys::listen(self.fd, backlog)?;
+        Ok(())
+    }
+
+    /// `connect(2)`. With a timeout (or after `EINTR`) the connection completes in the
+    /// background: CPython then waits with `poll()` for writability and reads `SO_ERROR`.
+    pub fn connect(&self, addr: impl ToAddress) -> Result<()> {
+        let addr = addr.to_address(self.family)?;
+        let err = match sys::connect(self.fd, &addr) {
+            Ok(()) => return Ok(()),
+            Err(e) => e,
+        };
+        let wait = if is_eintr(&err) {
+            interrupted_or_retry()?;
+            self.timeout_ns != Some(0)
+        } else {
+            self.timeout_ns.is_some_and(|t| t > 0) && err.raw_os_error() == Some(libc::EINPROGRESS)
+        };
+        if !wait {
+            return Err(Error::Os(err));
+        }
+        self.wait_for(libc::POLLOUT | libc::POLLERR, self.timeout())?;
+        match sys::getsockopt_int(self.fd, libc::SOL_SOCKET, libc::SO_ERROR)? {
+            0 => Ok(()),
+            errno => Err(Error::Os(io::Error::from_raw_os_error(errno))),
+        }
+    }
+
+    /// `accept4(fd, .., SOCK_CLOEXEC)`: the new connection and the peer's address.
+    ///
+    /// When this listener has a (non-zero) timeout the new socket is set back to blocking with
+    /// `ioctl(FIONBIO)`, as Python's `socket.accept` does.
+    #[doc(alias = "accept4")]
+    pub fn accept(&self) -> Result<(Socket, SocketAddr)> {
+        let (fd, addr) = self.call(false, sys::accept4)?;
+        let sock = Socket {
+            fd,
+            family: Family::of(&addr),
+            ty: self.ty,
+            timeout_ns: None,
+        };
+        if self.timeout_ns.is_some_and(|t| t > 0) {
+            sys::set_nonblocking(sock.fd, false)?;
+        }
+        Ok((sock, addr))
+    }
+
+    /// `recvfrom(fd, buf, n, 0, NULL, NULL)`: at most `n` bytes; empty at end of stream.
+    #[doc(alias = "recvfrom")]
+    pub fn recv(&self, n: usize) -> Result<Vec<u8>> {
+        self.recv_flags(n, 0)
+    }
+
+    /// `recvfrom` with `flags` (`MSG_PEEK`, `MSG_OOB`, ...).
+    pub fn recv_flags(&self, n: usize, flags: i32) -> Result<Vec<u8>> {
+        let mut buf = vec![0; n];
+        let got = self.recv_into(&mut buf, flags)?;
+        buf.truncate(got);
+        Ok(buf)
+    }
+
+    /// `recvfrom(fd, buf, n, MSG_OOB, ..)`: the urgent byte a peer sent with `MSG_OOB`.
+    pub fn recv_oob(&self, n: usize) -> Result<Vec<u8>> {
+        // Urgent data is there or not: waiting for it with poll(POLLIN) would be wrong.
+        let mut buf = vec![0; n];
+        let got = loop {
+            match sys::recvfrom(self.fd, &mut buf, libc::MSG_OOB) {
+                Ok(n) => break n,
+                Err(e) if is_eintr(&e) => interrupted_or_retry()?,
+                Err(e) => return Err(Error::Os(e)),
+            }
+        };
+        buf.truncate(got);
+        Ok(buf)
+    }
+
+    /// `recvfrom` into a caller's buffer; the number of bytes read.
+    pub fn recv_into(&self, buf: &mut [u8], flags: i32) -> Result<usize> {
+        self.call(false, |fd| sys::recvfrom(fd, buf, flags))
+    }
+
+    /// `sendto(fd, data, len, MSG_NOSIGNAL, NULL, 0)`, once: how many bytes went out.
+    #[doc(alias = "sendto")]
+    pub fn send(&self, data: &[u8]) -> Result<usize> {
+        self.send_flags(data, 0)
+    }
+
+    /// `sendto` with extra `flags` (`MSG_OOB` for urgent data); `MSG_NOSIGNAL` is always added.
+    pub fn send_flags(&self, data: &[u8], flags: i32) -> Result<usize> {
+        let flags = flags | libc::MSG_NOSIGNAL;
+        self.call(true, |fd| sys::sendto(fd, data, flags))
+    }
+
+    /// `sendto` until every byte is out, across partial writes and `EINTR`. With a timeout,
+    /// one deadline covers the whole transfer, as in Python.
+    pub fn sendall(&self, mut data: &[u8]) -> Result<()> {
+        let deadline = self.timeout().map(|t| Instant::now() + t);
+        while !data.is_empty() {
+            let left = match deadline {
+                Some(d) => match d.checked_duration_since(Instant::now()) {
+                    Some(left) if !left.is_zero() => Some(left),
+                    _ => return Err(Error::Timeout),
+                },
+                None => None,
+            };
+            let n = self.call_within(true, left, |fd| sys::sendto(fd, data, libc::MSG_NOSIGNAL))?;
+            data = &data[n..];
+            interrupted_or_retry()?;
+        }
+        Ok(())
+    }
+
+    /// Python's `settimeout`: `None` blocks; `Some(0.0)` makes the socket non-blocking; a
+    /// positive value makes every blocking-style call wait at most that long. Each call is one
+    /// `ioctl(FIONBIO)`. A negative value is `Value("Timeout value out of range")`.
+    pub fn settimeout(&mut self, timeout: Option<f64>) -> Result<()> {
+        let ns = match timeout {
+            None => None,
+            Some(seconds) => {
+                let ns = timeout::seconds_to_ns(seconds)?;
+                if ns < 0 {
+                    return Err(Error::value("Timeout value out of range"));
+                }
+                Some(ns)
+            }
+        };
+        sys::set_nonblocking(self.fd, ns.is_some())?;
+        self.timeout_ns = ns;
+        Ok(())
+    }
+
+    /// Python's `setblocking`: `setblocking(true)` is `settimeout(None)`, `false` is
+    /// `settimeout(Some(0.0))`.
+    pub fn setblocking(&mut self, blocking: bool) -> Result<()> {
+        self.settimeout(if blocking { None } else { Some(0.0) })
+    }
+
+    /// The timeout in seconds, as Python's `gettimeout` (nanoseconds / 1e9).
+    pub fn gettimeout(&self) -> Option<f64> {
+        self.timeout_ns.map(|ns| ns as f64 / 1e9)
+    }
+
+    fn timeout(&self) -> Option<Duration> {
+        self.timeout_ns
+            .filter(|&ns| ns > 0)
+            .map(|ns| Duration::from_nanos(ns as u64))
+    }
+
+    /// `setsockopt(fd, level, name, &value, sizeof(int))`.
+    pub fn setsockopt(&self, level: i32, name: i32, value: i32) -> Result<()> {
+        sys::setsockopt_int(self.fd, level, name, value)?;
+        Ok(())
+    }
+
+    /// `getsockopt(fd, level, name, &int, &len)` for an integer option.
+    pub fn getsockopt(&self, level: i32, name: i32) -> Result<i32> {
+        Ok(sys::getsockopt_int(self.fd, level, name)?)
+    }
+
+    /// `setsockopt(SO_LINGER)`: `Some(0)` makes `close()` reset the connection.
+    pub fn set_linger(&self, seconds: Option<i32>) -> Result<()> {
+        sys::set_linger(self.fd, seconds)?;
+        Ok(())
+    }
+
+    /// `getsockname(2)`.
+    pub fn getsockname(&self) -> Result<SocketAddr> {
+        Ok(sys::getsockname(self.fd)?)
+    }
+
+    /// `getpeername(2)`.
+    pub fn getpeername(&self) -> Result<SocketAddr> {
+        Ok(sys::getpeername(self.fd)?)
+    }
+
+    /// `shutdown(2)`.
+    pub fn shutdown(&self, how: Shutdown) -> Result<()> {
+        let how = match how {
+            Shutdown::Read => libc::SHUT_RD,
+            Shutdown::Write => libc::SHUT_WR,
+            Shutdown::Both => libc::SHUT_RDWR,
+        };
+        sys::shutdown(self.fd, how)?;
+        Ok(())
+    }
+
+    /// `close(2)`. Idempotent: a second call does nothing; `fileno()` is then -1.
+    pub fn close(&mut self) -> Result<()> {
+        let fd = std::mem::replace(&mut self.fd, -1);
+        if fd < 0 {
+            return Ok(());
+        }
+        match sys::close(fd) {
+            // As CPython: ECONNRESET from close() is not an error worth raising.
+            Err(e) if e.raw_os_error() == Some(libc::ECONNRESET) => Ok(()),
+            other => Ok(other?),
+        }
+    }
+
+    /// Wait with `poll()` until the socket is ready for `events`, at most `limit`.
+    fn wait_for(&self, events: i16, limit: Option<Duration>) -> Result<()> {
+        let deadline = limit.map(|t| Instant::now() + t);
+        loop {
+            let ms = match deadline {
+                None => -1,
+                Some(d) => match d.checked_duration_since(Instant::now()) {
+                    Some(left) => timeout::poll_ms(left),
+                    None => return Err(Error::Timeout),
+                },
+            };
+            match sys::poll_one(self.fd, events, ms) {
+                Ok(0) => return Err(Error::Timeout),
+                Ok(_) => return Ok(()),
+                Err(e) if is_eintr(&e) => interrupted_or_retry()?,
+                Err(e) => return Err(Error::Os(e)),
+            }
+        }
+    }
+
+    /// CPython's `sock_call`: with a timeout, wait for readiness first; make the syscall,
+    /// retrying on `EINTR`; on `EAGAIN` with a timeout, wait again.
+    fn call<R>(&self, writing: bool, f: impl FnMut(RawFd) -> io::Result<R>) -> Result<R> {
+        self.call_within(writing, self.timeout(), f)
+    }
+
+    fn call_within<R>(
+        &self,
+        writing: bool,
+        limit: Option<Duration>,
+        mut f: impl FnMut(RawFd) -> io::Result<R>,
+    ) -> Result<R> {
+        let deadline = limit.map(|t| Instant::now() + t);
+        let events = if writing { libc::POLLOUT } else { libc::POLLIN };
+        loop {
+            if let Some(d) = deadline {
+                let left = d
+                    .checked_duration_since(Instant::now())
+                    .ok_or(Error::Timeout)?;
+                self.wait_for(events, Some(left))?;
+            }
+            let err = loop {
+                match f(self.fd) {
+                    Ok(r) => return Ok(r),
+                    Err(e) if is_eintr(&e) => interrupted_or_retry()?,
+                    Err(e) => break e,
+                }
+            };
+            if deadline.is_none() || !would_block(&err) {
+                return Err(Error::Os(err));
+            }
+        }
+    }
+}
+
+impl FileNo for Socket {
+    fn fileno(&self) -> RawFd {
+        self.fd
+    }
+}
+
+impl Drop for Socket {
+    fn drop(&mut self) {
+        let _ = self.close();
+    }
+}

@@ -1,0 +1,413 @@
+//! Every call into libc lives here.
+//!
+//! # Safety
+//!
+//! This is the only module of the crate that may contain `unsafe` code (the crate root denies
+//! `unsafe_code` everywhere else). Each function below is a thin, safe wrapper over exactly one
+//! C call or macro: it checks whatever the C side cannot (fd ranges, buffer lengths), makes the
+//! call, and turns `-1` into `io::Error::last_os_error()` through the one [`cvt`] funnel, read
+//! right after the call. Nothing here retries on `EINTR`: the callers decide, as CPython does.
+
+use std::io;
+use std::mem::{self, MaybeUninit};
+use std::net::{Ipv4Addr, Ipv6Addr, SocketAddr, SocketAddrV4, SocketAddrV6};
+use std::os::fd::RawFd;
+
+/// The one error funnel: a C return value of -1 becomes the `errno` of this thread.
+fn cvt<T: PartialEq + From<i8>>(ret: T) -> io::Result<T> {
+    if ret == T::from(-1) {
+        Err(io::Error::last_os_error())
+    } else {
+        Ok(ret)
+    }
+}
+
+/// Is `fd` a valid index into an `fd_set`? (`0 <= fd < FD_SETSIZE`.)
+pub(crate) fn fd_in_set_range(fd: RawFd) -> bool {
+    fd >= 0 && (fd as usize) < libc::FD_SETSIZE
+}
+
+/// An empty `fd_set`, as `FD_ZERO` makes it.
+pub(crate) fn fd_zero() -> libc::fd_set {
+    let mut set = MaybeUninit::<libc::fd_set>::uninit();
+    // SAFETY: FD_ZERO writes every byte of the set it is given; `set` is a properly aligned
+    // `fd_set`-sized buffer, so after the call it is fully initialised.
+    unsafe {
+        libc::FD_ZERO(set.as_mut_ptr());
+        set.assume_init()
+    }
+}
+
+/// `FD_SET(fd, set)`; `None` (nothing written) when `fd` is outside `0..FD_SETSIZE`.
+pub(crate) fn fd_set(set: &mut libc::fd_set, fd: RawFd) -> Option<()> {
+    if !fd_in_set_range(fd) {
+        return None;
+    }
+    // SAFETY: 0 <= fd < FD_SETSIZE was checked above, so the bit FD_SET writes lies inside `set`.
+    unsafe { libc::FD_SET(fd, set) };
+    Some(())
+}
+
+/// `FD_CLR(fd, set)`; `None` (nothing written) when `fd` is outside `0..FD_SETSIZE`.
+pub(crate) fn fd_clr(set: &mut libc::fd_set, fd: RawFd) -> Option<()> {
+    if !fd_in_set_range(fd) {
+        return None;
+    }
+    // SAFETY: 0 <= fd < FD_SETSIZE was checked above, so the bit FD_CLR clears lies inside `set`.
+    unsafe { libc::FD_CLR(fd, set) };
+    Some(())
+}
+
+/// `FD_ISSET(fd, set)`; false for any fd outside `0..FD_SETSIZE` (such an fd is never a member).
+pub(crate) fn fd_isset(set: &libc::fd_set, fd: RawFd) -> bool {
+    if !fd_in_set_range(fd) {
+        return false;
+    }
+    // SAFETY: 0 <= fd < FD_SETSIZE was checked above, so FD_ISSET reads a bit inside `set`.
+    unsafe { libc::FD_ISSET(fd, set) }
+}
+
+fn opt_ptr(set: Option<&mut libc::fd_set>) -> *mut libc::fd_set {
+    set.map_or(std::ptr::null_mut(), |s| s as *mut libc::fd_set)
+}
+
+/// `select(2)` through glibc, which issues it as `pselect6`.
+///
+/// `nfds` must not exceed `FD_SETSIZE`; callers build it from the members of the sets.
+pub(crate) fn select(
+    nfds: usize,
+    rset: Option<&mut libc::fd_set>,
+    wset: Option<&mut libc::fd_set>,
+    xset: Option<&mut libc::fd_set>,
+    timeout: Option<&mut libc::timeval>,
+) -> io::Result<usize> {
+    let nfds = nfds.min(libc::FD_SETSIZE) as libc::c_int;
+    let tv = timeout.map_or(std::ptr::null_mut(), |t| t as *mut libc::timeval);
+    // SAFETY: each pointer is NULL or points to a live, exclusively borrowed `fd_set` (or
+    // `timeval`) for the duration of the call; nfds <= FD_SETSIZE so the kernel reads and
+    // writes only bits inside each set.
+    let n = cvt(unsafe { libc::select(nfds, opt_ptr(rset), opt_ptr(wset), opt_ptr(xset), tv) })?;
+    Ok(n as usize)
+}
+
+/// The kernel's own `select` syscall (x86-64 Linux only), so that strace shows `select(`.
+#[cfg(all(target_os = "linux", target_arch = "x86_64"))]
+pub(crate) fn select_raw(
+    nfds: usize,
+    rset: Option<&mut libc::fd_set>,
+    wset: Option<&mut libc::fd_set>,
+    xset: Option<&mut libc::fd_set>,
+    timeout: Option<&mut libc::timeval>,
+) -> io::Result<usize> {
+    let nfds = nfds.min(libc::FD_SETSIZE) as libc::c_long;
+    let tv = timeout.map_or(std::ptr::null_mut(), |t| t as *mut libc::timeval);
+    // SAFETY: as for `select` above: NULL or live exclusive pointers, nfds <= FD_SETSIZE. The
+    // x86-64 `select` syscall takes (int, fd_set*, fd_set*, fd_set*, struct timeval*) with the
+    // same layouts as glibc's, which the `libc` crate mirrors.
+    let n = cvt(unsafe {
+        libc::syscall(
+            libc::SYS_select,
+            nfds,
+            opt_ptr(rset),
+            opt_ptr(wset),
+            opt_ptr(xset),
+            tv,
+        )
+    })?;
+    Ok(n as usize)
+}
+
+/// `socket(domain, type | SOCK_CLOEXEC, 0)`.
+pub(crate) fn socket(domain: i32, ty: i32) -> io::Result<RawFd> {
+    // SAFETY: socket(2) takes only integers and returns a new fd or -1.
+    cvt(unsafe { libc::socket(domain, ty | libc::SOCK_CLOEXEC, 0) })
+}
+
+/// `close(fd)`.
+pub(crate) fn close(fd: RawFd) -> io::Result<()> {
+    // SAFETY: close(2) takes an integer; the caller owns `fd` and forgets it afterwards.
+    cvt(unsafe { libc::close(fd) }).map(drop)
+}
+
+/// A `sockaddr_storage` filled from a Rust address, with its length.
+fn to_sockaddr(addr: &SocketAddr) -> (libc::sockaddr_storage, libc::socklen_t) {
+    // SAFETY: sockaddr_storage is plain old data for which all-zero bytes are a valid value.
+    let mut storage: libc::sockaddr_storage = unsafe { mem::zeroed() };
+    let len = match addr {
+        SocketAddr::V4(a) => {
+            let sin = libc::sockaddr_in {
+                sin_family: libc::AF_INET as libc::sa_family_t,
+                sin_port: a.port().to_be(),
+                sin_addr: libc::in_addr {
+                    s_addr: u32::from_ne_bytes(a.ip().octets()),
+                },
+                sin_zero: [0; 8],
+            };
+            // SAFETY: sockaddr_storage is larger than and aligned at least as sockaddr_in.
+            unsafe { std::ptr::write(&mut storage as *mut _ as *mut libc::sockaddr_in, sin) };
+            mem::size_of::<libc::sockaddr_in>()
+        }
+        SocketAddr::V6(a) => {
+            let sin6 = libc::sockaddr_in6 {
+                sin6_family: libc::AF_INET6 as libc::sa_family_t,
+                sin6_port: a.port().to_be(),
+                sin6_flowinfo: a.flowinfo().to_be(),
+                sin6_addr: libc::in6_addr {
+                    s6_addr: a.ip().octets(),
+                },
+                sin6_scope_id: a.scope_id(),
+            };
+            // SAFETY: sockaddr_storage is larger than and aligned at least as sockaddr_in6.
+            unsafe { std::ptr::write(&mut storage as *mut _ as *mut libc::sockaddr_in6, sin6) };
+            mem::size_of::<libc::sockaddr_in6>()
+        }
+    };
+    (storage, len as libc::socklen_t)
+}
+
+/// A Rust address from a `sockaddr_storage` the kernel filled.
+fn from_sockaddr(storage: &libc::sockaddr_storage, len: libc::socklen_t) -> io::Result<SocketAddr> {
+    let len = len as usize;
+    match storage.ss_family as i32 {
+        libc::AF_INET if len >= mem::size_of::<libc::sockaddr_in>() => {
+            // SAFETY: the family says the storage holds a sockaddr_in, and it is long enough.
+            let sin = unsafe { &*(storage as *const _ as *const libc::sockaddr_in) };
+            let ip = Ipv4Addr::from(sin.sin_addr.s_addr.to_ne_bytes());
+            Ok(SocketAddr::V4(SocketAddrV4::new(
+                ip,
+                u16::from_be(sin.sin_port),
+            )))
+        }
+        libc::AF_INET6 if len >= mem::size_of::<libc::sockaddr_in6>() => {
+            // SAFETY: the family says the storage holds a sockaddr_in6, and it is long enough.
+            let sin6 = unsafe { &*(storage as *const _ as *const libc::sockaddr_in6) };
+            Ok(SocketAddr::V6(SocketAddrV6::new(
+                Ipv6Addr::from(sin6.sin6_addr.s6_addr),
+                u16::from_be(sin6.sin6_port),
+                u32::from_be(sin6.sin6_flowinfo),
+                sin6.sin6_scope_id,
+            )))
+        }
+        _ => Err(io::Error::from_raw_os_error(libc::EAFNOSUPPORT)),
+    }
+}
+
+/// `bind(fd, addr, len)`.
+pub(crate) fn bind(fd: RawFd, addr: &SocketAddr) -> io::Result<()> {
+    let (storage, len) = to_sockaddr(addr);
+    // SAFETY: `storage` holds a valid sockaddr of `len` bytes and outlives the call.
+    cvt(unsafe { libc::bind(fd, &storage as *const _ as *const libc::sockaddr, len) }).map(drop)
+}
+
+/// `connect(fd, addr, len)`.
+pub(crate) fn connect(fd: RawFd, addr: &SocketAddr) -> io::Result<()> {
+    let (storage, len) = to_sockaddr(addr);
+    // SAFETY: `storage` holds a valid sockaddr of `len` bytes and outlives the call.
+    cvt(unsafe { libc::connect(fd, &storage as *const _ as *const libc::sockaddr, len) }).map(drop)
+}
+
+/// `listen(fd, backlog)`.
+pub(crate) fn listen(fd: RawFd, backlog: i32) -> io::Result<()> {
+    // SAFETY: listen(2) takes only integers.
+    cvt(unsafe { libc::listen(fd, backlog) }).map(drop)
+}
+
+/// `accept4(fd, &addr, &len, SOCK_CLOEXEC)`.
+pub(crate) fn accept4(fd: RawFd) -> io::Result<(RawFd, SocketAddr)> {
+    // SAFETY: sockaddr_storage is plain old data for which all-zero bytes are a valid value.
+    let mut storage: libc::sockaddr_storage = unsafe { mem::zeroed() };
+    let mut len = mem::size_of::<libc::sockaddr_storage>() as libc::socklen_t;
+    // SAFETY: `storage` and `len` are live and writable; `len` tells the kernel the buffer size,
+    // so it writes at most that many bytes of address.
+    let new = cvt(unsafe {
+        libc::accept4(
+            fd,
+            &mut storage as *mut _ as *mut libc::sockaddr,
+            &mut len,
+            libc::SOCK_CLOEXEC,
+        )
+    })?;
+    match from_sockaddr(&storage, len) {
+        Ok(addr) => Ok((new, addr)),
+        Err(e) => {
+            let _ = close(new);
+            Err(e)
+        }
+    }
+}
+
+/// `getsockname(fd, ...)`.
+pub(crate) fn getsockname(fd: RawFd) -> io::Result<SocketAddr> {
+    // SAFETY: sockaddr_storage is plain old data for which all-zero bytes are a valid value.
+    let mut storage: libc::sockaddr_storage = unsafe { mem::zeroed() };
+    let mut len = mem::size_of::<libc::sockaddr_storage>() as libc::socklen_t;
+    // SAFETY: `storage` and `len` are live and writable, and `len` bounds what the kernel writes.
+    cvt(unsafe { libc::getsockname(fd, &mut storage as *mut _ as *mut libc::sockaddr, &mut len) })?;
+    from_sockaddr(&storage, len)
+}
+
+/// `getpeername(fd, ...)`.
+pub(crate) fn getpeername(fd: RawFd) -> io::Result<SocketAddr> {
+    // SAFETY: sockaddr_storage is plain old data for which all-zero bytes are a valid value.
+    let mut storage: libc::sockaddr_storage = unsafe { mem::zeroed() };
+    let mut len = mem::size_of::<libc::sockaddr_storage>() as libc::socklen_t;
+    // SAFETY: `storage` and `len` are live and writable, and `len` bounds what the kernel writes.
+    cvt(unsafe { libc::getpeername(fd, &mut storage as *mut _ as *mut libc::sockaddr, &mut len) })?;
+    from_sockaddr(&storage, len)
+}
+
+/// `recvfrom(fd, buf, len, flags, NULL, NULL)`: what Python's `recv` issues.
+pub(crate) fn recvfrom(fd: RawFd, buf: &mut [u8], flags: i32) -> io::Result<usize> {
+    // SAFETY: `buf` is a live, writable buffer of `buf.len()` bytes; NULL address arguments
+    // tell the kernel not to report the sender.
+    let n = cvt(unsafe {
+        libc::recvfrom(
+            fd,
+            buf.as_mut_ptr().cast(),
+            buf.len(),
+            flags,
+            std::ptr::null_mut(),
+            std::ptr::null_mut(),
+        )
+    })?;
+    Ok(n as usize)
+}
+
+/// `sendto(fd, buf, len, flags, NULL, 0)`: what Python's `send` issues.
+pub(crate) fn sendto(fd: RawFd, buf: &[u8], flags: i32) -> io::Result<usize> {
+    // SAFETY: `buf` is a live buffer of `buf.len()` readable bytes; a NULL address with length
+    // 0 means "the connected peer".
+    let n = cvt(unsafe {
+        libc::sendto(
+            fd,
+            buf.as_ptr().cast(),
+            buf.len(),
+            flags,
+            std::ptr::null(),
+            0,
+        )
+    })?;
+    Ok(n as usize)
+}
+
+/// `setsockopt(fd, level, name, &int, sizeof(int))`.
+pub(crate) fn setsockopt_int(fd: RawFd, level: i32, name: i32, value: i32) -> io::Result<()> {
+    // SAFETY: the option value is a live c_int and its exact size is passed.
+    cvt(unsafe {
+        libc::setsockopt(
+            fd,
+            level,
+            name,
+            &value as *const i32 as *const libc::c_void,
+            mem::size_of::<i32>() as libc::socklen_t,
+        )
+    })
+    .map(drop)
+}
+
+/// `getsockopt(fd, level, name, &int, &len)`.
+pub(crate) fn getsockopt_int(fd: RawFd, level: i32, name: i32) -> io::Result<i32> {
+    let mut value: i32 = 0;
+    let mut len = mem::size_of::<i32>() as libc::socklen_t;
+    // SAFETY: `value` is a live, writable c_int and `len` holds its size, which bounds the write.
+    cvt(unsafe {
+        libc::getsockopt(
+            fd,
+            level,
+            name,
+            &mut value as *mut i32 as *mut libc::c_void,
+            &mut len,
+        )
+    })?;
+    Ok(value)
+}
+
+/// `setsockopt(fd, SOL_SOCKET, SO_LINGER, {onoff, linger})`.
+pub(crate) fn set_linger(fd: RawFd, linger: Option<i32>) -> io::Result<()> {
+    let value = libc::linger {
+        l_onoff: linger.is_some() as i32,
+        l_linger: linger.unwrap_or(0),
+    };
+    // SAFETY: the option value is a live `struct linger` and its exact size is passed.
+    cvt(unsafe {
+        libc::setsockopt(
+            fd,
+            libc::SOL_SOCKET,
+            libc::SO_LINGER,
+            &value as *const libc::linger as *const libc::c_void,
+            mem::size_of::<libc::linger>() as libc::socklen_t,
+        )
+    })
+    .map(drop)
+}
+
+/// `shutdown(fd, how)`.
+pub(crate) fn shutdown(fd: RawFd, how: i32) -> io::Result<()> {
+    // SAFETY: shutdown(2) takes only integers.
+    cvt(unsafe { libc::shutdown(fd, how) }).map(drop)
+}
+
+/// `ioctl(fd, FIONBIO, &on)`: how CPython switches a socket's blocking mode on Linux.
+pub(crate) fn set_nonblocking(fd: RawFd, on: bool) -> io::Result<()> {
+    let mut value: libc::c_int = on as libc::c_int;
+    // SAFETY: FIONBIO reads one c_int through the pointer, which is live for the call.
+    cvt(unsafe { libc::ioctl(fd, libc::FIONBIO, &mut value) }).map(drop)
+}
+
+/// `poll([{fd, events}], 1, timeout_ms)`: how CPython waits on a socket with a timeout.
+/// Returns the `revents`, or 0 when the wait timed out.
+pub(crate) fn poll_one(fd: RawFd, events: i16, timeout_ms: i32) -> io::Result<i16> {
+    let mut pfd = libc::pollfd {
+        fd,
+        events,
+        revents: 0,
+    };
+    // SAFETY: `pfd` is one live, writable pollfd and nfds is 1.
+    let n = cvt(unsafe { libc::poll(&mut pfd, 1, timeout_ms) })?;
+    Ok(if n == 0 { 0 } else { pfd.revents })
+}
+
+/// `write(fd, buf, len)`, once.
+pub(crate) fn write(fd: RawFd, buf: &[u8]) -> io::Result<usize> {
+    // SAFETY: `buf` is a live buffer of `buf.len()` readable bytes.
+    let n = cvt(unsafe { libc::write(fd, buf.as_ptr().cast(), buf.len()) })?;
+    Ok(n as usize)
+}
+
+/// Install `handler` for `sig` with `sigaction` (no `SA_RESTART`, so blocking calls see EINTR),
+/// returning the previous disposition.
+pub(crate) fn install_handler(
+    sig: nix::sys::signal::Signal,
+    handler: extern "C" fn(libc::c_int),
+) -> io::Result<nix::sys::signal::SigAction> {
+    use nix::sys::signal::{SaFlags, SigAction, SigHandler, SigSet};
+    let action = SigAction::new(
+        SigHandler::Handler(handler),
+        SaFlags::empty(),
+        SigSet::empty(),
+    );
+    // SAFETY: the handlers this crate installs only store to atomics, which is async-signal-safe.
+    unsafe { nix::sys::signal::sigaction(sig, &action) }.map_err(io::Error::from)
+}
+
+/// Put back a disposition returned by [`install_handler`].
+pub(crate) fn restore_handler(
+    sig: nix::sys::signal::Signal,
+    old: &nix::sys::signal::SigAction,
+) -> io::Result<()> {
+    // SAFETY: `old` was returned by sigaction for this signal, so it is a disposition the
+    // process already had.
+    unsafe { nix::sys::signal::sigaction(sig, old) }
+        .map(drop)
+        .map_err(io::Error::from)
+}
+
+/// The text of an errno, as C's `strerror` gives it (what Python prints after `[Errno N]`).
+pub(crate) fn strerror(errno: i32) -> String {
+    // std formats OS errors as "<strerror text> (os error N)", reading strerror_r.
+    let full = io::Error::from_raw_os_error(errno).to_string();
+    match full.rfind(" (os error ") {
+        Some(i) => full[..i].to_string(),
+        None => full,
+    }
+}
