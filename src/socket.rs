@@ -483,6 +483,9 @@ impl Socket {
     ) -> Result<R> {
         let deadline = limit.map(|t| Instant::now() + t);
         let events = if writing { libc::POLLOUT } else { libc::POLLIN };
+        // A watched signal that arrived while the program was busy elsewhere is reported
+        // before blocking, as CPython runs its handlers before the next call.
+        interrupted_or_retry()?;
         loop {
             if let Some(d) = deadline {
                 let left = d

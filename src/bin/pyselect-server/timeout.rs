@@ -1,0 +1,45 @@
+//! The seed's second server: `settimeout(1)` on each listener, and `accept()` on each in turn.
+//!
+//! ```python
+//! while True:
+//!     try:
+//!         print('hello socket1')
+//!         client_socket, client_addr = server_socket1.accept()   # waits at most 1 s
+//!         msg = client_socket.recv(SIZE)
+//!         print("[{}] message : {}".format(client_addr, msg))
+//!         client_socket.sendall("welcome 5050!".encode())
+//!         client_socket.close()
+//!     except socket.timeout:
+//!         pass
+//!     # ... the same for server_socket2
+//! ```
+//!
+//! Each `accept()` is a `poll()` of up to 1000 ms, so an idle server wakes once a second per
+//! port, and a client on one port waits while the server polls the other.
+
+use pyselect::Error;
+
+use crate::server::{self, Server};
+
+pub fn run(server: &mut Server) -> Result<(), Error> {
+    while !server.done() {
+        for i in 0..server.listeners.len() {
+            server.hello(i);
+            let (client_socket, client_addr) = match server.listeners[i].sock.accept() {
+                Ok(pair) => pair,
+                Err(Error::Timeout) => continue,
+                Err(e @ Error::Interrupted(_)) => return Err(e),
+                Err(e) => {
+                    server::accept_failed(server, &e)?;
+                    continue;
+                }
+            };
+            let reply = server.reply(i);
+            server.serve_serially(client_socket, client_addr, &reply)?;
+            if server.done() {
+                break;
+            }
+        }
+    }
+    Ok(())
+}
