@@ -24,7 +24,8 @@ clients that are slow, silent or hostile.
 options:
   --host H           address to listen on (default 127.0.0.1; '' or 0.0.0.0 for all
                      IPv4 interfaces, ::1 or :: for IPv6)
-  --ports P1,P2,...  ports to listen on (default 5050,5060)
+  --ports P1,P2,...  ports to listen on (default 5050,5060); 0 lets the kernel choose,
+                     and the 'listening on' line on stderr shows the port it chose
   --mode M           multiplex (default), select, timeout or blocking
   --count N          exit 0 after N connections were answered
   --idle-timeout S   multiplex: close a client silent for S seconds (default 10)
@@ -67,8 +68,8 @@ fn parse_ports(text: &str) -> Result<Vec<u16>, String> {
     for part in text.split(',') {
         let part = part.trim();
         match part.parse::<u32>() {
-            Ok(p) if (1..=65535).contains(&p) => ports.push(p as u16),
-            Ok(_) => return Err(format!("port out of range (1-65535): {part}")),
+            Ok(p) if p <= 65535 => ports.push(p as u16),
+            Ok(_) => return Err(format!("port out of range (0-65535): {part}")),
             Err(_) => return Err(format!("not a port number: {part:?}")),
         }
     }

@@ -88,6 +88,11 @@ impl Server {
             }
             sock.bind((opts.host.as_str(), port)).map_err(fail)?;
             sock.listen(None).map_err(fail)?;
+            // With port 0 the kernel chose one: the replies name the real port.
+            let port = match port {
+                0 => sock.getsockname().map_err(fail)?.port(),
+                p => p,
+            };
             listeners.push(Listener {
                 sock,
                 port,
