@@ -44,7 +44,7 @@ clippy:
 
 lint: fmt-check clippy
 
-test: deps lint
+test: deps lint doc
 	$(CARGO) test --all-targets
 	$(CARGO) test --doc
 
