@@ -1,0 +1,317 @@
+//! Helpers for `tests/client.rs`: run the `pyselect-client` binary with a deadline, and tiny
+//! in-test servers on `std::net::TcpListener` (loopback, port 0).
+//!
+//! Everything that waits is bounded by [`DEADLINE`]: a hung client or server fails the test
+//! instead of hanging it. A spawned client is killed by pid and reaped when its guard drops.
+
+#![allow(dead_code)]
+
+use std::collections::BTreeMap;
+use std::io::{ErrorKind, Read, Write};
+use std::net::{Ipv4Addr, Ipv6Addr, SocketAddr, TcpListener, TcpStream};
+use std::os::fd::{AsFd, AsRawFd};
+use std::process::{Child, ChildStderr, ChildStdout, Command, ExitStatus, Stdio};
+use std::sync::mpsc;
+use std::thread;
+use std::time::{Duration, Instant};
+
+use nix::poll::{poll, PollFd, PollFlags, PollTimeout};
+use nix::sys::signal::{kill, Signal};
+use nix::sys::socket::{recv, setsockopt, sockopt, MsgFlags};
+use nix::unistd::Pid;
+
+/// The binary under test.
+pub const CLIENT: &str = env!("CARGO_BIN_EXE_pyselect-client");
+
+/// The most any one wait in these tests may take before the test fails.
+pub const DEADLINE: Duration = Duration::from_secs(60);
+
+/// What a finished client printed, and how it exited.
+#[derive(Debug)]
+pub struct Output {
+    pub status: ExitStatus,
+    pub stdout: String,
+    pub stderr: String,
+}
+
+impl Output {
+    /// The exit code; panics (with the output) when the client died of a signal.
+    pub fn code(&self) -> i32 {
+        self.status
+            .code()
+            .unwrap_or_else(|| panic!("client killed by a signal: {self:?}"))
+    }
+
+    /// stderr's lines.
+    pub fn stderr_lines(&self) -> Vec<&str> {
+        self.stderr.lines().collect()
+    }
+}
+
+/// A running client. Dropping it kills the process by pid and reaps it.
+pub struct Client {
+    child: Child,
+    stdout: ChildStdout,
+    stderr: ChildStderr,
+    reaped: bool,
+}
+
+/// Start `pyselect-client args...` with stdout and stderr piped (so neither is a terminal).
+pub fn spawn_client(args: &[&str]) -> Client {
+    let mut child = Command::new(CLIENT)
+        .args(args)
+        .stdin(Stdio::null())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap_or_else(|e| panic!("cannot run {CLIENT}: {e}"));
+    let stdout = child.stdout.take().expect("stdout is piped");
+    let stderr = child.stderr.take().expect("stderr is piped");
+    Client {
+        child,
+        stdout,
+        stderr,
+        reaped: false,
+    }
+}
+
+/// Run the client to completion (within [`DEADLINE`]).
+pub fn run_client(args: &[&str]) -> Output {
+    spawn_client(args).finish()
+}
+
+impl Client {
+    /// Send `sig` to the client, by pid.
+    pub fn signal(&self, sig: Signal) {
+        let pid = Pid::from_raw(self.child.id() as i32);
+        kill(pid, sig).unwrap_or_else(|e| panic!("kill({pid}, {sig}): {e}"));
+    }
+
+    /// Read stdout and stderr to EOF (both close when the client exits), then reap it.
+    pub fn finish(mut self) -> Output {
+        let deadline = Instant::now() + DEADLINE;
+        let (mut out, mut err) = (Vec::new(), Vec::new());
+        let (mut out_open, mut err_open) = (true, true);
+        // Each turn reads at least one byte or closes a pipe, or the deadline fails the test.
+        while out_open || err_open {
+            let left = deadline
+                .checked_duration_since(Instant::now())
+                .unwrap_or_else(|| panic!("client still running after {DEADLINE:?}"));
+            let timeout = PollTimeout::try_from(left).unwrap_or(PollTimeout::MAX);
+            let (out_ready, err_ready) = {
+                let mut fds = Vec::with_capacity(2);
+                if out_open {
+                    fds.push(PollFd::new(self.stdout.as_fd(), PollFlags::POLLIN));
+                }
+                if err_open {
+                    fds.push(PollFd::new(self.stderr.as_fd(), PollFlags::POLLIN));
+                }
+                match poll(&mut fds, timeout) {
+                    Ok(0) => panic!("client still running after {DEADLINE:?}"),
+                    Ok(_) => {}
+                    Err(nix::errno::Errno::EINTR) => continue,
+                    Err(e) => panic!("poll on the client's pipes: {e}"),
+                }
+                let ready = |fd: &PollFd<'_>| fd.revents().is_some_and(|r| !r.is_empty());
+                let mut it = fds.iter();
+                let out_ready = out_open && it.next().is_some_and(ready);
+                let err_ready = err_open && it.next().is_some_and(ready);
+                (out_ready, err_ready)
+            };
+            let mut buf = [0u8; 4096];
+            if out_ready {
+                match self.stdout.read(&mut buf).expect("read client stdout") {
+                    0 => out_open = false,
+                    n => out.extend_from_slice(&buf[..n]),
+                }
+            }
+            if err_ready {
+                match self.stderr.read(&mut buf).expect("read client stderr") {
+                    0 => err_open = false,
+                    n => err.extend_from_slice(&buf[..n]),
+                }
+            }
+        }
+        // Both pipes are closed: the client has exited (it never closes them itself).
+        let status = self.child.wait().expect("wait for the client");
+        self.reaped = true;
+        Output {
+            status,
+            stdout: String::from_utf8(out).expect("client stdout is UTF-8"),
+            stderr: String::from_utf8(err).expect("client stderr is UTF-8"),
+        }
+    }
+}
+
+impl Drop for Client {
+    fn drop(&mut self) {
+        if !self.reaped {
+            // Child::kill is kill(pid, SIGKILL); wait reaps it.
+            let _ = self.child.kill();
+            let _ = self.child.wait();
+        }
+    }
+}
+
+/// A listener on 127.0.0.1, ephemeral port.
+pub fn listener_v4() -> (TcpListener, u16) {
+    let listener = TcpListener::bind((Ipv4Addr::LOCALHOST, 0)).expect("bind 127.0.0.1:0");
+    let port = listener.local_addr().expect("local_addr").port();
+    (listener, port)
+}
+
+/// A listener on ::1, or `None` when this machine has no IPv6 loopback.
+pub fn listener_v6() -> Option<(TcpListener, u16)> {
+    let listener = TcpListener::bind((Ipv6Addr::LOCALHOST, 0)).ok()?;
+    let port = listener.local_addr().ok()?.port();
+    Some((listener, port))
+}
+
+/// A port on 127.0.0.1 where a connection is refused: a socket is bound there but does not
+/// listen, so the kernel answers a SYN with RST, and no one else can take the port while the
+/// returned socket lives.
+pub fn refusing_port() -> (pyselect::Socket, u16) {
+    let sock = pyselect::Socket::tcp_v4().expect("socket");
+    sock.bind(("127.0.0.1", 0)).expect("bind 127.0.0.1:0");
+    let port = sock.getsockname().expect("getsockname").port();
+    (sock, port)
+}
+
+/// A server thread; [`ServerThread::join`] waits at most [`DEADLINE`] for its result.
+pub struct ServerThread<T> {
+    result: mpsc::Receiver<T>,
+}
+
+/// Run `body` on its own thread with the listener.
+pub fn serve<T, F>(listener: TcpListener, body: F) -> ServerThread<T>
+where
+    T: Send + 'static,
+    F: FnOnce(TcpListener) -> T + Send + 'static,
+{
+    let (tx, rx) = mpsc::channel();
+    thread::spawn(move || {
+        let _ = tx.send(body(listener));
+    });
+    ServerThread { result: rx }
+}
+
+impl<T> ServerThread<T> {
+    /// The body's result; panics if it panicked or took longer than [`DEADLINE`].
+    pub fn join(self) -> T {
+        self.result
+            .recv_timeout(DEADLINE)
+            .expect("the test server failed (see its panic above) or hung")
+    }
+}
+
+/// Accept one connection within [`DEADLINE`]; the stream's reads and writes are bounded too.
+pub fn accept(listener: &TcpListener) -> (TcpStream, SocketAddr) {
+    let mut fds = [PollFd::new(listener.as_fd(), PollFlags::POLLIN)];
+    let timeout = PollTimeout::try_from(DEADLINE).expect("DEADLINE fits poll");
+    let ready = poll(&mut fds, timeout).expect("poll on the listener");
+    assert!(ready > 0, "no connection within {DEADLINE:?}");
+    let (stream, peer) = listener.accept().expect("accept");
+    stream
+        .set_read_timeout(Some(DEADLINE))
+        .expect("SO_RCVTIMEO");
+    stream
+        .set_write_timeout(Some(DEADLINE))
+        .expect("SO_SNDTIMEO");
+    (stream, peer)
+}
+
+/// Is a connection waiting in the listener's queue right now?
+pub fn connection_pending(listener: &TcpListener) -> bool {
+    let mut fds = [PollFd::new(listener.as_fd(), PollFlags::POLLIN)];
+    poll(&mut fds, PollTimeout::ZERO).expect("poll on the listener") > 0
+}
+
+/// Read exactly `len` bytes of ordinary data (fewer only at EOF).
+pub fn read_message(stream: &mut TcpStream, len: usize) -> Vec<u8> {
+    let mut msg = vec![0; len];
+    let mut got = 0;
+    while got < len {
+        match stream.read(&mut msg[got..]) {
+            Ok(0) => break,
+            Ok(n) => got += n,
+            Err(e) if e.kind() == ErrorKind::Interrupted => {}
+            Err(e) => panic!("server read: {e}"),
+        }
+    }
+    msg.truncate(got);
+    msg
+}
+
+/// Reply and close normally (FIN).
+pub fn reply(mut stream: TcpStream, data: &[u8]) {
+    stream.write_all(data).expect("server write");
+}
+
+/// Close with SO_LINGER {on, 0}: the peer gets RST, its next recv fails with ECONNRESET.
+pub fn reset(stream: TcpStream) {
+    let abort = libc::linger {
+        l_onoff: 1,
+        l_linger: 0,
+    };
+    setsockopt(&stream, sockopt::Linger, &abort).expect("SO_LINGER");
+    drop(stream);
+}
+
+/// Wait (within [`DEADLINE`]) for the urgent byte and read it with `recv(MSG_OOB)`.
+pub fn recv_urgent(stream: &TcpStream) -> Vec<u8> {
+    let mut fds = [PollFd::new(stream.as_fd(), PollFlags::POLLPRI)];
+    let timeout = PollTimeout::try_from(DEADLINE).expect("DEADLINE fits poll");
+    let ready = poll(&mut fds, timeout).expect("poll(POLLPRI)");
+    assert!(ready > 0, "no urgent data within {DEADLINE:?}");
+    let mut buf = [0u8; 16];
+    let n = recv(stream.as_raw_fd(), &mut buf, MsgFlags::MSG_OOB).expect("recv(MSG_OOB)");
+    // Linux keeps the segment that carried the urgent byte queued until an ordinary read
+    // steps past the mark; closing with it queued would send RST instead of FIN. This read
+    // finds nothing (EAGAIN) but releases the segment.
+    let mut rest = [0u8; 16];
+    match recv(stream.as_raw_fd(), &mut rest, MsgFlags::MSG_DONTWAIT) {
+        Err(nix::errno::Errno::EAGAIN) => {}
+        other => panic!("expected nothing after the urgent byte, got {other:?}"),
+    }
+    buf[..n].to_vec()
+}
+
+/// The load-mode summary line, split into its keys (in order) and values; panics unless it
+/// has exactly the keys the benchmark runner reads.
+pub fn parse_summary(line: &str) -> BTreeMap<String, String> {
+    let pairs: Vec<(&str, &str)> = line
+        .split(' ')
+        .map(|kv| {
+            kv.split_once('=')
+                .unwrap_or_else(|| panic!("not key=value: {kv:?} in {line:?}"))
+        })
+        .collect();
+    let keys: Vec<&str> = pairs.iter().map(|&(k, _)| k).collect();
+    assert_eq!(
+        keys,
+        [
+            "transactions",
+            "errors",
+            "seconds",
+            "tx/s",
+            "p50_us",
+            "p99_us",
+            "max_us"
+        ],
+        "summary line {line:?}"
+    );
+    pairs
+        .into_iter()
+        .map(|(k, v)| (k.to_string(), v.to_string()))
+        .collect()
+}
+
+/// A summary value as a number.
+pub fn num<T: std::str::FromStr>(summary: &BTreeMap<String, String>, key: &str) -> T
+where
+    T::Err: std::fmt::Debug,
+{
+    summary[key]
+        .parse()
+        .unwrap_or_else(|e| panic!("{key}={:?}: {e:?}", summary[key]))
+}
