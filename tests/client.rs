@@ -104,12 +104,12 @@ fn single_mode_over_ipv6_uses_af_inet6() {
 }
 
 #[test]
-fn oob_sends_one_urgent_byte_after_the_message() {
+fn oob_sends_one_urgent_byte_before_the_message() {
     let (listener, port) = listener_v4();
     let server = serve(listener, move |listener| {
         let (mut stream, _) = accept(&listener);
-        let msg = read_message(&mut stream, 2);
         let urgent = recv_urgent(&stream);
+        let msg = read_message(&mut stream, 2);
         reply(stream, &welcome(port));
         (msg, urgent)
     });
@@ -458,8 +458,8 @@ fn load_mode_with_oob_sends_the_urgent_byte_on_every_connection() {
         (0..3)
             .map(|_| {
                 let (mut stream, _) = accept(&listener);
-                let msg = read_message(&mut stream, 2);
                 let urgent = recv_urgent(&stream);
+                let msg = read_message(&mut stream, 2);
                 reply(stream, &welcome(port));
                 (msg, urgent)
             })

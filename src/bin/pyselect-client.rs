@@ -32,7 +32,7 @@ use cli::{Options, Parsed};
 /// The seed's `SIZE`: one `recv(1024)` reads the reply.
 const SIZE: usize = 1024;
 
-/// What `--oob` sends with `MSG_OOB` after the message.
+/// What `--oob` sends with `MSG_OOB` before the message.
 const URGENT: &[u8] = b"!";
 
 /// A failure: one line on stderr (after the program name), exit 1.
@@ -112,15 +112,17 @@ fn single(opts: &Options, addr: SocketAddr) -> Result<(), Failure> {
     client_socket
         .connect(addr)
         .map_err(|e| fail("cannot connect to", e))?;
-    // One send, as the seed: a message too big for the socket buffer goes out in part.
-    client_socket
-        .send(&opts.message)
-        .map_err(|e| fail("cannot send to", e))?;
+    // --oob: the urgent byte goes first, so the server's except set sees it before the
+    // message (sent after it, it could arrive once the server has replied and closed).
     if opts.oob {
         client_socket
             .send_flags(URGENT, MSG_OOB)
             .map_err(|e| fail("cannot send urgent data to", e))?;
     }
+    // One send, as the seed: a message too big for the socket buffer goes out in part.
+    client_socket
+        .send(&opts.message)
+        .map_err(|e| fail("cannot send to", e))?;
     let msg = client_socket
         .recv(SIZE)
         .map_err(|e| fail("cannot receive from", e))?;

@@ -34,7 +34,7 @@ options:
                      AF_INET6; 'localhost' is 127.0.0.1; no DNS lookups)
   --port P           server port, 1-65535 (default 5050)
   --message TEXT     what to send (default hi)
-  --oob              after the message, send one urgent byte b'!' with MSG_OOB
+  --oob              before the message, send one urgent byte b'!' with MSG_OOB
   --timeout SECS     single mode: settimeout(SECS) on the socket (default: none, as the
                      seed); load mode: per-transaction limit (default 10)
   --connections N    load mode: number of transactions (N >= 1)

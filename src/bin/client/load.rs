@@ -118,6 +118,19 @@ enum Phase {
     Receiving,
 }
 
+impl Phase {
+    /// The phase after connecting. With `--oob` the urgent byte goes first: the server then
+    /// sees it in its except set before the message, so its `urgent` line reliably comes
+    /// before the message line (sent after the message, it may arrive after the reply).
+    fn first(cfg: &Config) -> Phase {
+        if cfg.oob {
+            Phase::Urgent
+        } else {
+            Phase::Sending { sent: 0 }
+        }
+    }
+}
+
 /// One transaction in flight.
 struct Transaction {
     sock: Socket,
@@ -172,7 +185,7 @@ impl Transaction {
         };
         let step = match tx.sock.connect(cfg.addr) {
             Ok(()) => {
-                tx.phase = Phase::Sending { sent: 0 };
+                tx.phase = Phase::first(cfg);
                 tx.send(cfg)
             }
             // EINTR: the connection goes on in the background, as EINPROGRESS.
@@ -199,7 +212,7 @@ impl Transaction {
     fn on_writable(&mut self, cfg: &Config) -> Step {
         if let Phase::Connecting = self.phase {
             match self.sock.getsockopt(SOL_SOCKET, SO_ERROR) {
-                Ok(0) => self.phase = Phase::Sending { sent: 0 },
+                Ok(0) => self.phase = Phase::first(cfg),
                 Ok(errno) => {
                     let e = Error::Os(std::io::Error::from_raw_os_error(errno));
                     return self.fail("cannot connect to", cfg, e);
@@ -210,17 +223,14 @@ impl Transaction {
         self.send(cfg)
     }
 
-    /// Send what is left of the message, then the urgent byte, until done or `EAGAIN`.
+    /// Send the urgent byte (with `--oob`), then what is left of the message, until done or
+    /// `EAGAIN`.
     fn send(&mut self, cfg: &Config) -> Step {
         loop {
             match self.phase {
                 Phase::Connecting | Phase::Receiving => return Step::Pending,
                 Phase::Sending { sent } if sent == cfg.message.len() => {
-                    self.phase = if cfg.oob {
-                        Phase::Urgent
-                    } else {
-                        Phase::Receiving
-                    };
+                    self.phase = Phase::Receiving;
                 }
                 Phase::Sending { sent } => match self.sock.send(&cfg.message[sent..]) {
                     Ok(n) => self.phase = Phase::Sending { sent: sent + n },
@@ -228,7 +238,7 @@ impl Transaction {
                     Err(e) => return self.fail("cannot send to", cfg, e),
                 },
                 Phase::Urgent => match self.sock.send_flags(URGENT, MSG_OOB) {
-                    Ok(n) if n == URGENT.len() => self.phase = Phase::Receiving,
+                    Ok(n) if n == URGENT.len() => self.phase = Phase::Sending { sent: 0 },
                     Ok(_) => return Step::Pending,
                     Err(e) if would_block(&e) => return Step::Pending,
                     Err(e) => return self.fail("cannot send urgent data to", cfg, e),

@@ -39,6 +39,9 @@ struct Client {
     unsent: Option<Vec<u8>>,
     /// The idle deadline: last activity + `--idle-timeout`.
     deadline: Instant,
+    /// Urgent data was read: the segment that carried it stays queued until a normal read
+    /// passes it, and closing with it queued would send the client a reset instead of a FIN.
+    urgent_seen: bool,
     closed: bool,
 }
 
@@ -184,6 +187,7 @@ fn accept(
                 listener: i,
                 unsent: None,
                 deadline: Instant::now() + idle,
+                urgent_seen: false,
                 closed: false,
             });
             Ok(None)
@@ -213,6 +217,7 @@ fn urgent(server: &mut Server, c: &mut Client, idle: Duration) -> Result<(), Err
     match c.sock.recv_oob(1) {
         Ok(data) => {
             c.deadline = Instant::now() + idle;
+            c.urgent_seen = true;
             server.say(&format!(
                 "[{}] urgent : {}",
                 addr_repr(&c.peer),
@@ -261,6 +266,10 @@ fn flush(server: &mut Server, c: &mut Client) -> Result<(), Error> {
             unsent.drain(..n);
             if unsent.is_empty() {
                 server.stats.served += 1;
+                if c.urgent_seen {
+                    // Release the urgent byte's segment (EAGAIN is the expected answer).
+                    let _ = c.sock.recv_flags(1, MSG_DONTWAIT);
+                }
                 close(c);
             }
             Ok(())
