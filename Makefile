@@ -45,7 +45,7 @@ clippy:
 lint: fmt-check clippy
 
 test: deps lint doc
-	$(CARGO) test --all-targets
+	$(CARGO) test --lib --bins --tests
 	$(CARGO) test --doc
 
 doc:
