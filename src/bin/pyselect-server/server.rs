@@ -41,16 +41,12 @@ pub struct Server {
     started: Instant,
 }
 
-fn family_of(host: &str) -> Result<Family, String> {
-    match host {
-        "" | "localhost" => Ok(Family::Inet),
-        _ => match host.parse::<std::net::IpAddr>() {
-            Ok(std::net::IpAddr::V4(_)) => Ok(Family::Inet),
-            Ok(std::net::IpAddr::V6(_)) => Ok(Family::Inet6),
-            Err(_) => Err(format!(
-                "bad host {host:?}: give a numeric IPv4 or IPv6 address, '' or localhost"
-            )),
-        },
+/// The address family for `--host`: IPv6 for an IPv6 literal, else IPv4. A host that is no
+/// address at all fails later in `bind`, with Python's `[Errno -2] Name or service not known`.
+fn family_of(host: &str) -> Family {
+    match host.parse::<std::net::IpAddr>() {
+        Ok(std::net::IpAddr::V6(_)) => Family::Inet6,
+        _ => Family::Inet,
     }
 }
 
@@ -67,7 +63,7 @@ impl Server {
     /// Open the listeners the mode needs (the first port only in blocking mode), in the seed's
     /// order: socket, (SO_REUSEADDR,) settimeout, bind, listen.
     pub fn open(opts: Options) -> Result<Server, String> {
-        let family = family_of(&opts.host)?;
+        let family = family_of(&opts.host);
         let ports: &[u16] = match opts.mode {
             Mode::Blocking => &opts.ports[..1],
             _ => &opts.ports,
