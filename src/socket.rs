@@ -311,19 +311,11 @@ impl Socket {
         Ok(buf)
     }
 
-    /// `recvfrom(fd, buf, n, MSG_OOB, ..)`: the urgent byte a peer sent with `MSG_OOB`.
+    /// `recvfrom(fd, buf, n, MSG_OOB, ..)`: the urgent byte a peer sent with `MSG_OOB`
+    /// (Python's `recv(n, socket.MSG_OOB)`). With no urgent data pending the kernel answers
+    /// `EINVAL` (`EAGAIN` once it has been read).
     pub fn recv_oob(&self, n: usize) -> Result<Vec<u8>> {
-        // Urgent data is there or not: waiting for it with poll(POLLIN) would be wrong.
-        let mut buf = vec![0; n];
-        let got = loop {
-            match sys::recvfrom(self.fd, &mut buf, libc::MSG_OOB) {
-                Ok(n) => break n,
-                Err(e) if is_eintr(&e) => interrupted_or_retry()?,
-                Err(e) => return Err(Error::Os(e)),
-            }
-        };
-        buf.truncate(got);
-        Ok(buf)
+        self.recv_flags(n, libc::MSG_OOB)
     }
 
     /// `recvfrom` into a caller's buffer; the number of bytes read.
@@ -451,6 +443,11 @@ impl Socket {
 
     /// Wait with `poll()` until the socket is ready for `events`, at most `limit`.
     fn wait_for(&self, events: i16, limit: Option<Duration>) -> Result<()> {
+        // A closed socket is "ready", as in CPython: the syscall then fails with EBADF at
+        // once instead of poll() ignoring fd -1 until the timeout runs out.
+        if self.fd < 0 {
+            return Ok(());
+        }
         let deadline = limit.map(|t| Instant::now() + t);
         loop {
             let ms = match deadline {
