@@ -14,20 +14,11 @@
 
 use pyselect::Error;
 
-use crate::server::{self, Server};
+use crate::server::Server;
 
 pub fn run(server: &mut Server) -> Result<(), Error> {
     while !server.done() {
-        let (client_socket, client_addr) = match server.listeners[0].sock.accept() {
-            Ok(pair) => pair,
-            Err(e @ Error::Interrupted(_)) => return Err(e),
-            Err(e) => {
-                server::accept_failed(server, &e)?;
-                continue;
-            }
-        };
-        server.say("hi");
-        server.serve_serially(client_socket, client_addr, b"welcome!")?;
+        server.accept_and_serve(0, Some("hi"), b"welcome!")?;
     }
     Ok(())
 }

@@ -21,7 +21,7 @@
 
 use pyselect::{select_with, Error};
 
-use crate::server::{self, Server};
+use crate::server::Server;
 
 pub fn run(server: &mut Server) -> Result<(), Error> {
     while !server.done() {
@@ -39,16 +39,8 @@ pub fn run(server: &mut Server) -> Result<(), Error> {
             .collect();
         for i in ready {
             server.hello(i);
-            let (client_socket, client_addr) = match server.listeners[i].sock.accept() {
-                Ok(pair) => pair,
-                Err(e @ Error::Interrupted(_)) => return Err(e),
-                Err(e) => {
-                    server::accept_failed(server, &e)?;
-                    continue;
-                }
-            };
             let reply = server.reply(i);
-            server.serve_serially(client_socket, client_addr, &reply)?;
+            server.accept_and_serve(i, None, &reply)?;
             if server.done() {
                 break;
             }

@@ -146,6 +146,27 @@ impl Server {
         self.warn(&format!("[{}] {}", addr_repr(peer), describe(e)));
     }
 
+    /// The seed's serial handling of one connection on listener `i`: `accept()`, the optional
+    /// `greeting` line (the first server's `hi`), then [`Server::serve_serially`]. An accept
+    /// that timed out (`settimeout(1)` mode) or failed is this round's end, not the server's.
+    pub fn accept_and_serve(
+        &mut self,
+        i: usize,
+        greeting: Option<&str>,
+        reply: &[u8],
+    ) -> Result<(), Error> {
+        let (client_socket, client_addr) = match self.listeners[i].sock.accept() {
+            Ok(pair) => pair,
+            Err(Error::Timeout) => return Ok(()),
+            Err(e @ Error::Interrupted(_)) => return Err(e),
+            Err(e) => return accept_failed(self, &e),
+        };
+        if let Some(line) = greeting {
+            self.say(line);
+        }
+        self.serve_serially(client_socket, client_addr, reply)
+    }
+
     /// The seed's serial handling of one accepted client: a blocking `recv(1024)`, the message
     /// line, `sendall(reply)`, close. Only a signal the server watches is passed up; any other
     /// failure is this client's alone and is reported and counted.

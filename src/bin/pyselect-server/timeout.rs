@@ -19,23 +19,15 @@
 
 use pyselect::Error;
 
-use crate::server::{self, Server};
+use crate::server::Server;
 
 pub fn run(server: &mut Server) -> Result<(), Error> {
     while !server.done() {
         for i in 0..server.listeners.len() {
             server.hello(i);
-            let (client_socket, client_addr) = match server.listeners[i].sock.accept() {
-                Ok(pair) => pair,
-                Err(Error::Timeout) => continue,
-                Err(e @ Error::Interrupted(_)) => return Err(e),
-                Err(e) => {
-                    server::accept_failed(server, &e)?;
-                    continue;
-                }
-            };
+            // accept() waits at most 1 s (poll), then gives up with socket.timeout.
             let reply = server.reply(i);
-            server.serve_serially(client_socket, client_addr, &reply)?;
+            server.accept_and_serve(i, None, &reply)?;
             if server.done() {
                 break;
             }
