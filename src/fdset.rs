@@ -56,6 +56,7 @@ impl FdSet {
         }
     }
 
+    #[inline]
     fn check(fd: RawFd) -> Result<()> {
         if fd < 0 {
             Err(negative_fd(fd))
@@ -69,6 +70,7 @@ impl FdSet {
     /// Add `fd` (`FD_SET`). A negative fd or one `>= FD_SETSIZE` is an error and leaves the
     /// set as it was.
     #[doc(alias = "FD_SET")]
+    #[inline]
     pub fn insert(&mut self, fd: RawFd) -> Result<()> {
         Self::check(fd)?;
         sys::fd_set(&mut self.set, fd).ok_or_else(out_of_range)
@@ -83,6 +85,7 @@ impl FdSet {
 
     /// Is `fd` a member (`FD_ISSET`)? Always false for an fd outside `0..FD_SETSIZE`.
     #[doc(alias = "FD_ISSET")]
+    #[inline]
     pub fn contains(&self, fd: RawFd) -> bool {
         sys::fd_isset(&self.set, fd)
     }

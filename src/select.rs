@@ -27,9 +27,45 @@ impl Syscall {
     }
 }
 
-/// One of the three lists, converted: the items in input order with their fds, and the set.
+/// How many fds a list keeps without allocating.
+const INLINE_FDS: usize = 16;
+
+/// The fds of one list, in input order: inline for short lists, so that a small `select()`
+/// allocates only the item vectors it returns.
+enum Fds {
+    Inline([RawFd; INLINE_FDS], usize),
+    Heap(Vec<RawFd>),
+}
+
+impl Fds {
+    fn push(&mut self, fd: RawFd) {
+        match self {
+            Fds::Inline(buf, len) if *len < INLINE_FDS => {
+                buf[*len] = fd;
+                *len += 1;
+            }
+            Fds::Inline(buf, len) => {
+                let mut heap = Vec::with_capacity(4 * INLINE_FDS);
+                heap.extend_from_slice(&buf[..*len]);
+                heap.push(fd);
+                *self = Fds::Heap(heap);
+            }
+            Fds::Heap(heap) => heap.push(fd),
+        }
+    }
+
+    fn as_slice(&self) -> &[RawFd] {
+        match self {
+            Fds::Inline(buf, len) => &buf[..*len],
+            Fds::Heap(heap) => heap,
+        }
+    }
+}
+
+/// One of the three lists, converted: the items in input order, their fds, and the set.
 struct List<T> {
-    items: Vec<(RawFd, T)>,
+    items: Vec<T>,
+    fds: Fds,
     set: FdSet,
     /// Highest fd + 1, or 0 for an empty list (which is passed to the kernel as NULL).
     nfds: usize,
@@ -41,6 +77,7 @@ impl<T: FileNo> List<T> {
     fn convert(list: impl IntoIterator<Item = T>) -> Result<Self> {
         let iter = list.into_iter();
         let mut items = Vec::with_capacity(iter.size_hint().0.min(FD_SETSIZE));
+        let mut fds = Fds::Inline([0; INLINE_FDS], 0);
         let mut set = FdSet::new();
         let mut nfds = 0;
         for item in iter {
@@ -54,24 +91,49 @@ impl<T: FileNo> List<T> {
                 return Err(Error::value("too many file descriptors in select()"));
             }
             nfds = nfds.max(fd as usize + 1);
-            items.push((fd, item));
+            fds.push(fd);
+            items.push(item);
         }
-        Ok(List { items, set, nfds })
+        Ok(List {
+            items,
+            fds,
+            set,
+            nfds,
+        })
     }
 
-    /// The items whose fd is in `ready`, in input order, repeats kept.
-    fn ready(self, ready: &FdSet) -> Vec<T> {
-        self.items
-            .into_iter()
-            .filter(|(fd, _)| ready.contains(*fd))
-            .map(|(_, item)| item)
-            .collect()
+    /// The items whose fd is in `ready`, in input order, repeats kept. The item vector itself
+    /// becomes the result: no second allocation.
+    fn ready(self, ready: Option<&FdSet>) -> Vec<T> {
+        let mut items = self.items;
+        match ready {
+            // A NULL set: the list was empty.
+            None => items.clear(),
+            Some(ready) => {
+                let mut fds = self.fds.as_slice().iter();
+                items.retain(|_| fds.next().is_some_and(|&fd| ready.contains(fd)));
+            }
+        }
+        items
     }
 
     /// A fresh copy of the set for one syscall, or `None` (a NULL pointer) for an empty list.
     fn fresh_set(&self) -> Option<FdSet> {
         (self.nfds > 0).then_some(self.set)
     }
+}
+
+/// When a `select()` that `EINTR` interrupted must give up.
+#[derive(Clone, Copy)]
+enum Deadline {
+    /// No timeout: retry with NULL.
+    Never,
+    /// A zero timeout (a poll): the deadline has passed as soon as it is looked at.
+    Now,
+    /// Retry with what is left until then.
+    At(Instant),
+    /// Beyond what `Instant` can represent: retry with the original timeout.
+    Unrepresentable,
 }
 
 /// The three ready lists `select()` returns: (readable, writable, exceptional).
@@ -172,7 +234,14 @@ where
     if let Some(sig) = signals::take_pending() {
         return Err(Error::Interrupted(sig));
     }
-    let deadline = wait.map(|(_, ns)| Instant::now().checked_add(ns));
+    // CPython reads the monotonic clock here, just before the first syscall.
+    let deadline = match wait {
+        None => Deadline::Never,
+        Some((_, ns)) if ns.is_zero() => Deadline::Now,
+        Some((_, ns)) => Instant::now()
+            .checked_add(ns)
+            .map_or(Deadline::Unrepresentable, Deadline::At),
+    };
     let mut tv = wait.map(|(tv, _)| tv);
     let (rs, ws, xs) = loop {
         // Every attempt starts from the sets as the caller gave them.
@@ -191,23 +260,25 @@ where
                 if let Some(sig) = signals::take_pending() {
                     return Err(Error::Interrupted(sig));
                 }
-                match deadline {
-                    None => {}                                 // no timeout: retry with NULL
-                    Some(None) => tv = wait.map(|(tv, _)| tv), // deadline beyond Instant's range
-                    Some(Some(deadline)) => match deadline.checked_duration_since(Instant::now()) {
-                        None => return Ok((Vec::new(), Vec::new(), Vec::new())),
-                        Some(left) => tv = Some(timeout::remaining_timeval(left)),
-                    },
+                let left = match deadline {
+                    Deadline::Never => continue,
+                    Deadline::Unrepresentable => wait.map(|(_, ns)| ns),
+                    Deadline::Now => None,
+                    Deadline::At(at) => at.checked_duration_since(Instant::now()),
+                };
+                match left {
+                    // The deadline has passed: three empty lists, no further syscall.
+                    None => return Ok((Vec::new(), Vec::new(), Vec::new())),
+                    Some(left) => tv = Some(timeout::remaining_timeval(left)),
                 }
             }
             Err(e) => return Err(Error::Os(e)),
         }
     };
-    let empty = FdSet::new();
     Ok((
-        r.ready(rs.as_ref().unwrap_or(&empty)),
-        w.ready(ws.as_ref().unwrap_or(&empty)),
-        x.ready(xs.as_ref().unwrap_or(&empty)),
+        r.ready(rs.as_ref()),
+        w.ready(ws.as_ref()),
+        x.ready(xs.as_ref()),
     ))
 }
 

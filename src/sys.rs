@@ -23,11 +23,13 @@ fn cvt<T: PartialEq + From<i8>>(ret: T) -> io::Result<T> {
 }
 
 /// Is `fd` a valid index into an `fd_set`? (`0 <= fd < FD_SETSIZE`.)
+#[inline]
 pub(crate) fn fd_in_set_range(fd: RawFd) -> bool {
     fd >= 0 && (fd as usize) < libc::FD_SETSIZE
 }
 
 /// An empty `fd_set`, as `FD_ZERO` makes it.
+#[inline]
 pub(crate) fn fd_zero() -> libc::fd_set {
     let mut set = MaybeUninit::<libc::fd_set>::uninit();
     // SAFETY: FD_ZERO writes every byte of the set it is given; `set` is a properly aligned
@@ -39,6 +41,7 @@ pub(crate) fn fd_zero() -> libc::fd_set {
 }
 
 /// `FD_SET(fd, set)`; `None` (nothing written) when `fd` is outside `0..FD_SETSIZE`.
+#[inline]
 pub(crate) fn fd_set(set: &mut libc::fd_set, fd: RawFd) -> Option<()> {
     if !fd_in_set_range(fd) {
         return None;
@@ -49,6 +52,7 @@ pub(crate) fn fd_set(set: &mut libc::fd_set, fd: RawFd) -> Option<()> {
 }
 
 /// `FD_CLR(fd, set)`; `None` (nothing written) when `fd` is outside `0..FD_SETSIZE`.
+#[inline]
 pub(crate) fn fd_clr(set: &mut libc::fd_set, fd: RawFd) -> Option<()> {
     if !fd_in_set_range(fd) {
         return None;
@@ -59,6 +63,7 @@ pub(crate) fn fd_clr(set: &mut libc::fd_set, fd: RawFd) -> Option<()> {
 }
 
 /// `FD_ISSET(fd, set)`; false for any fd outside `0..FD_SETSIZE` (such an fd is never a member).
+#[inline]
 pub(crate) fn fd_isset(set: &libc::fd_set, fd: RawFd) -> bool {
     if !fd_in_set_range(fd) {
         return false;

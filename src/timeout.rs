@@ -68,6 +68,10 @@ pub fn select_timeval(seconds: f64) -> Result<libc::timeval> {
 /// [`select_timeval`] plus the same timeout as a `Duration` of whole nanoseconds, for the
 /// monotonic deadline that an `EINTR` retry recomputes from.
 pub(crate) fn select_timeout(seconds: f64) -> Result<(libc::timeval, Duration)> {
+    if seconds == 0.0 {
+        // The common poll (and -0.0): no rounding to do.
+        return Ok((ns_to_timeval(0), Duration::ZERO));
+    }
     let tv = select_timeval(seconds)?;
     // select_timeval succeeded, so the nanosecond count is a valid, non-negative i64.
     let ns = seconds_to_ns(seconds)?.max(0) as u64;
