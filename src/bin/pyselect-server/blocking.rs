@@ -18,7 +18,7 @@ use crate::server::Server;
 
 pub fn run(server: &mut Server) -> Result<(), Error> {
     while !server.done() {
-        server.accept_and_serve(0, Some("hi"), b"welcome!")?;
+        server.accept_and_serve(0, Some("hi"))?;
     }
     Ok(())
 }

@@ -35,8 +35,8 @@ struct Client {
     peer: SocketAddr,
     /// Which listener it came through (for the reply's port).
     listener: usize,
-    /// Reply bytes not yet sent; `None` while waiting for the message.
-    unsent: Option<Vec<u8>>,
+    /// How much of the reply has been sent; `None` while waiting for the message.
+    sent: Option<usize>,
     /// The idle deadline: last activity + `--idle-timeout`.
     deadline: Instant,
     /// Urgent data was read: the segment that carried it stays queued until a normal read
@@ -103,7 +103,7 @@ pub fn run(server: &mut Server) -> Result<(), Error> {
                 fd: c.sock.fileno(),
                 owner: Owner::Client(i),
             };
-            if c.unsent.is_some() {
+            if c.sent.is_some() {
                 wlist.push(token);
             } else {
                 rlist.push(token);
@@ -185,7 +185,7 @@ fn accept(
                 sock,
                 peer,
                 listener: i,
-                unsent: None,
+                sent: None,
                 deadline: Instant::now() + idle,
                 urgent_seen: false,
                 closed: false,
@@ -218,11 +218,7 @@ fn urgent(server: &mut Server, c: &mut Client, idle: Duration) -> Result<(), Err
         Ok(data) => {
             c.deadline = Instant::now() + idle;
             c.urgent_seen = true;
-            server.say(&format!(
-                "[{}] urgent : {}",
-                addr_repr(&c.peer),
-                bytes_repr(&data)
-            ));
+            server.say(|| format!("[{}] urgent : {}", addr_repr(&c.peer), bytes_repr(&data)));
             Ok(())
         }
         // The urgent byte was already passed by a normal read: nothing to report.
@@ -245,7 +241,7 @@ fn receive(server: &mut Server, c: &mut Client, idle: Duration) -> Result<(), Er
         Ok(msg) => {
             c.deadline = Instant::now() + idle;
             server.message(&c.peer, &msg);
-            c.unsent = Some(server.reply(c.listener));
+            c.sent = Some(0);
             flush(server, c)
         }
         Err(e) if e.errno() == Some(libc::EAGAIN) => Ok(()),
@@ -255,23 +251,25 @@ fn receive(server: &mut Server, c: &mut Client, idle: Duration) -> Result<(), Er
 
 /// Send what is left of the reply without blocking; close once it is all out.
 fn flush(server: &mut Server, c: &mut Client) -> Result<(), Error> {
-    let Some(unsent) = c.unsent.as_mut() else {
+    let Some(sent) = c.sent else {
         return Ok(());
     };
     if c.closed {
         return Ok(());
     }
-    match c.sock.send_flags(unsent, MSG_DONTWAIT) {
-        Ok(n) => {
-            unsent.drain(..n);
-            if unsent.is_empty() {
-                server.stats.served += 1;
-                if c.urgent_seen {
-                    // Release the urgent byte's segment (EAGAIN is the expected answer).
-                    let _ = c.sock.recv_flags(1, MSG_DONTWAIT);
-                }
-                close(c);
+    let reply = &server.listeners[c.listener].reply;
+    match c.sock.send_flags(&reply[sent..], MSG_DONTWAIT) {
+        Ok(n) if sent + n < reply.len() => {
+            c.sent = Some(sent + n);
+            Ok(())
+        }
+        Ok(_) => {
+            server.stats.served += 1;
+            if c.urgent_seen {
+                // Release the urgent byte's segment (EAGAIN is the expected answer).
+                let _ = c.sock.recv_flags(1, MSG_DONTWAIT);
             }
+            close(c);
             Ok(())
         }
         Err(e) if e.errno() == Some(libc::EAGAIN) => Ok(()),

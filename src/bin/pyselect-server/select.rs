@@ -39,8 +39,7 @@ pub fn run(server: &mut Server) -> Result<(), Error> {
             .collect();
         for i in ready {
             server.hello(i);
-            let reply = server.reply(i);
-            server.accept_and_serve(i, None, &reply)?;
+            server.accept_and_serve(i, None)?;
             if server.done() {
                 break;
             }

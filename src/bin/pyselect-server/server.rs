@@ -15,6 +15,8 @@ pub struct Listener {
     pub port: u16,
     /// 1 for the first port, as in `hello socket1`.
     pub number: usize,
+    /// What a client of this port is told: `welcome 5050!` (`welcome!` in blocking mode).
+    pub reply: Vec<u8>,
 }
 
 /// Counts for the totals line.
@@ -89,10 +91,15 @@ impl Server {
                 0 => sock.getsockname().map_err(fail)?.port(),
                 p => p,
             };
+            let reply = match opts.mode {
+                Mode::Blocking => b"welcome!".to_vec(),
+                _ => format!("welcome {port}!").into_bytes(),
+            };
             listeners.push(Listener {
                 sock,
                 port,
                 number: i + 1,
+                reply,
             });
         }
         Ok(Server {
@@ -103,11 +110,12 @@ impl Server {
         })
     }
 
-    /// A per-connection line on stdout (one write), unless `--quiet`.
-    pub fn say(&self, line: &str) {
+    /// A per-connection line on stdout (one write), unless `--quiet`; with `--quiet` the line
+    /// is not even formatted.
+    pub fn say(&self, line: impl FnOnce() -> String) {
         if !self.opts.quiet {
             // A closed stdout must not stop the server.
-            let _ = pyselect::print_line(line);
+            let _ = pyselect::print_line(&line());
         }
     }
 
@@ -118,21 +126,12 @@ impl Server {
 
     /// The seed's `hello socket1` line.
     pub fn hello(&self, listener: usize) {
-        self.say(&format!("hello socket{}", self.listeners[listener].number));
+        self.say(|| format!("hello socket{}", self.listeners[listener].number));
     }
 
     /// The seed's `[('127.0.0.1', 59744)] message : b'hi'` line.
     pub fn message(&self, peer: &SocketAddr, data: &[u8]) {
-        self.say(&format!(
-            "[{}] message : {}",
-            addr_repr(peer),
-            bytes_repr(data)
-        ));
-    }
-
-    /// The reply for a client that reached `listener`: `welcome 5050!`.
-    pub fn reply(&self, listener: usize) -> Vec<u8> {
-        format!("welcome {}!", self.listeners[listener].port).into_bytes()
+        self.say(|| format!("[{}] message : {}", addr_repr(peer), bytes_repr(data)));
     }
 
     /// Has `--count` been reached?
@@ -149,12 +148,7 @@ impl Server {
     /// The seed's serial handling of one connection on listener `i`: `accept()`, the optional
     /// `greeting` line (the first server's `hi`), then [`Server::serve_serially`]. An accept
     /// that timed out (`settimeout(1)` mode) or failed is this round's end, not the server's.
-    pub fn accept_and_serve(
-        &mut self,
-        i: usize,
-        greeting: Option<&str>,
-        reply: &[u8],
-    ) -> Result<(), Error> {
+    pub fn accept_and_serve(&mut self, i: usize, greeting: Option<&str>) -> Result<(), Error> {
         let (client_socket, client_addr) = match self.listeners[i].sock.accept() {
             Ok(pair) => pair,
             Err(Error::Timeout) => return Ok(()),
@@ -162,9 +156,9 @@ impl Server {
             Err(e) => return accept_failed(self, &e),
         };
         if let Some(line) = greeting {
-            self.say(line);
+            self.say(|| line.to_string());
         }
-        self.serve_serially(client_socket, client_addr, reply)
+        self.serve_serially(i, client_socket, client_addr)
     }
 
     /// The seed's serial handling of one accepted client: a blocking `recv(1024)`, the message
@@ -172,15 +166,15 @@ impl Server {
     /// failure is this client's alone and is reported and counted.
     pub fn serve_serially(
         &mut self,
+        i: usize,
         mut client: Socket,
         peer: SocketAddr,
-        reply: &[u8],
     ) -> Result<(), Error> {
         let outcome = client
             .recv(1024)
             .and_then(|msg| {
                 self.message(&peer, &msg);
-                client.sendall(reply)
+                client.sendall(&self.listeners[i].reply)
             })
             .and_then(|()| client.close());
         match outcome {

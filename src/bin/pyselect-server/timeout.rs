@@ -26,8 +26,7 @@ pub fn run(server: &mut Server) -> Result<(), Error> {
         for i in 0..server.listeners.len() {
             server.hello(i);
             // accept() waits at most 1 s (poll), then gives up with socket.timeout.
-            let reply = server.reply(i);
-            server.accept_and_serve(i, None, &reply)?;
+            server.accept_and_serve(i, None)?;
             if server.done() {
                 break;
             }
