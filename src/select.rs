@@ -33,6 +33,7 @@ const INLINE_FDS: usize = 16;
 /// The fds of one list, in input order: inline for short lists, so that a small `select()`
 /// allocates only the item vectors it returns.
 enum Fds {
+    Empty,
     Inline([RawFd; INLINE_FDS], usize),
     Heap(Vec<RawFd>),
 }
@@ -40,6 +41,11 @@ enum Fds {
 impl Fds {
     fn push(&mut self, fd: RawFd) {
         match self {
+            Fds::Empty => {
+                let mut buf = [0; INLINE_FDS];
+                buf[0] = fd;
+                *self = Fds::Inline(buf, 1);
+            }
             Fds::Inline(buf, len) if *len < INLINE_FDS => {
                 buf[*len] = fd;
                 *len += 1;
@@ -56,6 +62,7 @@ impl Fds {
 
     fn as_slice(&self) -> &[RawFd] {
         match self {
+            Fds::Empty => &[],
             Fds::Inline(buf, len) => &buf[..*len],
             Fds::Heap(heap) => heap,
         }
@@ -66,47 +73,62 @@ impl Fds {
 struct List<T> {
     items: Vec<T>,
     fds: Fds,
-    set: FdSet,
-    /// Highest fd + 1, or 0 for an empty list (which is passed to the kernel as NULL).
+    /// `None` for an empty list, which is passed to the kernel as a NULL pointer.
+    set: Option<FdSet>,
+    /// Highest fd + 1, or 0 for an empty list.
     nfds: usize,
 }
 
 impl<T: FileNo> List<T> {
+    fn new() -> Self {
+        List {
+            items: Vec::new(),
+            fds: Fds::Empty,
+            set: None,
+            nfds: 0,
+        }
+    }
+
     /// Convert one list as CPython's `seq2set` does: `fileno()` once per entry, in order; the
     /// first bad entry stops everything.
-    fn convert(list: impl IntoIterator<Item = T>) -> Result<Self> {
+    ///
+    /// Fills `self` in place (an empty list to start with) rather than returning a new one, so
+    /// that the `fd_set` inside is never copied.
+    fn fill(&mut self, list: impl IntoIterator<Item = T>) -> Result<()> {
         let iter = list.into_iter();
-        let mut items = Vec::with_capacity(iter.size_hint().0.min(FD_SETSIZE));
-        let mut fds = Fds::Inline([0; INLINE_FDS], 0);
-        let mut set = FdSet::new();
-        let mut nfds = 0;
+        let List {
+            items,
+            fds,
+            set,
+            nfds,
+        } = self;
+        let hint = iter.size_hint().0.min(FD_SETSIZE);
+        items.reserve(hint);
+        if hint > INLINE_FDS {
+            *fds = Fds::Heap(Vec::with_capacity(hint));
+        }
         for item in iter {
             let fd = item.fileno();
             if fd < 0 {
                 return Err(fdset::negative_fd(fd));
             }
             // insert() refuses fd >= FD_SETSIZE with CPython's message before touching the set.
-            set.insert(fd)?;
+            set.get_or_insert_with(FdSet::new).insert(fd)?;
             if items.len() >= FD_SETSIZE {
                 return Err(Error::value("too many file descriptors in select()"));
             }
-            nfds = nfds.max(fd as usize + 1);
+            *nfds = (*nfds).max(fd as usize + 1);
             fds.push(fd);
             items.push(item);
         }
-        Ok(List {
-            items,
-            fds,
-            set,
-            nfds,
-        })
+        Ok(())
     }
 
-    /// The items whose fd is in `ready`, in input order, repeats kept. The item vector itself
-    /// becomes the result: no second allocation.
-    fn ready(self, ready: Option<&FdSet>) -> Vec<T> {
-        let mut items = self.items;
-        match ready {
+    /// After a successful call: the items whose fd the kernel left in the set, in input
+    /// order, repeats kept. The item vector itself becomes the result: no second allocation.
+    fn ready(&mut self) -> Vec<T> {
+        let mut items = std::mem::take(&mut self.items);
+        match &self.set {
             // A NULL set: the list was empty.
             None => items.clear(),
             Some(ready) => {
@@ -117,9 +139,9 @@ impl<T: FileNo> List<T> {
         items
     }
 
-    /// A fresh copy of the set for one syscall, or `None` (a NULL pointer) for an empty list.
-    fn fresh_set(&self) -> Option<FdSet> {
-        (self.nfds > 0).then_some(self.set)
+    /// The set for the syscall, or `None` (a NULL pointer) for an empty list.
+    fn raw_set(&mut self) -> Option<&mut libc::fd_set> {
+        self.set.as_mut().map(FdSet::as_raw_mut)
     }
 }
 
@@ -221,9 +243,10 @@ where
         Some(seconds) => Some(timeout::select_timeout(seconds)?),
         None => None,
     };
-    let r = List::convert(rlist)?;
-    let w = List::convert(wlist)?;
-    let x = List::convert(xlist)?;
+    let (mut r, mut w, mut x) = (List::new(), List::new(), List::new());
+    r.fill(rlist)?;
+    w.fill(wlist)?;
+    x.fill(xlist)?;
     let nfds = r.nfds.max(w.nfds).max(x.nfds);
     if syscall == Syscall::Select && !Syscall::raw_select_available() {
         return Err(Error::NotImplemented(
@@ -243,19 +266,19 @@ where
             .map_or(Deadline::Unrepresentable, Deadline::At),
     };
     let mut tv = wait.map(|(tv, _)| tv);
-    let (rs, ws, xs) = loop {
-        // Every attempt starts from the sets as the caller gave them.
-        let (mut rs, mut ws, mut xs) = (r.fresh_set(), w.fresh_set(), x.fresh_set());
+    loop {
+        // On failure select(2) leaves the sets as they were, so a retry after EINTR passes
+        // the caller's sets again without copying them.
         let ret = call(
             syscall,
             nfds,
-            rs.as_mut().map(FdSet::as_raw_mut),
-            ws.as_mut().map(FdSet::as_raw_mut),
-            xs.as_mut().map(FdSet::as_raw_mut),
+            r.raw_set(),
+            w.raw_set(),
+            x.raw_set(),
             tv.as_mut(),
         );
         match ret {
-            Ok(_) => break (rs, ws, xs),
+            Ok(_) => break,
             Err(e) if e.raw_os_error() == Some(libc::EINTR) => {
                 if let Some(sig) = signals::take_pending() {
                     return Err(Error::Interrupted(sig));
@@ -274,12 +297,8 @@ where
             }
             Err(e) => return Err(Error::Os(e)),
         }
-    };
-    Ok((
-        r.ready(rs.as_ref()),
-        w.ready(ws.as_ref()),
-        x.ready(xs.as_ref()),
-    ))
+    }
+    Ok((r.ready(), w.ready(), x.ready()))
 }
 
 fn call(
