@@ -68,13 +68,13 @@ demo: release
 strace-server: release deps
 	@mkdir -p $(TRACEDIR)
 	@echo "tracing the server into $(TRACEDIR)/server.trace (Ctrl-C to stop)"
-	strace -f -tt -e $(STRACE_FILTER) -o $(TRACEDIR)/server.trace \
+	strace -f -tt -s 256 -e $(STRACE_FILTER) -o $(TRACEDIR)/server.trace \
 	  $(SERVER) --host '$(HOST)' --ports $(PORTS) --mode $(MODE)
 
 strace-clients: release deps
 	@mkdir -p $(TRACEDIR)
 	@for p in $$(echo $(PORTS) | tr ',' ' '); do \
-	  strace -f -tt -e $(STRACE_FILTER) -o $(TRACEDIR)/client-$$p.trace \
+	  strace -f -tt -s 256 -e $(STRACE_FILTER) -o $(TRACEDIR)/client-$$p.trace \
 	    $(CLIENT) --host '$(HOST)' --port $$p --message '$(MESSAGE)' || exit 1; \
 	  echo "trace written to $(TRACEDIR)/client-$$p.trace"; \
 	done

@@ -1,0 +1,381 @@
+//! The per-connection syscall sequences that docs/STRACE.md documents, checked against real
+//! `strace -f` traces of `pyselect-server` (every mode, and `--syscall select`) and of the
+//! seed's CPython select server (tests/fixtures/seed_select_server.py), so that the guide
+//! cannot drift from the code.
+//!
+//! Each test starts a server under strace with `--ports 0,0` (or the fixture with port 0),
+//! waits for its "listening on" line, connects once from the test (send `hi`, read the reply to
+//! EOF), lets the server exit (`--count 1`, or a signal for the Python server, which never
+//! exits by itself), and compares the trace lines from the one after "listening on" to the
+//! close of the client's fd with the sequence below, exactly, after putting the ports in.
+//!
+//! Placeholders in the sequences: `P1` is the first listening port, `CPORT` the client's port
+//! (both have five digits, as every port in Linux's ephemeral range does, so the byte counts in
+//! the sequences are fixed); `{TIMEOUT}`/`{LEFT}` stand for timevals that depend on the clock
+//! and are checked for range separately.
+
+mod stracekit;
+
+use nix::sys::signal::Signal;
+use stracekit::{client, cpython311, fixture, require_strace, server_bin, take_timeval, Traced};
+
+/// `select` mode, one client on the first port (docs/STRACE.md, "select mode").
+const SELECT_MODE: &[&str] = &[
+    "pselect6(5, [3 4], NULL, NULL, NULL, NULL) = 1 (in [3])",
+    r#"write(1, "hello socket1\n", 14) = 14"#,
+    r#"accept4(3, {sa_family=AF_INET, sin_port=htons(CPORT), sin_addr=inet_addr("127.0.0.1")}, [128 => 16], SOCK_CLOEXEC) = 5"#,
+    r#"recvfrom(5, "hi", 1024, 0, NULL, NULL) = 2"#,
+    r#"write(1, "[('127.0.0.1', CPORT)] message : b'hi'\n", 39) = 39"#,
+    r#"sendto(5, "welcome P1!", 14, MSG_NOSIGNAL, NULL, 0) = 14"#,
+    "close(5) = 0",
+];
+
+/// `multiplex` mode, one client on the first port (docs/STRACE.md, "multiplex mode").
+const MULTIPLEX_MODE: &[&str] = &[
+    "pselect6(5, [3 4], NULL, NULL, NULL, NULL) = 1 (in [3])",
+    r#"accept4(3, {sa_family=AF_INET, sin_port=htons(CPORT), sin_addr=inet_addr("127.0.0.1")}, [128 => 16], SOCK_CLOEXEC) = 5"#,
+    r#"write(1, "hello socket1\n", 14) = 14"#,
+    "pselect6(6, [3 4 5], NULL, [5], {TIMEOUT}, NULL) = 1 (in [5], left {LEFT})",
+    r#"recvfrom(5, "hi", 1024, MSG_DONTWAIT, NULL, NULL) = 2"#,
+    r#"write(1, "[('127.0.0.1', CPORT)] message : b'hi'\n", 39) = 39"#,
+    r#"sendto(5, "welcome P1!", 14, MSG_DONTWAIT|MSG_NOSIGNAL, NULL, 0) = 14"#,
+    "close(5) = 0",
+];
+
+/// `timeout` mode, one client on the first port, from the `hello socket1` before the poll
+/// that saw it (docs/STRACE.md, "timeout mode").
+const TIMEOUT_MODE: &[&str] = &[
+    r#"write(1, "hello socket1\n", 14) = 14"#,
+    "poll([{fd=3, events=POLLIN}], 1, {MS}) = 1 ([{fd=3, revents=POLLIN}])",
+    r#"accept4(3, {sa_family=AF_INET, sin_port=htons(CPORT), sin_addr=inet_addr("127.0.0.1")}, [128 => 16], SOCK_CLOEXEC) = 5"#,
+    "ioctl(5, FIONBIO, [0]) = 0",
+    r#"recvfrom(5, "hi", 1024, 0, NULL, NULL) = 2"#,
+    r#"write(1, "[('127.0.0.1', CPORT)] message : b'hi'\n", 39) = 39"#,
+    r#"sendto(5, "welcome P1!", 14, MSG_NOSIGNAL, NULL, 0) = 14"#,
+    "close(5) = 0",
+];
+
+/// `blocking` mode, one port (docs/STRACE.md, "blocking mode").
+const BLOCKING_MODE: &[&str] = &[
+    r#"accept4(3, {sa_family=AF_INET, sin_port=htons(CPORT), sin_addr=inet_addr("127.0.0.1")}, [128 => 16], SOCK_CLOEXEC) = 4"#,
+    r#"write(1, "hi\n", 3) = 3"#,
+    r#"recvfrom(4, "hi", 1024, 0, NULL, NULL) = 2"#,
+    r#"write(1, "[('127.0.0.1', CPORT)] message : b'hi'\n", 39) = 39"#,
+    r#"sendto(4, "welcome!", 8, MSG_NOSIGNAL, NULL, 0) = 8"#,
+    "close(4) = 0",
+];
+
+/// The seed's select server under CPython 3.11 with `python3 -u` (or PYTHONUNBUFFERED=1)
+/// (docs/STRACE.md, "select mode", right column).
+const CPYTHON_SELECT_UNBUFFERED: &[&str] = &[
+    "pselect6(5, [3 4], NULL, NULL, NULL, NULL) = 1 (in [3])",
+    r#"write(1, "hello socket1", 13) = 13"#,
+    r#"write(1, "\n", 1) = 1"#,
+    r#"accept4(3, {sa_family=AF_INET, sin_port=htons(CPORT), sin_addr=inet_addr("127.0.0.1")}, [16], SOCK_CLOEXEC) = 5"#,
+    r#"getsockname(5, {sa_family=AF_INET, sin_port=htons(P1), sin_addr=inet_addr("127.0.0.1")}, [128 => 16]) = 0"#,
+    r#"recvfrom(5, "hi", 1024, 0, NULL, NULL) = 2"#,
+    r#"write(1, "[('127.0.0.1', CPORT)] message : b'hi'", 38) = 38"#,
+    r#"write(1, "\n", 1) = 1"#,
+    r#"sendto(5, "welcome P1!", 14, 0, NULL, 0) = 14"#,
+    "close(5) = 0",
+];
+
+/// The same with stdout a pipe and no `-u`: print() only fills a buffer.
+const CPYTHON_SELECT_BUFFERED: &[&str] = &[
+    "pselect6(5, [3 4], NULL, NULL, NULL, NULL) = 1 (in [3])",
+    r#"accept4(3, {sa_family=AF_INET, sin_port=htons(CPORT), sin_addr=inet_addr("127.0.0.1")}, [16], SOCK_CLOEXEC) = 5"#,
+    r#"getsockname(5, {sa_family=AF_INET, sin_port=htons(P1), sin_addr=inet_addr("127.0.0.1")}, [128 => 16]) = 0"#,
+    r#"recvfrom(5, "hi", 1024, 0, NULL, NULL) = 2"#,
+    r#"sendto(5, "welcome P1!", 14, 0, NULL, 0) = 14"#,
+    "close(5) = 0",
+];
+
+/// The sequence with the ports put in.
+fn expected(template: &[&str], p1: u16, cport: u16) -> Vec<String> {
+    assert!(
+        p1 >= 10000 && cport >= 10000,
+        "the sequences assume five-digit (ephemeral) ports, got {p1} and {cport}"
+    );
+    template
+        .iter()
+        .map(|l| {
+            l.replace("CPORT", &cport.to_string())
+                .replace("P1", &p1.to_string())
+        })
+        .collect()
+}
+
+fn assert_sequence(got: &[String], want: &[String], trace: &stracekit::Trace) {
+    assert_eq!(
+        got,
+        want,
+        "per-connection syscalls differ from docs/STRACE.md\n--- whole trace:\n{}",
+        trace.dump()
+    );
+}
+
+/// Run `pyselect-server --ports 0,0 --count 1 ARGS` under strace, serve one `hi` on the first
+/// port, and return (first port, client port, the connection's trace lines, whole trace).
+fn one_connection(tag: &str, args: &[&str]) -> (u16, u16, Vec<String>, String, stracekit::Trace) {
+    require_strace();
+    let mut all = vec!["--count", "1"];
+    all.extend_from_slice(args);
+    let mut server = Traced::spawn(tag, server_bin(), &all, &[]);
+    let ports = server.wait_listening();
+    let p1 = ports[0];
+    let (reply, cport) = client(p1, b"hi");
+    let want = match args.contains(&"blocking") {
+        true => "welcome!".to_string(), // the seed's first server names no port
+        false => format!("welcome {p1}!"),
+    };
+    assert_eq!(String::from_utf8_lossy(&reply), want);
+    let (status, stdout, trace) = server.finish();
+    assert!(status.success(), "server exit: {status:?}");
+    (p1, cport, trace.first_connection(), stdout, trace)
+}
+
+/// After the connection, `--count 1` ends the server: listeners closed, totals on stderr, the
+/// signal handlers put back, exit 0.
+fn assert_clean_exit(trace: &stracekit::Trace, listeners: &[i32]) {
+    let texts: Vec<&str> = trace.lines.iter().map(|l| l.text.as_str()).collect();
+    let tail = &texts[texts.len() - (listeners.len() + 4)..];
+    for (line, fd) in tail.iter().zip(listeners) {
+        assert_eq!(*line, format!("close({fd}) = 0"));
+    }
+    let tail = &tail[listeners.len()..];
+    assert!(
+        tail[0].starts_with(r#"write(2, "pyselect-server: 1 served, 0 errors, 0 idle-closed, 0 closed silently, 0 refused in "#),
+        "{}",
+        tail[0]
+    );
+    assert!(tail[1].starts_with("rt_sigaction(SIGTERM, {sa_handler=SIG_DFL,"));
+    assert!(tail[2].starts_with("rt_sigaction(SIGINT, {sa_handler=SIG_DFL,"));
+    assert_eq!(tail[3], "+++ exited with 0 +++");
+}
+
+#[test]
+fn select_mode_sequence() {
+    let (p1, cport, got, stdout, trace) =
+        one_connection("select", &["--ports", "0,0", "--mode", "select"]);
+    assert_sequence(&got, &expected(SELECT_MODE, p1, cport), &trace);
+    assert_eq!(
+        stdout,
+        format!("hello socket1\n[('127.0.0.1', {cport})] message : b'hi'\n")
+    );
+    assert_clean_exit(&trace, &[3, 4]);
+}
+
+#[test]
+fn select_mode_raw_select_syscall() {
+    let (p1, cport, got, _, trace) = one_connection(
+        "select-raw",
+        &["--ports", "0,0", "--mode", "select", "--syscall", "select"],
+    );
+    let mut want = expected(SELECT_MODE, p1, cport);
+    // The kernel's own select(2): five arguments, no signal mask.
+    want[0] = "select(5, [3 4], NULL, NULL, NULL) = 1 (in [3])".into();
+    assert_sequence(&got, &want, &trace);
+    assert!(
+        !trace.lines.iter().any(|l| l.name() == "pselect6"),
+        "--syscall select still issued pselect6:\n{}",
+        trace.dump()
+    );
+}
+
+/// The multiplex mode's second round: `{TIMEOUT}` is the time left to the client's idle
+/// deadline (`--idle-timeout 30`), whole microseconds; `{LEFT}` is the kernel's write-back.
+fn check_multiplex(got: &mut [String], after: &str, usec: bool) {
+    let (timeout, sub, is_usec, line) = take_timeval(&got[3], after, "TIMEOUT");
+    assert_eq!(is_usec, usec, "{}", got[3]);
+    assert!(
+        timeout > 20.0 && timeout <= 30.0,
+        "idle timeout {timeout} in {}",
+        got[3]
+    );
+    if !usec {
+        assert_eq!(sub % 1000, 0, "whole microseconds: {}", got[3]);
+    }
+    let (left, _, _, line) = take_timeval(&line, "left ", "LEFT");
+    assert!(left <= timeout, "{}", got[3]);
+    got[3] = line;
+}
+
+#[test]
+fn multiplex_mode_sequence() {
+    let (p1, cport, mut got, stdout, trace) = one_connection(
+        "multiplex",
+        &[
+            "--ports",
+            "0,0",
+            "--mode",
+            "multiplex",
+            "--idle-timeout",
+            "30",
+        ],
+    );
+    check_multiplex(&mut got, "[5], ", false);
+    assert_sequence(&got, &expected(MULTIPLEX_MODE, p1, cport), &trace);
+    assert_eq!(
+        stdout,
+        format!("hello socket1\n[('127.0.0.1', {cport})] message : b'hi'\n")
+    );
+    assert_clean_exit(&trace, &[3, 4]);
+    // The listeners are non-blocking (settimeout(0.0)): one ioctl each, before bind.
+    let ioctls: Vec<&str> = trace
+        .lines
+        .iter()
+        .filter(|l| l.name() == "ioctl")
+        .map(|l| l.text.as_str())
+        .collect();
+    assert_eq!(
+        ioctls,
+        ["ioctl(3, FIONBIO, [1]) = 0", "ioctl(4, FIONBIO, [1]) = 0"]
+    );
+}
+
+#[test]
+fn multiplex_mode_raw_select_syscall() {
+    let (p1, cport, mut got, _, trace) = one_connection(
+        "multiplex-raw",
+        &[
+            "--ports",
+            "0,0",
+            "--mode",
+            "multiplex",
+            "--idle-timeout",
+            "30",
+            "--syscall",
+            "select",
+        ],
+    );
+    check_multiplex(&mut got, "[5], ", true);
+    let mut want = expected(MULTIPLEX_MODE, p1, cport);
+    want[0] = "select(5, [3 4], NULL, NULL, NULL) = 1 (in [3])".into();
+    want[3] = "select(6, [3 4 5], NULL, [5], {TIMEOUT}) = 1 (in [5], left {LEFT})".into();
+    assert_sequence(&got, &want, &trace);
+}
+
+#[test]
+fn timeout_mode_sequence() {
+    let (p1, cport, got, stdout, trace) =
+        one_connection("timeout", &["--ports", "0,0", "--mode", "timeout"]);
+    // On a slow machine the client may land after a poll or two timed out: start at the
+    // `hello socket1` that preceded the successful poll.
+    let hello = r#"write(1, "hello socket1\n", 14) = 14"#;
+    let start = got.iter().rposition(|l| l == hello).expect("hello socket1");
+    let mut got = got[start..].to_vec();
+    // The poll waits for what is left of the 1 s timeout, rounded up to whole ms: 1000 unless
+    // the thread was descheduled between taking the deadline and polling.
+    let ms: i32 = got[1]
+        .strip_prefix("poll([{fd=3, events=POLLIN}], 1, ")
+        .and_then(|r| r.split(')').next())
+        .and_then(|ms| ms.parse().ok())
+        .unwrap_or_else(|| panic!("{}", got[1]));
+    assert!((900..=1000).contains(&ms), "{}", got[1]);
+    got[1] = got[1].replacen(&format!(", {ms})"), ", {MS})", 1);
+    assert_sequence(&got, &expected(TIMEOUT_MODE, p1, cport), &trace);
+    // Every earlier round timed out without an accept4: print, poll, nothing.
+    assert!(stdout.ends_with(&format!(
+        "hello socket1\n[('127.0.0.1', {cport})] message : b'hi'\n"
+    )));
+    assert_clean_exit(&trace, &[3, 4]);
+}
+
+#[test]
+fn blocking_mode_sequence() {
+    let (_, cport, got, stdout, trace) =
+        one_connection("blocking", &["--ports", "0", "--mode", "blocking"]);
+    assert_sequence(&got, &expected(BLOCKING_MODE, 10000, cport), &trace);
+    assert_eq!(
+        stdout,
+        format!("hi\n[('127.0.0.1', {cport})] message : b'hi'\n")
+    );
+    assert_clean_exit(&trace, &[3]);
+}
+
+/// Run the seed's select server under CPython 3.11 and serve one `hi` on the first port.
+fn cpython_select(tag: &str, env_remove: &[&str], args: &[&str], stop: Signal) -> Option<()> {
+    require_strace();
+    // CPython 3.11 is the project's reference: a missing or different python3 is a failure
+    // to report, not a reason to pass without checking.
+    let python = cpython311().expect(
+        "these tests compare with CPython 3.11 (`python3`); install it (.ci/deps does on Debian)",
+    );
+    let script = fixture("seed_select_server.py");
+    let mut all: Vec<&str> = args.to_vec();
+    all.extend_from_slice(&[script.as_str(), "0", "0", "127.0.0.1"]);
+    let mut server = Traced::spawn(tag, &python, &all, env_remove);
+    let ports = server.wait_listening();
+    let p1 = ports[0];
+    let (reply, cport) = client(p1, b"hi");
+    assert_eq!(reply, format!("welcome {}!", p1).into_bytes());
+    // The client saw EOF: close(5) has run. The seed's server never exits by itself.
+    server.signal(stop);
+    let (_, stdout, trace) = server.finish();
+    let got = trace.first_connection();
+    let message = format!("[('127.0.0.1', {cport})] message : b'hi'");
+    let template = if env_remove.is_empty() {
+        CPYTHON_SELECT_UNBUFFERED
+    } else {
+        CPYTHON_SELECT_BUFFERED
+    };
+    assert_sequence(&got, &expected(template, p1, cport), &trace);
+    assert_eq!(stdout, format!("hello socket1\n{message}\n"));
+    if !env_remove.is_empty() {
+        // Buffered: both lines leave in one write(2), when KeyboardInterrupt ends the program.
+        let flush = format!(
+            r#"write(1, "hello socket1\n{message}\n", {}) = {0}"#,
+            14 + message.len() + 1
+        );
+        assert!(
+            trace.lines.iter().any(|l| l.text == flush),
+            "no {flush}\n{}",
+            trace.dump()
+        );
+    }
+    Some(())
+}
+
+#[test]
+fn cpython_select_sequence_unbuffered() {
+    cpython_select("cpython-u", &[], &["-u"], Signal::SIGTERM);
+}
+
+#[test]
+fn cpython_select_sequence_buffered() {
+    // SIGINT: KeyboardInterrupt, and the buffer is flushed at exit (SIGTERM would lose it).
+    cpython_select("cpython-buf", &["PYTHONUNBUFFERED"], &[], Signal::SIGINT);
+}
+
+/// docs/STRACE.md shows every tested line, with the ports it uses for anonymised traces
+/// (server 40001, client 50001): change a sequence here and the guide must change too.
+#[test]
+fn guide_shows_the_tested_sequences() {
+    let guide = std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/docs/STRACE.md"))
+        .expect("read docs/STRACE.md")
+        .replace("\\|", "|"); // a `|` inside a Markdown table cell
+    let raw_select: &[&str] = &[
+        "select(5, [3 4], NULL, NULL, NULL) = 1 (in [3])",
+        "select(6, [3 4 5], NULL, [5], {TIMEOUT}) = 1 (in [5], left {LEFT})",
+    ];
+    let all: &[(&str, &[&str])] = &[
+        ("SELECT_MODE", SELECT_MODE),
+        ("MULTIPLEX_MODE", MULTIPLEX_MODE),
+        ("TIMEOUT_MODE", TIMEOUT_MODE),
+        ("BLOCKING_MODE", BLOCKING_MODE),
+        ("CPYTHON_SELECT_UNBUFFERED", CPYTHON_SELECT_UNBUFFERED),
+        ("CPYTHON_SELECT_BUFFERED", CPYTHON_SELECT_BUFFERED),
+        ("--syscall select", raw_select),
+    ];
+    for (name, lines) in all {
+        for line in expected(lines, 40001, 50001) {
+            let line = line.replace("{MS}", "1000");
+            // The clock-dependent part of a timeval line is shown with sample values.
+            let shown = line.split("{TIMEOUT}").next().unwrap();
+            assert!(
+                guide.contains(shown),
+                "docs/STRACE.md lacks this line of {name}:\n{shown}"
+            );
+        }
+    }
+}
