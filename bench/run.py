@@ -696,7 +696,13 @@ def run_servers(built, exes):
         Server(
             "cpython-seed",
             "CPython seed (stage 3)",
-            lambda p: [sys.executable, ROOT / "bench" / "seed_server.py", p[0], p[1]],
+            lambda p: [
+                sys.executable,
+                ROOT / "tests" / "fixtures" / "seed_select_server.py",
+                p[0],
+                p[1],
+                "127.0.0.1",
+            ],
             baseline="c-serial",
             env=seed_env,
         )
