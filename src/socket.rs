@@ -305,10 +305,7 @@ impl Socket {
 
     /// `recvfrom` with `flags` (`MSG_PEEK`, `MSG_OOB`, ...).
     pub fn recv_flags(&self, n: usize, flags: i32) -> Result<Vec<u8>> {
-        let mut buf = vec![0; n];
-        let got = self.recv_into(&mut buf, flags)?;
-        buf.truncate(got);
-        Ok(buf)
+        self.call(false, |fd| sys::recvfrom_vec(fd, n, flags))
     }
 
     /// `recvfrom(fd, buf, n, MSG_OOB, ..)`: the urgent byte a peer sent with `MSG_OOB`
@@ -318,7 +315,9 @@ impl Socket {
         self.recv_flags(n, libc::MSG_OOB)
     }
 
-    /// `recvfrom` into a caller's buffer; the number of bytes read.
+    /// `recvfrom` into a caller's buffer; the number of bytes read. (With `MSG_TRUNC` on a
+    /// datagram socket the kernel reports the datagram's full length, which can exceed
+    /// `buf.len()`, as in Python's `recv_into`.)
     pub fn recv_into(&self, buf: &mut [u8], flags: i32) -> Result<usize> {
         self.call(false, |fd| sys::recvfrom(fd, buf, flags))
     }
@@ -354,9 +353,11 @@ impl Socket {
         Ok(())
     }
 
-    /// Python's `settimeout`: `None` blocks; `Some(0.0)` makes the socket non-blocking; a
+    /// `ioctl(fd, FIONBIO, ..)`: Python's `settimeout`. `None` blocks; `Some(0.0)` makes the socket non-blocking; a
     /// positive value makes every blocking-style call wait at most that long. Each call is one
     /// `ioctl(FIONBIO)`. A negative value is `Value("Timeout value out of range")`.
+    #[doc(alias = "ioctl")]
+    #[doc(alias = "FIONBIO")]
     pub fn settimeout(&mut self, timeout: Option<f64>) -> Result<()> {
         let ns = match timeout {
             None => None,

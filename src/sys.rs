@@ -31,13 +31,9 @@ pub(crate) fn fd_in_set_range(fd: RawFd) -> bool {
 /// An empty `fd_set`, as `FD_ZERO` makes it.
 #[inline]
 pub(crate) fn fd_zero() -> libc::fd_set {
-    let mut set = MaybeUninit::<libc::fd_set>::uninit();
-    // SAFETY: FD_ZERO writes every byte of the set it is given; `set` is a properly aligned
-    // `fd_set`-sized buffer, so after the call it is fully initialised.
-    unsafe {
-        libc::FD_ZERO(set.as_mut_ptr());
-        set.assume_init()
-    }
+    // SAFETY: an fd_set is an array of integers, for which all-zero bytes are a valid value,
+    // and all-zero is exactly the empty set FD_ZERO makes.
+    unsafe { MaybeUninit::<libc::fd_set>::zeroed().assume_init() }
 }
 
 /// `FD_SET(fd, set)`; `None` (nothing written) when `fd` is outside `0..FD_SETSIZE`.
@@ -76,9 +72,18 @@ fn opt_ptr(set: Option<&mut libc::fd_set>) -> *mut libc::fd_set {
     set.map_or(std::ptr::null_mut(), |s| s as *mut libc::fd_set)
 }
 
+/// `nfds` as the C int the syscall takes, if the kernel will read only inside the sets.
+fn checked_nfds(nfds: usize) -> io::Result<libc::c_int> {
+    if nfds > libc::FD_SETSIZE {
+        return Err(io::Error::from_raw_os_error(libc::EINVAL));
+    }
+    Ok(nfds as libc::c_int)
+}
+
 /// `select(2)` through glibc, which issues it as `pselect6`.
 ///
-/// `nfds` must not exceed `FD_SETSIZE`; callers build it from the members of the sets.
+/// `nfds` above `FD_SETSIZE` is refused with `EINVAL` (the kernel would read past the sets);
+/// callers build it from the members of the sets, so it never is.
 pub(crate) fn select(
     nfds: usize,
     rset: Option<&mut libc::fd_set>,
@@ -86,7 +91,7 @@ pub(crate) fn select(
     xset: Option<&mut libc::fd_set>,
     timeout: Option<&mut libc::timeval>,
 ) -> io::Result<usize> {
-    let nfds = nfds.min(libc::FD_SETSIZE) as libc::c_int;
+    let nfds = checked_nfds(nfds)?;
     let tv = timeout.map_or(std::ptr::null_mut(), |t| t as *mut libc::timeval);
     // SAFETY: each pointer is NULL or points to a live, exclusively borrowed `fd_set` (or
     // `timeval`) for the duration of the call; nfds <= FD_SETSIZE so the kernel reads and
@@ -104,7 +109,7 @@ pub(crate) fn select_raw(
     xset: Option<&mut libc::fd_set>,
     timeout: Option<&mut libc::timeval>,
 ) -> io::Result<usize> {
-    let nfds = nfds.min(libc::FD_SETSIZE) as libc::c_long;
+    let nfds = checked_nfds(nfds)? as libc::c_long;
     let tv = timeout.map_or(std::ptr::null_mut(), |t| t as *mut libc::timeval);
     // SAFETY: as for `select` above: NULL or live exclusive pointers, nfds <= FD_SETSIZE. The
     // x86-64 `select` syscall takes (int, fd_set*, fd_set*, fd_set*, struct timeval*) with the
@@ -278,6 +283,39 @@ pub(crate) fn recvfrom(fd: RawFd, buf: &mut [u8], flags: i32) -> io::Result<usiz
     Ok(n as usize)
 }
 
+/// `recvfrom(fd, buf, n, flags, NULL, NULL)` into a new buffer of capacity `n`, as CPython
+/// does: the buffer is allocated but not zeroed, so a large `n` costs only what arrives, and an
+/// `n` that cannot be allocated is `ENOMEM` (Python's `MemoryError`), not an abort.
+pub(crate) fn recvfrom_vec(fd: RawFd, n: usize, flags: i32) -> io::Result<Vec<u8>> {
+    let mut buf: Vec<u8> = Vec::new();
+    buf.try_reserve_exact(n)
+        .map_err(|_| io::Error::from_raw_os_error(libc::ENOMEM))?;
+    let spare = buf.spare_capacity_mut();
+    // SAFETY: `spare` is `n` bytes of writable, allocated memory (the reserve above); the
+    // kernel writes at most `spare.len()` bytes into it; NULL address arguments ask for no
+    // sender address.
+    let got = cvt(unsafe {
+        libc::recvfrom(
+            fd,
+            spare.as_mut_ptr().cast(),
+            spare.len(),
+            flags,
+            std::ptr::null_mut(),
+            std::ptr::null_mut(),
+        )
+    })? as usize;
+    // MSG_TRUNC on a datagram socket reports the datagram's full length, which can exceed
+    // what was written: only the bytes actually written are initialised.
+    let got = got.min(n);
+    // SAFETY: the kernel initialised the first `got` bytes (got <= n <= capacity).
+    unsafe { buf.set_len(got) };
+    if n - got > 4096 {
+        // Keep what arrived, not the whole request (CPython resizes its bytes object too).
+        buf.shrink_to_fit();
+    }
+    Ok(buf)
+}
+
 /// `sendto(fd, buf, len, flags, NULL, 0)`: what Python's `send` issues.
 pub(crate) fn sendto(fd: RawFd, buf: &[u8], flags: i32) -> io::Result<usize> {
     // SAFETY: `buf` is a live buffer of `buf.len()` readable bytes; a NULL address with length
@@ -379,29 +417,37 @@ pub(crate) fn write(fd: RawFd, buf: &[u8]) -> io::Result<usize> {
     Ok(n as usize)
 }
 
-/// Install `handler` for `sig` with `sigaction` (no `SA_RESTART`, so blocking calls see EINTR),
-/// returning the previous disposition.
-pub(crate) fn install_handler(
+/// The last watched signal that arrived and was not yet taken; 0 for none. Written only by
+/// [`record_signal`], the one handler this crate installs.
+pub(crate) static PENDING_SIGNAL: std::sync::atomic::AtomicI32 =
+    std::sync::atomic::AtomicI32::new(0);
+
+extern "C" fn record_signal(sig: libc::c_int) {
+    PENDING_SIGNAL.store(sig, std::sync::atomic::Ordering::SeqCst);
+}
+
+/// Install the recording handler for `sig` with `sigaction` (no `SA_RESTART`, so blocking
+/// calls see `EINTR`), returning the previous disposition.
+pub(crate) fn install_recording_handler(
     sig: nix::sys::signal::Signal,
-    handler: extern "C" fn(libc::c_int),
 ) -> io::Result<nix::sys::signal::SigAction> {
     use nix::sys::signal::{SaFlags, SigAction, SigHandler, SigSet};
     let action = SigAction::new(
-        SigHandler::Handler(handler),
+        SigHandler::Handler(record_signal),
         SaFlags::empty(),
         SigSet::empty(),
     );
-    // SAFETY: the handlers this crate installs only store to atomics, which is async-signal-safe.
+    // SAFETY: the handler only stores to an atomic, which is async-signal-safe.
     unsafe { nix::sys::signal::sigaction(sig, &action) }.map_err(io::Error::from)
 }
 
-/// Put back a disposition returned by [`install_handler`].
+/// Put back a disposition returned by [`install_recording_handler`].
 pub(crate) fn restore_handler(
     sig: nix::sys::signal::Signal,
     old: &nix::sys::signal::SigAction,
 ) -> io::Result<()> {
-    // SAFETY: `old` was returned by sigaction for this signal, so it is a disposition the
-    // process already had.
+    // SAFETY: `old` is a disposition sigaction returned for this signal, one the process
+    // already had; reinstalling it adds no new handler code.
     unsafe { nix::sys::signal::sigaction(sig, old) }
         .map(drop)
         .map_err(io::Error::from)
@@ -409,10 +455,14 @@ pub(crate) fn restore_handler(
 
 /// The text of an errno, as C's `strerror` gives it (what Python prints after `[Errno N]`).
 pub(crate) fn strerror(errno: i32) -> String {
-    // std formats OS errors as "<strerror text> (os error N)", reading strerror_r.
-    let full = io::Error::from_raw_os_error(errno).to_string();
-    match full.rfind(" (os error ") {
-        Some(i) => full[..i].to_string(),
-        None => full,
+    let mut buf = [0 as libc::c_char; 256];
+    // SAFETY: `buf` is a live, writable buffer and its exact length is passed; the XSI
+    // strerror_r writes a NUL-terminated string of at most that length.
+    let rc = unsafe { libc::strerror_r(errno, buf.as_mut_ptr(), buf.len()) };
+    if rc != 0 {
+        return format!("Unknown error {errno}");
     }
+    // SAFETY: on success strerror_r left a NUL-terminated string inside `buf`.
+    let text = unsafe { std::ffi::CStr::from_ptr(buf.as_ptr()) };
+    text.to_string_lossy().into_owned()
 }
