@@ -11,6 +11,7 @@ use nix::sys::signal::Signal;
 /// `Display` prints exactly what Python's `str(exception)` prints, so a message can be compared
 /// with CPython's word for word.
 #[derive(Debug)]
+#[non_exhaustive]
 pub enum Error {
     /// Python's `ValueError`: a bad argument (negative or out-of-range fd, bad timeout, ...).
     Value(String),
@@ -31,13 +32,11 @@ pub enum Error {
 }
 
 impl Error {
-    /// The OS error number, for [`Error::Os`] (and `ETIMEDOUT` for [`Error::Timeout`], `EINTR`
-    /// for [`Error::Interrupted`], as the equivalent `io::Error` would carry).
+    /// The OS error number, for [`Error::Os`]; `None` for the others, as Python's
+    /// `exc.errno` is `None` for `TimeoutError('timed out')` and `KeyboardInterrupt` has none.
     pub fn errno(&self) -> Option<i32> {
         match self {
             Error::Os(e) => e.raw_os_error(),
-            Error::Timeout => Some(libc::ETIMEDOUT),
-            Error::Interrupted(_) => Some(libc::EINTR),
             _ => None,
         }
     }
@@ -93,19 +92,21 @@ impl From<io::Error> for Error {
     }
 }
 
+/// An [`Error::Os`] becomes its `io::Error` again; any other error is carried whole as the
+/// payload of an `io::Error` (get it back with `get_ref()`/`into_inner()` and `downcast`).
+/// `Interrupted` maps to `ErrorKind::Other`, not `ErrorKind::Interrupted`: std's `read_exact`
+/// and `write_all` silently retry the latter, which would swallow a Ctrl-C.
 impl From<Error> for io::Error {
     fn from(e: Error) -> Self {
-        match e {
-            Error::Os(e) => e,
-            Error::Value(m) | Error::Overflow(m) => io::Error::new(io::ErrorKind::InvalidInput, m),
-            Error::Timeout => io::Error::new(io::ErrorKind::TimedOut, "timed out"),
-            Error::Interrupted(sig) => io::Error::new(
-                io::ErrorKind::Interrupted,
-                format!("interrupted by {}", sig.as_str()),
-            ),
-            e @ Error::AddrInfo(..) => io::Error::new(io::ErrorKind::NotFound, e.to_string()),
-            Error::NotImplemented(m) => io::Error::new(io::ErrorKind::Unsupported, m),
-        }
+        let kind = match e {
+            Error::Os(inner) => return inner,
+            Error::Value(_) | Error::Overflow(_) => io::ErrorKind::InvalidInput,
+            Error::Timeout => io::ErrorKind::TimedOut,
+            Error::Interrupted(_) => io::ErrorKind::Other,
+            Error::AddrInfo(..) => io::ErrorKind::NotFound,
+            Error::NotImplemented(_) => io::ErrorKind::Unsupported,
+        };
+        io::Error::new(kind, e)
     }
 }
 

@@ -6,8 +6,8 @@
 //! (PEP 475). This module gives a Rust program the first behaviour for the signals it names:
 //!
 //! ```no_run
-//! use nix::sys::signal::Signal;
-//! use pyselect::{select, signals, Error};
+//! use pyselect::signals::{self, Signal};
+//! use pyselect::{select, Error};
 //!
 //! let _guard = signals::notify(&[Signal::SIGINT, Signal::SIGTERM])?;
 //! match select::<i32, _, _, _>([0], [], [], None) {
@@ -23,19 +23,15 @@
 //! A signal that lands in the few instructions between the check and the syscall is seen at
 //! the next `EINTR` or the next call (CPython has the same window).
 
-use std::sync::atomic::{AtomicI32, Ordering};
+use std::sync::atomic::Ordering;
 
-use nix::sys::signal::{SigAction, Signal};
+use nix::sys::signal::SigAction;
+/// A signal number, as `Error::Interrupted` carries it (re-exported from `nix`, so that callers
+/// need not depend on it themselves).
+pub use nix::sys::signal::Signal;
 
 use crate::error::{Error, Result};
-use crate::sys;
-
-/// The last watched signal that arrived and was not yet taken; 0 for none.
-static PENDING: AtomicI32 = AtomicI32::new(0);
-
-extern "C" fn record(sig: libc::c_int) {
-    PENDING.store(sig, Ordering::SeqCst);
-}
+use crate::sys::{self, PENDING_SIGNAL as PENDING};
 
 /// Installed handlers; dropping it puts the previous dispositions back.
 #[derive(Debug)]
@@ -49,6 +45,9 @@ impl Drop for Guard {
         for (sig, old) in self.previous.drain(..).rev() {
             let _ = sys::restore_handler(sig, &old);
         }
+        // A signal that arrived but was never taken must not interrupt later, unrelated calls
+        // once nobody is listening for it any more.
+        PENDING.store(0, Ordering::SeqCst);
     }
 }
 
@@ -64,7 +63,7 @@ pub fn notify(signals: &[Signal]) -> Result<Guard> {
     };
     for &sig in signals {
         // On error the guard drops here and restores what was installed so far.
-        let old = sys::install_handler(sig, record).map_err(Error::Os)?;
+        let old = sys::install_recording_handler(sig).map_err(Error::Os)?;
         guard.previous.push((sig, old));
     }
     Ok(guard)

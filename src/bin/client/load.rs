@@ -91,6 +91,9 @@ impl Kind {
 
     /// The kind of a socket error.
     fn of(e: &Error) -> Kind {
+        if let Error::Timeout = e {
+            return Kind::Timeout;
+        }
         match e.errno() {
             Some(libc::ECONNREFUSED) => Kind::Refused,
             Some(libc::ECONNRESET) | Some(libc::EPIPE) => Kind::Reset,
@@ -390,7 +393,7 @@ fn percentile(sorted: &[u32], p: u64) -> u32 {
     }
     let n = sorted.len() as u64;
     // ceil(p * n / 100), by hand: u64::div_ceil is newer than the crate's MSRV (1.70).
-    let rank = ((p * n + 99) / 100).max(1);
+    let rank = (p * n).div_ceil(100).max(1);
     sorted[(rank - 1) as usize]
 }
 
