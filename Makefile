@@ -1,15 +1,15 @@
 # pyselect: build, test, run and trace. `make help` lists the targets.
 
 CARGO    ?= cargo
-HOST     ?= 127.0.0.1
-PORTS    ?= 5050,5060
-MODE     ?= multiplex
-MESSAGE  ?= hi
+HOST     := 127.0.0.1
+PORTS    := 5050,5060
+MODE     := multiplex
+MESSAGE  := hi
 TRACEDIR := target/strace
 SERVER   := target/release/pyselect-server
 CLIENT   := target/release/pyselect-client
 # The syscalls worth reading in a trace of these programs.
-STRACE_FILTER := trace=socket,bind,listen,setsockopt,ioctl,accept,accept4,select,pselect6,poll,recvfrom,sendto,write,close,shutdown,rt_sigaction,getsockname
+STRACE_FILTER := trace=socket,bind,listen,setsockopt,ioctl,accept,accept4,select,pselect6,poll,recvfrom,sendto,write,close,shutdown,rt_sigaction,getsockname,connect,getsockopt,getpeername
 
 .PHONY: help all build release test lint fmt fmt-check clippy doc bench deps \
         run-server run-clients demo strace-server strace-clients clean

@@ -158,13 +158,13 @@ fn inet_ntop6(ip: &Ipv6Addr) -> String {
                 None => (i, 1),
             });
         } else if let Some(run) = cur.take() {
-            if best.map_or(true, |b| run.1 > b.1) {
+            if best.is_none_or(|b| run.1 > b.1) {
                 best = Some(run);
             }
         }
     }
     if let Some(run) = cur {
-        if best.map_or(true, |b| run.1 > b.1) {
+        if best.is_none_or(|b| run.1 > b.1) {
             best = Some(run);
         }
     }

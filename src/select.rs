@@ -267,8 +267,9 @@ where
     };
     let mut tv = wait.map(|(tv, _)| tv);
     loop {
-        // On failure select(2) leaves the sets as they were, so a retry after EINTR passes
-        // the caller's sets again without copying them.
+        // On failure Linux's select(2) leaves the sets as they were (select(2): "the file
+        // descriptor sets are unmodified"; POSIX leaves them unspecified), so a retry after
+        // EINTR passes the caller's sets again without copying them.
         let ret = call(
             syscall,
             nfds,

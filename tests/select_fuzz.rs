@@ -344,7 +344,7 @@ fn check_against_model(fx: &Fixtures, case: &Case) -> Result<(), TestCaseError> 
         let nothing_ready = expected_ready.0.is_empty()
             && expected_ready.1.is_empty()
             && expected_ready.2.is_empty();
-        if !any_closed && nothing_ready && us.map_or(true, |us| us > MAX_IDLE_WAIT_US) {
+        if !any_closed && nothing_ready && us.is_none_or(|us| us > MAX_IDLE_WAIT_US) {
             return Ok(()); // would wait (for ever, or longer than a test should)
         }
     }
@@ -441,7 +441,7 @@ for line in sys.stdin:
 fn for_cpython(mut case: Case) -> Case {
     if case.lists.iter().all(Vec::is_empty) {
         if let Ok(us) = case.timeout.map(model_timeout).transpose() {
-            if us.map_or(true, |us| us > 1000) {
+            if us.is_none_or(|us| us > 1000) {
                 case.timeout = Some(0.0);
             }
         }

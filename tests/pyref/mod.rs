@@ -455,18 +455,24 @@ pub fn setup_fixed_fds() -> Vec<OwnedFd> {
 
 /// Move `fd` to the number `target`, which must not be open.
 pub fn move_fd(fd: OwnedFd, target: RawFd) -> OwnedFd {
-    // SAFETY: fcntl(F_GETFD) and dup2 take integers only; `target` is checked to be free
-    // before dup2 makes it a copy of `fd`, so no fd owned elsewhere is closed, and the new
-    // fd is owned by the returned OwnedFd alone. `fd` stays valid (borrowed) during the call.
+    // SAFETY: fcntl(F_DUPFD_CLOEXEC) takes integers only and never closes anything: it makes a
+    // new fd, the lowest free one >= `target`, so unlike dup2 it cannot close an fd another
+    // thread just opened at `target`. The new fd is owned by the returned OwnedFd alone, and
+    // `fd` stays valid (borrowed) during the call.
     unsafe {
+        let new = libc::fcntl(fd.as_raw_fd(), libc::F_DUPFD_CLOEXEC, target);
         assert!(
-            libc::fcntl(target, libc::F_GETFD) == -1
-                && std::io::Error::last_os_error().raw_os_error() == Some(libc::EBADF),
+            new >= 0,
+            "fcntl(F_DUPFD_CLOEXEC): {}",
+            std::io::Error::last_os_error()
+        );
+        let new = OwnedFd::from_raw_fd(new);
+        assert_eq!(
+            new.as_raw_fd(),
+            target,
             "fd {target} is already open; the fixed fd layout needs it free"
         );
-        let new = libc::dup2(fd.as_raw_fd(), target);
-        assert_eq!(new, target, "dup2: {}", std::io::Error::last_os_error());
-        OwnedFd::from_raw_fd(new)
+        new
     }
 }
 

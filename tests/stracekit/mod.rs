@@ -20,9 +20,18 @@ use std::time::{Duration, Instant};
 use nix::sys::signal::{kill, Signal};
 use nix::unistd::Pid;
 
-/// The Makefile's `STRACE_FILTER`: the syscalls worth reading in a trace of these programs.
-pub const FILTER: &str = "trace=socket,bind,listen,setsockopt,ioctl,accept,accept4,select,\
-pselect6,poll,recvfrom,sendto,write,close,shutdown,rt_sigaction,getsockname";
+/// The Makefile's `STRACE_FILTER` (read from the Makefile, so that the tests trace exactly
+/// what `make strace-server` traces): the syscalls worth reading in a trace of these programs.
+pub fn filter() -> String {
+    let makefile = std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/Makefile"))
+        .expect("read the Makefile");
+    makefile
+        .lines()
+        .find_map(|l| l.strip_prefix("STRACE_FILTER := "))
+        .expect("the Makefile defines STRACE_FILTER := trace=...")
+        .trim()
+        .to_string()
+}
 
 /// How long any one step may take before the test fails (a hang, not slowness).
 pub const DEADLINE: Duration = Duration::from_secs(30);
@@ -106,7 +115,7 @@ impl Traced {
     pub fn spawn(tag: &str, program: &str, args: &[&str], env_remove: &[&str]) -> Traced {
         let trace_file = trace_path(tag);
         let mut cmd = Command::new("strace");
-        cmd.args(["-f", "-s", "256", "-e", FILTER, "-o"])
+        cmd.args(["-f", "-s", "256", "-e", &filter(), "-o"])
             .arg(&trace_file)
             .arg("--")
             .arg(program)

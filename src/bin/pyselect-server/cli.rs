@@ -124,6 +124,9 @@ pub fn parse(args: impl IntoIterator<Item = String>) -> Result<Parsed, String> {
                 .or_else(|| args.next())
                 .ok_or_else(|| format!("{name} needs a value"))
         };
+        if inline.is_some() && matches!(flag.as_str(), "--help" | "--quiet") {
+            return Err(format!("{flag} takes no value"));
+        }
         match flag.as_str() {
             "-h" | "--help" => return Ok(Parsed::Help),
             "--host" => opts.host = value("--host")?,

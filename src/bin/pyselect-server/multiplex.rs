@@ -127,6 +127,10 @@ pub fn run(server: &mut Server) -> Result<(), Error> {
             }
         }
         for t in readable {
+            // --count N: stop at the Nth reply, even mid-round.
+            if server.done() {
+                break;
+            }
             match t.owner {
                 Owner::Listener(i) => {
                     if let Some(pause) = accept(server, i, idle, &mut clients)? {
@@ -137,6 +141,9 @@ pub fn run(server: &mut Server) -> Result<(), Error> {
             }
         }
         for t in writable {
+            if server.done() {
+                break;
+            }
             if let Owner::Client(i) = t.owner {
                 flush(server, &mut clients[i])?;
             }

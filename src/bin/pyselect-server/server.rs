@@ -54,7 +54,10 @@ fn family_of(host: &str) -> Family {
 
 /// `host:port` as a person writes it (`[::1]:5050` for IPv6).
 pub fn host_port(host: &str, port: u16) -> String {
-    if host.contains(':') {
+    if host.is_empty() {
+        // Python's '' means INADDR_ANY.
+        format!("0.0.0.0:{port}")
+    } else if host.contains(':') {
         format!("[{host}]:{port}")
     } else {
         format!("{host}:{port}")
