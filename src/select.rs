@@ -27,52 +27,107 @@ impl Syscall {
     }
 }
 
-/// How many fds a list keeps without allocating.
-const INLINE_FDS: usize = 16;
+/// How many entries a list keeps without allocating.
+const INLINE: usize = 16;
 
-/// The fds of one list, in input order: inline for short lists, so that a small `select()`
-/// allocates only the item vectors it returns.
-enum Fds {
+/// The entries of one list, fd and item, in input order. Up to [`INLINE`] of them live on the
+/// stack, so a short `select()` allocates nothing but the ready lists it returns (and nothing
+/// when nothing is ready); a longer list keeps its items in the vector that becomes the result.
+enum Entries<T> {
     Empty,
-    Inline([RawFd; INLINE_FDS], usize),
-    Heap(Vec<RawFd>),
+    Inline {
+        fds: [RawFd; INLINE],
+        items: [Option<T>; INLINE],
+        len: usize,
+    },
+    Heap {
+        fds: Vec<RawFd>,
+        items: Vec<T>,
+    },
 }
 
-impl Fds {
-    fn push(&mut self, fd: RawFd) {
+impl<T> Entries<T> {
+    fn len(&self) -> usize {
         match self {
-            Fds::Empty => {
-                let mut buf = [0; INLINE_FDS];
-                buf[0] = fd;
-                *self = Fds::Inline(buf, 1);
+            Entries::Empty => 0,
+            Entries::Inline { len, .. } => *len,
+            Entries::Heap { items, .. } => items.len(),
+        }
+    }
+
+    /// Room for `n` entries on the heap, when they will not fit inline.
+    fn reserve(&mut self, n: usize) {
+        if n > INLINE {
+            if let Entries::Empty = self {
+                *self = Entries::Heap {
+                    fds: Vec::with_capacity(n),
+                    items: Vec::with_capacity(n),
+                };
             }
-            Fds::Inline(buf, len) if *len < INLINE_FDS => {
-                buf[*len] = fd;
+        }
+    }
+
+    fn push(&mut self, fd: RawFd, item: T) {
+        match self {
+            Entries::Empty => {
+                let mut fds = [0; INLINE];
+                let mut items: [Option<T>; INLINE] = std::array::from_fn(|_| None);
+                fds[0] = fd;
+                items[0] = Some(item);
+                *self = Entries::Inline { fds, items, len: 1 };
+            }
+            Entries::Inline { fds, items, len } if *len < INLINE => {
+                fds[*len] = fd;
+                items[*len] = Some(item);
                 *len += 1;
             }
-            Fds::Inline(buf, len) => {
-                let mut heap = Vec::with_capacity(4 * INLINE_FDS);
-                heap.extend_from_slice(&buf[..*len]);
-                heap.push(fd);
-                *self = Fds::Heap(heap);
+            Entries::Inline { fds, items, len } => {
+                let mut heap_fds = Vec::with_capacity(4 * INLINE);
+                heap_fds.extend_from_slice(&fds[..*len]);
+                heap_fds.push(fd);
+                let mut heap_items = Vec::with_capacity(4 * INLINE);
+                heap_items.extend(items.iter_mut().filter_map(Option::take));
+                heap_items.push(item);
+                *self = Entries::Heap {
+                    fds: heap_fds,
+                    items: heap_items,
+                };
             }
-            Fds::Heap(heap) => heap.push(fd),
+            Entries::Heap { fds, items } => {
+                fds.push(fd);
+                items.push(item);
+            }
         }
     }
 
-    fn as_slice(&self) -> &[RawFd] {
+    /// Take out the items whose fd is in `ready`, in input order, repeats kept.
+    fn take_ready(&mut self, ready: &FdSet) -> Vec<T> {
         match self {
-            Fds::Empty => &[],
-            Fds::Inline(buf, len) => &buf[..*len],
-            Fds::Heap(heap) => heap,
+            Entries::Empty => Vec::new(),
+            Entries::Inline { fds, items, len } => {
+                // Vec::new() allocates on the first ready item only.
+                let mut out = Vec::new();
+                for (&fd, item) in fds[..*len].iter().zip(&mut items[..*len]) {
+                    if ready.contains(fd) {
+                        out.extend(item.take());
+                    }
+                }
+                out
+            }
+            // The item vector itself becomes the result: no second allocation.
+            Entries::Heap { fds, items } => {
+                let mut items = std::mem::take(items);
+                let mut fds = fds.iter();
+                items.retain(|_| fds.next().is_some_and(|&fd| ready.contains(fd)));
+                items
+            }
         }
     }
 }
 
-/// One of the three lists, converted: the items in input order, their fds, and the set.
+/// One of the three lists, converted: its entries and its set.
 struct List<T> {
-    items: Vec<T>,
-    fds: Fds,
+    entries: Entries<T>,
     /// `None` for an empty list, which is passed to the kernel as a NULL pointer.
     set: Option<FdSet>,
     /// Highest fd + 1, or 0 for an empty list.
@@ -82,8 +137,7 @@ struct List<T> {
 impl<T: FileNo> List<T> {
     fn new() -> Self {
         List {
-            items: Vec::new(),
-            fds: Fds::Empty,
+            entries: Entries::Empty,
             set: None,
             nfds: 0,
         }
@@ -95,54 +149,68 @@ impl<T: FileNo> List<T> {
     /// Fills `self` in place (an empty list to start with) rather than returning a new one, so
     /// that the `fd_set` inside is never copied.
     fn fill(&mut self, list: impl IntoIterator<Item = T>) -> Result<()> {
-        let iter = list.into_iter();
-        let List {
-            items,
-            fds,
-            set,
-            nfds,
-        } = self;
-        let hint = iter.size_hint().0.min(FD_SETSIZE);
-        items.reserve(hint);
-        if hint > INLINE_FDS {
-            *fds = Fds::Heap(Vec::with_capacity(hint));
-        }
-        for item in iter {
-            let fd = item.fileno();
-            if fd < 0 {
-                return Err(fdset::negative_fd(fd));
+        let mut iter = list.into_iter();
+        // An empty list stays a NULL set: no fd_set is even built for it.
+        let Some(first) = iter.next() else {
+            return Ok(());
+        };
+        self.entries
+            .reserve(iter.size_hint().0.saturating_add(1).min(FD_SETSIZE));
+        let set = self.set.insert(FdSet::new());
+        let fd = admit(set, &first, 0)?;
+        self.nfds = fd as usize + 1;
+        self.entries.push(fd, first);
+        match &mut self.entries {
+            // A long list: push straight into the vectors, without matching on every entry.
+            Entries::Heap { fds, items } => {
+                for item in iter {
+                    let fd = admit(set, &item, items.len())?;
+                    self.nfds = self.nfds.max(fd as usize + 1);
+                    fds.push(fd);
+                    items.push(item);
+                }
             }
-            // insert() refuses fd >= FD_SETSIZE with CPython's message before touching the set.
-            set.get_or_insert_with(FdSet::new).insert(fd)?;
-            if items.len() >= FD_SETSIZE {
-                return Err(Error::value("too many file descriptors in select()"));
+            entries => {
+                for item in iter {
+                    let fd = admit(set, &item, entries.len())?;
+                    self.nfds = self.nfds.max(fd as usize + 1);
+                    entries.push(fd, item);
+                }
             }
-            *nfds = (*nfds).max(fd as usize + 1);
-            fds.push(fd);
-            items.push(item);
         }
         Ok(())
     }
 
-    /// After a successful call: the items whose fd the kernel left in the set, in input
-    /// order, repeats kept. The item vector itself becomes the result: no second allocation.
+    /// After a successful call: the items whose fd the kernel left in the set.
     fn ready(&mut self) -> Vec<T> {
-        let mut items = std::mem::take(&mut self.items);
         match &self.set {
             // A NULL set: the list was empty.
-            None => items.clear(),
-            Some(ready) => {
-                let mut fds = self.fds.as_slice().iter();
-                items.retain(|_| fds.next().is_some_and(|&fd| ready.contains(fd)));
-            }
+            None => Vec::new(),
+            Some(ready) => self.entries.take_ready(ready),
         }
-        items
     }
 
     /// The set for the syscall, or `None` (a NULL pointer) for an empty list.
     fn raw_set(&mut self) -> Option<&mut libc::fd_set> {
         self.set.as_mut().map(FdSet::as_raw_mut)
     }
+}
+
+/// One entry of a list, as CPython's `seq2set` takes it: `fileno()` once; a negative fd, an fd
+/// `>= FD_SETSIZE` (never written into the set) and the `FD_SETSIZE + 1`-th entry are errors,
+/// in that order. `count` is how many entries the list already holds.
+#[inline]
+fn admit<T: FileNo>(set: &mut FdSet, item: &T, count: usize) -> Result<RawFd> {
+    let fd = item.fileno();
+    if fd < 0 {
+        return Err(fdset::negative_fd(fd));
+    }
+    // insert() refuses fd >= FD_SETSIZE with CPython's message before touching the set.
+    set.insert(fd)?;
+    if count >= FD_SETSIZE {
+        return Err(Error::value("too many file descriptors in select()"));
+    }
+    Ok(fd)
 }
 
 /// When a `select()` that `EINTR` interrupted must give up.

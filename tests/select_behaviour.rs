@@ -833,3 +833,25 @@ fn raw_select_is_a_clear_error_where_it_does_not_exist() {
     let err = select_with(Syscall::Select, [0], [], [], Some(0.0)).unwrap_err();
     assert!(matches!(err, Error::NotImplemented(_)), "{err:?}");
 }
+
+/// Lists of every length around the inline/heap boundary, from iterators that do and do not
+/// tell their length in advance, give the same items back, in order, repeats kept.
+#[test]
+fn long_and_unsized_lists_keep_order_and_repeats() {
+    let (ready_a, ready_b) = UnixStream::pair().unwrap();
+    let (idle_a, _idle_b) = UnixStream::pair().unwrap();
+    (&ready_b).write_all(b"x").unwrap();
+    let (r, i) = (ready_a.as_raw_fd(), idle_a.as_raw_fd());
+    for n in [1, 15, 16, 17, 33, 64, 200] {
+        // Every third entry is the readable fd; the others an idle one.
+        let fds: Vec<RawFd> = (0..n).map(|k| if k % 3 == 0 { r } else { i }).collect();
+        let expected: Vec<RawFd> = fds.iter().copied().filter(|&fd| fd == r).collect();
+        let sized = select(fds.iter().copied(), [], [], Some(0.0)).unwrap().0;
+        // filter() reports no lower bound: the list grows entry by entry.
+        let unsized_ = select(fds.iter().copied().filter(|_| true), [], [], Some(0.0))
+            .unwrap()
+            .0;
+        assert_eq!(sized, expected, "n = {n}");
+        assert_eq!(unsized_, expected, "n = {n}, unsized");
+    }
+}
