@@ -4,7 +4,7 @@
 use std::fmt;
 use std::io;
 use std::net::{IpAddr, Ipv4Addr, Ipv6Addr, Shutdown, SocketAddr, SocketAddrV4, SocketAddrV6};
-use std::os::fd::RawFd;
+use std::os::fd::{AsRawFd, OwnedFd, RawFd};
 use std::time::{Duration, Instant};
 
 use crate::error::{Error, Result};
@@ -169,7 +169,9 @@ impl ToAddress for SocketAddrV6 {
 ///
 /// Dropping the socket closes it; [`Socket::close`] does so explicitly and may be called twice.
 pub struct Socket {
-    fd: RawFd,
+    /// The descriptor; `None` once closed (then `fileno()` is -1, and a syscall on it fails
+    /// with `EBADF`, as on a closed Python socket).
+    fd: Option<OwnedFd>,
     family: Family,
     ty: Type,
     /// Python's `sock_timeout` in nanoseconds: `None` blocks, `Some(0)` never waits.
@@ -179,7 +181,7 @@ pub struct Socket {
 impl fmt::Debug for Socket {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("Socket")
-            .field("fd", &self.fd)
+            .field("fd", &self.fileno())
             .field("family", &self.family)
             .field("type", &self.ty)
             .field("timeout", &self.gettimeout())
@@ -208,7 +210,7 @@ impl Socket {
     pub fn new(family: Family, ty: Type) -> Result<Socket> {
         let fd = sys::socket(family.raw(), ty.raw())?;
         Ok(Socket {
-            fd,
+            fd: Some(fd),
             family,
             ty,
             timeout_ns: None,
@@ -237,20 +239,20 @@ impl Socket {
 
     /// The fd, or -1 once closed (as Python's `fileno()`).
     pub fn fileno(&self) -> RawFd {
-        self.fd
+        self.fd.as_ref().map_or(-1, AsRawFd::as_raw_fd)
     }
 
     /// `bind(2)`. `("", port)` binds every interface, as in Python.
     pub fn bind(&self, addr: impl ToAddress) -> Result<()> {
         let addr = addr.to_address(self.family)?;
-        sys::bind(self.fd, &addr)?;
+        sys::bind(self.fileno(), &addr)?;
         Ok(())
     }
 
     /// `listen(2)`, with Python's default backlog (128) for `None`; a negative backlog is 0.
     pub fn listen(&self, backlog: Option<i32>) -> Result<()> {
         let backlog = backlog.unwrap_or(DEFAULT_BACKLOG).max(0);
-        sys::listen(self.fd, backlog)?;
+        sys::listen(self.fileno(), backlog)?;
         Ok(())
     }
 
@@ -258,7 +260,7 @@ impl Socket {
     /// background: CPython then waits with `poll()` for writability and reads `SO_ERROR`.
     pub fn connect(&self, addr: impl ToAddress) -> Result<()> {
         let addr = addr.to_address(self.family)?;
-        let err = match sys::connect(self.fd, &addr) {
+        let err = match sys::connect(self.fileno(), &addr) {
             Ok(()) => return Ok(()),
             Err(e) => e,
         };
@@ -272,7 +274,7 @@ impl Socket {
             return Err(Error::Os(err));
         }
         self.wait_for(libc::POLLOUT | libc::POLLERR, self.timeout())?;
-        match sys::getsockopt_int(self.fd, libc::SOL_SOCKET, libc::SO_ERROR)? {
+        match sys::getsockopt_int(self.fileno(), libc::SOL_SOCKET, libc::SO_ERROR)? {
             0 => Ok(()),
             errno => Err(Error::Os(io::Error::from_raw_os_error(errno))),
         }
@@ -286,13 +288,13 @@ impl Socket {
     pub fn accept(&self) -> Result<(Socket, SocketAddr)> {
         let (fd, addr) = self.call(false, sys::accept4)?;
         let sock = Socket {
-            fd,
+            fd: Some(fd),
             family: Family::of(&addr),
             ty: self.ty,
             timeout_ns: None,
         };
         if self.timeout_ns.is_some_and(|t| t > 0) {
-            sys::set_nonblocking(sock.fd, false)?;
+            sys::set_nonblocking(sock.fileno(), false)?;
         }
         Ok((sock, addr))
     }
@@ -369,7 +371,7 @@ impl Socket {
                 Some(ns)
             }
         };
-        sys::set_nonblocking(self.fd, ns.is_some())?;
+        sys::set_nonblocking(self.fileno(), ns.is_some())?;
         self.timeout_ns = ns;
         Ok(())
     }
@@ -393,29 +395,29 @@ impl Socket {
 
     /// `setsockopt(fd, level, name, &value, sizeof(int))`.
     pub fn setsockopt(&self, level: i32, name: i32, value: i32) -> Result<()> {
-        sys::setsockopt_int(self.fd, level, name, value)?;
+        sys::setsockopt_int(self.fileno(), level, name, value)?;
         Ok(())
     }
 
     /// `getsockopt(fd, level, name, &int, &len)` for an integer option.
     pub fn getsockopt(&self, level: i32, name: i32) -> Result<i32> {
-        Ok(sys::getsockopt_int(self.fd, level, name)?)
+        Ok(sys::getsockopt_int(self.fileno(), level, name)?)
     }
 
     /// `setsockopt(SO_LINGER)`: `Some(0)` makes `close()` reset the connection.
     pub fn set_linger(&self, seconds: Option<i32>) -> Result<()> {
-        sys::set_linger(self.fd, seconds)?;
+        sys::set_linger(self.fileno(), seconds)?;
         Ok(())
     }
 
     /// `getsockname(2)`.
     pub fn getsockname(&self) -> Result<SocketAddr> {
-        Ok(sys::getsockname(self.fd)?)
+        Ok(sys::getsockname(self.fileno())?)
     }
 
     /// `getpeername(2)`.
     pub fn getpeername(&self) -> Result<SocketAddr> {
-        Ok(sys::getpeername(self.fd)?)
+        Ok(sys::getpeername(self.fileno())?)
     }
 
     /// `shutdown(2)`.
@@ -425,16 +427,15 @@ impl Socket {
             Shutdown::Write => libc::SHUT_WR,
             Shutdown::Both => libc::SHUT_RDWR,
         };
-        sys::shutdown(self.fd, how)?;
+        sys::shutdown(self.fileno(), how)?;
         Ok(())
     }
 
     /// `close(2)`. Idempotent: a second call does nothing; `fileno()` is then -1.
     pub fn close(&mut self) -> Result<()> {
-        let fd = std::mem::replace(&mut self.fd, -1);
-        if fd < 0 {
+        let Some(fd) = self.fd.take() else {
             return Ok(());
-        }
+        };
         match sys::close(fd) {
             // As CPython: ECONNRESET from close() is not an error worth raising.
             Err(e) if e.raw_os_error() == Some(libc::ECONNRESET) => Ok(()),
@@ -446,7 +447,7 @@ impl Socket {
     fn wait_for(&self, events: i16, limit: Option<Duration>) -> Result<()> {
         // A closed socket is "ready", as in CPython: the syscall then fails with EBADF at
         // once instead of poll() ignoring fd -1 until the timeout runs out.
-        if self.fd < 0 {
+        if self.fd.is_none() {
             return Ok(());
         }
         let deadline = limit.map(|t| Instant::now() + t);
@@ -458,7 +459,7 @@ impl Socket {
                     None => return Err(Error::Timeout),
                 },
             };
-            match sys::poll_one(self.fd, events, ms) {
+            match sys::poll_one(self.fileno(), events, ms) {
                 Ok(0) => return Err(Error::Timeout),
                 Ok(_) => return Ok(()),
                 Err(e) if is_eintr(&e) => interrupted_or_retry()?,
@@ -492,7 +493,7 @@ impl Socket {
                 self.wait_for(events, Some(left))?;
             }
             let err = loop {
-                match f(self.fd) {
+                match f(self.fileno()) {
                     Ok(r) => return Ok(r),
                     Err(e) if is_eintr(&e) => interrupted_or_retry()?,
                     Err(e) => break e,
@@ -507,12 +508,6 @@ impl Socket {
 
 impl FileNo for Socket {
     fn fileno(&self) -> RawFd {
-        self.fd
-    }
-}
-
-impl Drop for Socket {
-    fn drop(&mut self) {
-        let _ = self.close();
+        Socket::fileno(self)
     }
 }

@@ -11,7 +11,7 @@
 use std::io;
 use std::mem::{self, MaybeUninit};
 use std::net::{Ipv4Addr, Ipv6Addr, SocketAddr, SocketAddrV4, SocketAddrV6};
-use std::os::fd::RawFd;
+use std::os::fd::{FromRawFd, IntoRawFd, OwnedFd, RawFd};
 
 /// The one error funnel: a C return value of -1 becomes the `errno` of this thread.
 fn cvt<T: PartialEq + From<i8>>(ret: T) -> io::Result<T> {
@@ -127,16 +127,25 @@ pub(crate) fn select_raw(
     Ok(n as usize)
 }
 
-/// `socket(domain, type | SOCK_CLOEXEC, 0)`.
-pub(crate) fn socket(domain: i32, ty: i32) -> io::Result<RawFd> {
-    // SAFETY: socket(2) takes only integers and returns a new fd or -1.
-    cvt(unsafe { libc::socket(domain, ty | libc::SOCK_CLOEXEC, 0) })
+/// Take ownership of a descriptor a syscall just created.
+fn owned(fd: RawFd) -> OwnedFd {
+    // SAFETY: `fd` was returned (not -1) by socket(2) or accept4(2) a moment ago: it is open
+    // and nothing else in the process knows its number yet, so this is its only owner.
+    unsafe { OwnedFd::from_raw_fd(fd) }
 }
 
-/// `close(fd)`.
-pub(crate) fn close(fd: RawFd) -> io::Result<()> {
-    // SAFETY: close(2) takes an integer; the caller owns `fd` and forgets it afterwards.
-    cvt(unsafe { libc::close(fd) }).map(drop)
+/// `socket(domain, type | SOCK_CLOEXEC, 0)`.
+pub(crate) fn socket(domain: i32, ty: i32) -> io::Result<OwnedFd> {
+    // SAFETY: socket(2) takes only integers and returns a new fd or -1.
+    cvt(unsafe { libc::socket(domain, ty | libc::SOCK_CLOEXEC, 0) }).map(owned)
+}
+
+/// `close(fd)`, reporting its error (dropping an `OwnedFd` would ignore it, and Python's
+/// `close()` raises it).
+pub(crate) fn close(fd: OwnedFd) -> io::Result<()> {
+    // SAFETY: `fd` is owned and given up here: into_raw_fd() ends the OwnedFd without closing,
+    // so the descriptor is closed exactly once.
+    cvt(unsafe { libc::close(fd.into_raw_fd()) }).map(drop)
 }
 
 /// A `sockaddr_storage` filled from a Rust address, with its length.
@@ -223,27 +232,22 @@ pub(crate) fn listen(fd: RawFd, backlog: i32) -> io::Result<()> {
 }
 
 /// `accept4(fd, &addr, &len, SOCK_CLOEXEC)`.
-pub(crate) fn accept4(fd: RawFd) -> io::Result<(RawFd, SocketAddr)> {
+pub(crate) fn accept4(fd: RawFd) -> io::Result<(OwnedFd, SocketAddr)> {
     // SAFETY: sockaddr_storage is plain old data for which all-zero bytes are a valid value.
     let mut storage: libc::sockaddr_storage = unsafe { mem::zeroed() };
     let mut len = mem::size_of::<libc::sockaddr_storage>() as libc::socklen_t;
     // SAFETY: `storage` and `len` are live and writable; `len` tells the kernel the buffer size,
     // so it writes at most that many bytes of address.
-    let new = cvt(unsafe {
+    let new = owned(cvt(unsafe {
         libc::accept4(
             fd,
             &mut storage as *mut _ as *mut libc::sockaddr,
             &mut len,
             libc::SOCK_CLOEXEC,
         )
-    })?;
-    match from_sockaddr(&storage, len) {
-        Ok(addr) => Ok((new, addr)),
-        Err(e) => {
-            let _ = close(new);
-            Err(e)
-        }
-    }
+    })?);
+    // An address we cannot read drops (closes) the new connection.
+    Ok((new, from_sockaddr(&storage, len)?))
 }
 
 /// `getsockname(fd, ...)`.
