@@ -320,6 +320,15 @@ fn strace_args(file: &std::path::Path) -> Vec<String> {
         .collect()
 }
 
+/// The interpreter itself, not a wrapper such as a pyenv shim (a shell script whose own
+/// syscalls would land in the trace under `strace -f`).
+fn real_python() -> String {
+    sockutil::python("import sys; print(sys.executable)", &[])
+        .into_iter()
+        .next()
+        .expect("python3 printed its sys.executable")
+}
+
 /// Trace both programs (concurrently, once per test binary run) and normalise the traces.
 fn traces() -> &'static Traces {
     static TRACES: OnceLock<Traces> = OnceLock::new();
@@ -330,7 +339,8 @@ fn traces() -> &'static Traces {
         let mut py_cmd = std::process::Command::new("strace");
         py_cmd
             .args(strace_args(&py_file.0))
-            .args(["python3", "-I", "-c", PY_SCENARIO]);
+            .arg(real_python())
+            .args(["-I", "-c", PY_SCENARIO]);
         let py = ChildGuard::spawn(py_cmd, "strace (CPython scenario)");
         let rs_cmd = self_command(Some(("strace", &strace_args(&rs_file.0))), CHILD_TEST, ROLE);
         let rs = ChildGuard::spawn(rs_cmd, "strace (pyselect scenario)");
