@@ -1,49 +1,101 @@
-//! Driving a real `pyselect-server` process from a test.
+//! Driving a real `pyselect-server` process from a test, and watching it from outside as its
+//! users do: its stdout and stderr lines, its replies, its exit status, and `/proc/PID` (the
+//! syscall it waits in, CPU time, memory, open fds); plus the clients, well-behaved and
+//! hostile, that tests throw at it.
 //!
 //! [`ServerProcess`] spawns the server (or any command that runs it, such as `strace -f ...`),
 //! waits for the `pyselect-server: listening on ADDR ... (MODE mode)` line on stderr and parses
 //! the addresses, so tests use `--ports 0,0` and never guess a port. Both output streams are read
-//! line by line by reader threads, so every wait is an event on a channel bounded by
-//! [`GENEROUS`], never a sleep. Dropping the guard kills the process (and its direct children,
-//! for wrappers like `strace`) by pid and reaps it.
-//!
-//! [`transact`] / [`transact_from`] are the seed's client: connect, send, read the reply to EOF.
+//! line by line by reader threads. Synchronisation is by causality, never by sleeping: a test
+//! waits for a line the server prints after the event, a reply, an EOF, or a count in `/proc`
+//! reaching a value. Every wait has a deadline ([`LIMIT`]) that only turns a hang into a
+//! failure; none is reached when the server behaves. Dropping the guard kills the process (and
+//! its direct children, for wrappers like `strace`) with SIGKILL by pid and reaps it.
 //!
 //! Self-contained: it uses only std, `nix` and `libc`, not the crate under test, so the
 //! expectations it helps build are independent of the code that produces the output.
+
+// Shared by several test crates (one per test file), each of which uses only part of it.
 #![allow(dead_code)]
 
-use std::io::{BufRead, BufReader, Read, Write};
-use std::net::{IpAddr, SocketAddr, TcpStream};
+use std::io::{self, BufRead, BufReader, Read, Write};
+use std::net::{IpAddr, Ipv4Addr, Shutdown, SocketAddr, TcpStream};
+use std::os::fd::AsFd;
+use std::os::unix::process::{CommandExt, ExitStatusExt};
 use std::process::{Child, Command, ExitStatus, Stdio};
-use std::sync::mpsc::{self, Receiver, RecvTimeoutError};
+use std::sync::{Arc, Condvar, Mutex, MutexGuard, PoisonError};
 use std::time::{Duration, Instant};
 
+use nix::sys::resource::{getrlimit, setrlimit, Resource};
 use nix::sys::signal::{kill, Signal};
 use nix::unistd::Pid;
 
-/// The upper bound for anything that should happen "at once" on a busy 2-core machine. Only a
-/// limit after which a test fails, never something a test measures or sleeps for.
-pub const GENEROUS: Duration = Duration::from_secs(20);
+/// The deadline of every wait for something that takes microseconds to milliseconds when the
+/// server behaves. Generous so that a loaded 2-core machine never reaches it: only a limit after
+/// which a test fails, never something a test measures or sleeps for.
+pub const LIMIT: Duration = Duration::from_secs(30);
 
-/// The server binary under test.
+/// Connect, read and write timeout on the test's client sockets: a blocked read fails the test
+/// instead of hanging it.
+pub const IO_LIMIT: Duration = Duration::from_secs(20);
+
+/// The server binary Cargo built for these tests.
 pub const SERVER: &str = env!("CARGO_BIN_EXE_pyselect-server");
 
-/// Syscalls a server waits in when it has nothing to do (for [`ServerProcess::wait_blocked`]).
-pub fn waiting_syscalls() -> Vec<i64> {
-    let mut v = vec![
-        libc::SYS_pselect6,
-        libc::SYS_ppoll,
-        libc::SYS_accept4,
-        libc::SYS_recvfrom,
-    ];
-    #[cfg(target_arch = "x86_64")]
-    v.extend([libc::SYS_select, libc::SYS_poll, libc::SYS_accept]);
-    v
+/// The client binary (its load mode drives the memory test).
+pub const CLIENT: &str = env!("CARGO_BIN_EXE_pyselect-client");
+
+// ---------------------------------------------------------------------------------------------
+// The test process
+// ---------------------------------------------------------------------------------------------
+
+/// Tests that open a thousand sockets, change rlimits or measure CPU time and memory run one
+/// at a time, so that they neither starve nor disturb one another.
+pub fn serial() -> MutexGuard<'static, ()> {
+    static LOCK: Mutex<()> = Mutex::new(());
+    LOCK.lock().unwrap_or_else(PoisonError::into_inner)
 }
 
+/// Make sure this test process may open at least `n` fds (raising its soft RLIMIT_NOFILE up to
+/// the hard limit if needed); panics, naming the limit, when the hard limit is too low.
+pub fn ensure_nofile(n: u64) {
+    let (soft, hard) = getrlimit(Resource::RLIMIT_NOFILE).expect("getrlimit(RLIMIT_NOFILE)");
+    if soft >= n {
+        return;
+    }
+    assert!(
+        hard >= n,
+        "this test needs {n} open files; the hard RLIMIT_NOFILE is {hard} (raise it with ulimit -Hn)"
+    );
+    setrlimit(Resource::RLIMIT_NOFILE, n, hard).expect("setrlimit(RLIMIT_NOFILE)");
+}
+
+/// Poll `cond` every 2 ms or so until it holds or `limit` passes; returns whether it held.
+/// For conditions with no line or byte to wait on (a count in `/proc`, a process exit).
+pub fn wait_until(limit: Duration, cond: impl FnMut() -> bool) -> bool {
+    poll_until(Instant::now() + limit, cond)
+}
+
+/// [`wait_until`] with a deadline. The polling interval bounds nothing and decides nothing:
+/// the outcome never depends on its length.
+fn poll_until(deadline: Instant, mut cond: impl FnMut() -> bool) -> bool {
+    loop {
+        if cond() {
+            return true;
+        }
+        if Instant::now() >= deadline {
+            return false;
+        }
+        std::thread::sleep(Duration::from_millis(2));
+    }
+}
+
+// ---------------------------------------------------------------------------------------------
+// What the server prints
+// ---------------------------------------------------------------------------------------------
+
 /// What the `listening on` line says.
-#[derive(Debug, Clone)]
+#[derive(Debug, Clone, Default)]
 pub struct Listening {
     /// The whole line, as printed.
     pub line: String,
@@ -76,7 +128,7 @@ pub fn parse_listening(line: &str) -> Option<Listening> {
 }
 
 /// The numbers of the totals line printed at exit.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Default, Clone, Copy, PartialEq, Eq)]
 pub struct Totals {
     pub served: u64,
     pub errors: u64,
@@ -90,10 +142,7 @@ impl Totals {
     pub fn served(n: u64) -> Totals {
         Totals {
             served: n,
-            errors: 0,
-            idle_closed: 0,
-            silent: 0,
-            refused: 0,
+            ..Totals::default()
         }
     }
 }
@@ -130,6 +179,12 @@ pub fn parse_totals(line: &str) -> Option<Totals> {
     })
 }
 
+/// The last line of `stderr` that names a `served` count, parsed as the totals line.
+pub fn find_totals(stderr: &[String]) -> Option<Totals> {
+    let line = stderr.iter().rev().find(|l| l.contains(" served, "))?;
+    parse_totals(line)
+}
+
 /// Python's `repr()` of a peer address tuple, written independently of `pyselect::pyrepr`:
 /// `('127.0.0.1', 59744)`, `('::1', 33538, 0, 0)`. (Std's `Ipv6Addr` display matches
 /// `inet_ntop` for loopback and ordinary addresses.)
@@ -151,116 +206,71 @@ pub fn message_line(peer: &SocketAddr) -> String {
     format!("[{}] message : b'hi'", py_addr(peer))
 }
 
-/// One output stream of the child, read by a thread, one line per channel message.
-struct Lines {
-    name: &'static str,
-    rx: Receiver<String>,
-    seen: Vec<String>,
-    /// Index of the first line not yet returned by `next`.
-    cursor: usize,
-    eof: bool,
+/// The multiplex/select/timeout reply for `port`.
+pub fn welcome(port: u16) -> Vec<u8> {
+    format!("welcome {port}!").into_bytes()
 }
 
-impl Lines {
-    fn new(name: &'static str, stream: impl Read + Send + 'static) -> Lines {
-        let (tx, rx) = mpsc::channel();
-        std::thread::spawn(move || {
-            let mut reader = BufReader::new(stream);
-            let mut buf = Vec::new();
-            loop {
-                buf.clear();
-                match reader.read_until(b'\n', &mut buf) {
-                    Ok(0) | Err(_) => break,
-                    Ok(_) => {
-                        let mut line = String::from_utf8_lossy(&buf).into_owned();
-                        if line.ends_with('\n') {
-                            line.pop();
-                        } else {
-                            // A last line without its newline: keep it visibly so.
-                            line.push_str("<no newline>");
-                        }
-                        if tx.send(line).is_err() {
-                            break;
-                        }
-                    }
-                }
-            }
-            // Dropping `tx` is the EOF signal.
-        });
-        Lines {
-            name,
-            rx,
-            seen: Vec::new(),
-            cursor: 0,
-            eof: false,
-        }
-    }
+/// How many of `lines` contain `needle`.
+pub fn count(lines: &[String], needle: &str) -> usize {
+    lines.iter().filter(|l| l.contains(needle)).count()
+}
 
-    /// Receive one more line into `seen`, waiting until `deadline`. False on EOF or timeout.
-    fn pull(&mut self, deadline: Instant) -> bool {
-        if self.eof {
-            return false;
+/// No line of `stderr` shows a Rust panic, a backtrace or the server's internal-error line.
+pub fn assert_no_panic(stderr: &[String]) {
+    for line in stderr {
+        for bad in ["panicked", "backtrace", "internal error", "RUST_BACKTRACE"] {
+            assert!(
+                !line.contains(bad),
+                "stderr shows {bad:?}: {line:?}\nall stderr: {stderr:?}"
+            );
         }
-        let left = deadline.saturating_duration_since(Instant::now());
-        match self.rx.recv_timeout(left) {
-            Ok(line) => {
-                self.seen.push(line);
-                true
-            }
-            Err(RecvTimeoutError::Disconnected) => {
-                self.eof = true;
-                false
-            }
-            Err(RecvTimeoutError::Timeout) => false,
-        }
-    }
-
-    /// The next line not yet returned, waiting until `deadline`.
-    fn next(&mut self, deadline: Instant) -> Option<String> {
-        while self.cursor >= self.seen.len() {
-            if !self.pull(deadline) {
-                return None;
-            }
-        }
-        self.cursor += 1;
-        Some(self.seen[self.cursor - 1].clone())
-    }
-
-    /// Read to EOF, waiting until `deadline`. True if EOF was reached.
-    fn drain(&mut self, deadline: Instant) -> bool {
-        while self.pull(deadline) {}
-        self.eof
     }
 }
 
-/// A running server; killed (SIGKILL, by pid) and reaped when dropped.
-pub struct ServerProcess {
-    child: Child,
-    /// The parsed `listening on` line.
-    pub listening: Listening,
-    stdout: Lines,
-    stderr: Lines,
-    status: Option<ExitStatus>,
+/// The exit code, or a description of the signal that killed the process.
+pub fn describe_status(status: &ExitStatus) -> String {
+    match (status.code(), status.signal()) {
+        (Some(code), _) => format!("exit {code}"),
+        (None, Some(sig)) => format!("killed by signal {sig}"),
+        _ => format!("{status:?}"),
+    }
 }
 
-/// A process run to its end: exit status and its output lines.
-#[derive(Debug)]
-pub struct Finished {
-    pub status: ExitStatus,
-    pub stdout: Vec<String>,
-    pub stderr: Vec<String>,
+// ---------------------------------------------------------------------------------------------
+// /proc
+// ---------------------------------------------------------------------------------------------
+
+/// Syscalls a server waits in when it has nothing to do (for [`ServerProcess::wait_blocked`]).
+pub fn waiting_syscalls() -> Vec<i64> {
+    let mut v = vec![
+        libc::SYS_pselect6,
+        libc::SYS_ppoll,
+        libc::SYS_accept4,
+        libc::SYS_recvfrom,
+    ];
+    #[cfg(target_arch = "x86_64")]
+    v.extend([libc::SYS_select, libc::SYS_poll, libc::SYS_accept]);
+    v
 }
 
-fn spawn_piped(cmd: &mut Command) -> (Child, Lines, Lines) {
-    cmd.stdin(Stdio::null())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped());
-    let mut child = cmd
-        .spawn()
-        .unwrap_or_else(|e| panic!("cannot spawn {cmd:?}: {e}"));
-    let out = Lines::new("stdout", child.stdout.take().expect("stdout piped"));
-    let err = Lines::new("stderr", child.stderr.take().expect("stderr piped"));
-    (child, out, err)
+/// The unit of [`ServerProcess::cpu_ticks`]: `sysconf(_SC_CLK_TCK)`.
+pub fn clock_ticks_per_second() -> f64 {
+    // SAFETY: sysconf reads a constant; it takes no pointer and has no precondition.
+    let n = unsafe { libc::sysconf(libc::_SC_CLK_TCK) };
+    assert!(n > 0, "sysconf(_SC_CLK_TCK)");
+    n as f64
+}
+
+/// Does a TCP socket in TIME_WAIT hold local port `port` on 127.0.0.1 (`/proc/net/tcp`,
+/// state 06)?
+pub fn time_wait_on(port: u16) -> bool {
+    let want = format!("0100007F:{port:04X}");
+    let table = std::fs::read_to_string("/proc/net/tcp").expect("/proc/net/tcp");
+    table.lines().skip(1).any(|l| {
+        let f: Vec<&str> = l.split_whitespace().collect();
+        f.len() > 3 && f[1] == want && f[3] == "06"
+    })
 }
 
 /// Pids of the direct children of `pid` (all its threads), from `/proc`.
@@ -280,29 +290,136 @@ fn children_of(pid: u32) -> Vec<i32> {
     out
 }
 
-/// Kill `child` and its direct children by pid, then reap it.
-fn kill_and_reap(child: &mut Child) {
-    if let Ok(None) = child.try_wait() {
-        for pid in children_of(child.id()) {
-            let _ = kill(Pid::from_raw(pid), Signal::SIGKILL);
+// ---------------------------------------------------------------------------------------------
+// The child's output
+// ---------------------------------------------------------------------------------------------
+
+/// Every line of one output stream so far, and whether it reached EOF.
+#[derive(Default)]
+struct Seen {
+    lines: Vec<String>,
+    eof: bool,
+}
+
+/// One output stream of the child, read line by line by a thread into shared state.
+struct Stream {
+    shared: Arc<(Mutex<Seen>, Condvar)>,
+    /// Index of the first line not yet returned by [`Stream::next`].
+    cursor: usize,
+}
+
+impl Stream {
+    /// Start a thread that reads `pipe` to EOF (the thread ends there on its own).
+    fn read(pipe: impl Read + Send + 'static) -> Stream {
+        let shared = Arc::new((Mutex::new(Seen::default()), Condvar::new()));
+        let theirs = Arc::clone(&shared);
+        std::thread::spawn(move || {
+            let (state, changed) = &*theirs;
+            let mut reader = BufReader::new(pipe);
+            let mut buf = Vec::new();
+            loop {
+                buf.clear();
+                // `read_until` retries EINTR itself; an error ends the stream like EOF.
+                let n = reader.read_until(b'\n', &mut buf).unwrap_or(0);
+                let mut seen = state.lock().unwrap_or_else(PoisonError::into_inner);
+                if n == 0 {
+                    seen.eof = true;
+                    changed.notify_all();
+                    return;
+                }
+                let mut line = String::from_utf8_lossy(&buf).into_owned();
+                if line.ends_with('\n') {
+                    line.pop();
+                } else {
+                    // A last line without its newline: keep it visibly so.
+                    line.push_str("<no newline>");
+                }
+                seen.lines.push(line);
+                changed.notify_all();
+            }
+        });
+        Stream { shared, cursor: 0 }
+    }
+
+    fn seen(&self) -> MutexGuard<'_, Seen> {
+        self.shared.0.lock().unwrap_or_else(PoisonError::into_inner)
+    }
+
+    /// Every line so far.
+    fn lines(&self) -> Vec<String> {
+        self.seen().lines.clone()
+    }
+
+    fn eof(&self) -> bool {
+        self.seen().eof
+    }
+
+    /// Wait until `pred` holds (true), or until EOF (after which nothing can change) or
+    /// `deadline` without it (false).
+    fn wait(&self, deadline: Instant, mut pred: impl FnMut(&Seen) -> bool) -> bool {
+        let mut seen = self.seen();
+        loop {
+            if pred(&seen) {
+                return true;
+            }
+            let now = Instant::now();
+            if seen.eof || now >= deadline {
+                return false;
+            }
+            seen = self
+                .shared
+                .1
+                .wait_timeout(seen, deadline - now)
+                .unwrap_or_else(PoisonError::into_inner)
+                .0;
         }
-        let _ = child.kill();
-        let _ = child.wait();
+    }
+
+    /// Wait until the lines satisfy `pred`; see [`Stream::wait`].
+    fn wait_lines(&self, deadline: Instant, mut pred: impl FnMut(&[String]) -> bool) -> bool {
+        self.wait(deadline, |s| pred(&s.lines))
+    }
+
+    /// Wait for EOF; false at `deadline`.
+    fn wait_eof(&self, deadline: Instant) -> bool {
+        self.wait(deadline, |s| s.eof)
+    }
+
+    /// The next line not yet returned, waiting until `deadline`; `None` at EOF or `deadline`.
+    fn next(&mut self, deadline: Instant) -> Option<String> {
+        let i = self.cursor;
+        if !self.wait(deadline, |s| s.lines.len() > i) {
+            return None;
+        }
+        self.cursor += 1;
+        Some(self.seen().lines[i].clone())
     }
 }
 
-/// Wait for `child` to exit after both its output pipes reached EOF. Bounded by `deadline`.
-fn reap(child: &mut Child, deadline: Instant) -> Option<ExitStatus> {
-    // The pipes closed, so the process is exiting: polling its status ends within moments.
-    loop {
-        match child.try_wait() {
-            Ok(Some(status)) => return Some(status),
-            Ok(None) if Instant::now() < deadline => {
-                std::thread::sleep(Duration::from_millis(2));
-            }
-            _ => return None,
-        }
-    }
+// ---------------------------------------------------------------------------------------------
+// The server process
+// ---------------------------------------------------------------------------------------------
+
+/// A running server; killed (SIGKILL, by pid, with its direct children) and reaped when
+/// dropped.
+pub struct ServerProcess {
+    child: Child,
+    /// The parsed `listening on` line.
+    pub listening: Listening,
+    stdout: Stream,
+    stderr: Stream,
+    /// The exit status, once reaped.
+    status: Option<ExitStatus>,
+    /// The command, for messages.
+    what: String,
+}
+
+/// A process run to its end: exit status and its output lines.
+#[derive(Debug)]
+pub struct Finished {
+    pub status: ExitStatus,
+    pub stdout: Vec<String>,
+    pub stderr: Vec<String>,
 }
 
 impl ServerProcess {
@@ -315,31 +432,45 @@ impl ServerProcess {
 
     /// Any command that runs the server (for wrappers like `strace`), once it is listening.
     /// Panics, showing everything the process printed, if it exits or stays silent instead.
-    pub fn start_command(mut cmd: Command) -> ServerProcess {
-        let (mut child, stdout, mut stderr) = spawn_piped(&mut cmd);
-        let deadline = Instant::now() + GENEROUS;
-        let listening = loop {
-            match stderr.next(deadline) {
+    pub fn start_command(cmd: Command) -> ServerProcess {
+        let mut server = ServerProcess::spawn(cmd);
+        let deadline = Instant::now() + LIMIT;
+        server.listening = loop {
+            match server.stderr.next(deadline) {
                 Some(line) => {
                     if let Some(l) = parse_listening(&line) {
                         break l;
                     }
                 }
-                None => {
-                    kill_and_reap(&mut child);
-                    panic!(
-                        "{cmd:?} never printed its listening line; stderr: {:?}",
-                        stderr.seen
-                    );
-                }
+                // Dropping `server` kills and reaps it.
+                None => panic!(
+                    "{} never printed its listening line; stderr: {:?}",
+                    server.what,
+                    server.stderr_all()
+                ),
             }
         };
+        server
+    }
+
+    /// Spawn `cmd` with its output piped to reader threads; `listening` is left empty.
+    fn spawn(mut cmd: Command) -> ServerProcess {
+        cmd.stdin(Stdio::null())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped());
+        let what = format!("{cmd:?}");
+        let mut child = cmd
+            .spawn()
+            .unwrap_or_else(|e| panic!("cannot spawn {what}: {e}"));
+        let stdout = Stream::read(child.stdout.take().expect("stdout piped"));
+        let stderr = Stream::read(child.stderr.take().expect("stderr piped"));
         ServerProcess {
             child,
-            listening,
+            listening: Listening::default(),
             stdout,
             stderr,
             status: None,
+            what,
         }
     }
 
@@ -358,21 +489,38 @@ impl ServerProcess {
         self.listening.addrs[i].port()
     }
 
-    /// The next stdout line; panics after [`GENEROUS`] or at EOF.
+    /// Every listening port, in `--ports` order.
+    pub fn ports(&self) -> Vec<u16> {
+        self.listening.addrs.iter().map(SocketAddr::port).collect()
+    }
+
+    /// Every stdout line received so far (all of them after [`ServerProcess::wait_exit`]).
+    pub fn stdout_all(&self) -> Vec<String> {
+        self.stdout.lines()
+    }
+
+    /// Every stderr line received so far, the listening line first.
+    pub fn stderr_all(&self) -> Vec<String> {
+        self.stderr.lines()
+    }
+
+    /// The next stdout line; panics after [`LIMIT`] or at EOF.
     pub fn next_stdout(&mut self) -> String {
-        match self.stdout.next(Instant::now() + GENEROUS) {
+        match self.stdout.next(Instant::now() + LIMIT) {
             Some(line) => line,
             None => panic!(
                 "no further stdout line (eof: {}); stdout so far: {:?}; stderr: {:?}",
-                self.stdout.eof, self.stdout.seen, self.stderr.seen
+                self.stdout.eof(),
+                self.stdout_all(),
+                self.stderr_all()
             ),
         }
     }
 
     /// The next stderr line (after the listening line and any line already returned) that
-    /// satisfies `pred`; panics after [`GENEROUS`] or at EOF.
+    /// satisfies `pred`; panics after [`LIMIT`] or at EOF.
     pub fn wait_stderr(&mut self, pred: impl Fn(&str) -> bool) -> String {
-        let deadline = Instant::now() + GENEROUS;
+        let deadline = Instant::now() + LIMIT;
         while let Some(line) = self.stderr.next(deadline) {
             if pred(&line) {
                 return line;
@@ -380,117 +528,266 @@ impl ServerProcess {
         }
         panic!(
             "no matching stderr line (eof: {}); stderr: {:?}; stdout: {:?}",
-            self.stderr.eof, self.stderr.seen, self.stdout.seen
+            self.stderr.eof(),
+            self.stderr_all(),
+            self.stdout_all()
         )
+    }
+
+    /// Wait until all the stdout lines so far satisfy `pred`; false after [`LIMIT`] or at EOF
+    /// without it.
+    pub fn wait_stdout_lines(&self, pred: impl FnMut(&[String]) -> bool) -> bool {
+        self.stdout.wait_lines(Instant::now() + LIMIT, pred)
+    }
+
+    /// Wait until all the stderr lines so far satisfy `pred`; false after [`LIMIT`] or at EOF
+    /// without it.
+    pub fn wait_stderr_lines(&self, pred: impl FnMut(&[String]) -> bool) -> bool {
+        self.stderr.wait_lines(Instant::now() + LIMIT, pred)
+    }
+
+    /// Wait until at least `n` stdout lines contain `needle`.
+    pub fn wait_stdout_count(&self, needle: &str, n: usize) -> bool {
+        self.wait_stdout_lines(|lines| count(lines, needle) >= n)
+    }
+
+    /// The exit status if the process has exited (reaping it), else `None`.
+    fn exit_status(&mut self) -> Option<ExitStatus> {
+        if self.status.is_none() {
+            self.status = self.child.try_wait().expect("waitpid");
+        }
+        self.status
+    }
+
+    /// Is the process still running (not exited, not killed by a signal)?
+    pub fn alive(&mut self) -> bool {
+        self.exit_status().is_none()
+    }
+
+    /// Panic, showing stderr, unless the server is running and has printed no panic.
+    pub fn assert_healthy(&mut self) {
+        let alive = self.alive();
+        assert!(
+            alive,
+            "server died: {:?}; stderr: {:?}",
+            self.status,
+            self.stderr_all()
+        );
+        assert_no_panic(&self.stderr_all());
     }
 
     /// Send `sig` to the process.
     pub fn signal(&self, sig: Signal) {
-        kill(Pid::from_raw(self.child.id() as i32), sig)
-            .unwrap_or_else(|e| panic!("kill({}, {sig}): {e}", self.child.id()));
+        kill(Pid::from_raw(self.pid() as i32), sig)
+            .unwrap_or_else(|e| panic!("kill({}, {sig}): {e}", self.pid()));
     }
 
-    /// Wait until the server's main thread sleeps in one of `syscalls` (numbers as
-    /// `/proc/PID/syscall` shows them) and return the number. A signal sent after this lands
-    /// inside that syscall, never in the gap before it. Panics after [`GENEROUS`].
-    pub fn wait_blocked(&self, syscalls: &[i64]) -> i64 {
-        let path = format!("/proc/{}/syscall", self.child.id());
-        let deadline = Instant::now() + GENEROUS;
-        let mut last = String::new();
-        while Instant::now() < deadline {
-            last = std::fs::read_to_string(&path)
-                .unwrap_or_else(|e| panic!("cannot read {path}: {e}"));
-            let nr = last
-                .split_whitespace()
-                .next()
-                .and_then(|f| f.parse::<i64>().ok());
-            if let Some(nr) = nr.filter(|n| syscalls.contains(n)) {
-                return nr;
-            }
-            // The process is running: look again in a moment (a polling interval, bounded by
-            // the deadline; the outcome never depends on its length).
-            std::thread::sleep(Duration::from_millis(1));
-        }
-        panic!("server never blocked in {syscalls:?}; last {path}: {last:?}")
-    }
-
-    /// Wait (bounded) for the process to exit: both pipes at EOF, then its status.
+    /// Wait (bounded by [`LIMIT`]) for the process to exit: both pipes at EOF, then its status.
     pub fn wait_exit(&mut self) -> ExitStatus {
-        if let Some(status) = self.status {
-            return status;
-        }
-        let deadline = Instant::now() + GENEROUS;
-        let closed = self.stdout.drain(deadline) && self.stderr.drain(deadline);
-        let status = if closed {
-            reap(&mut self.child, deadline)
-        } else {
-            None
-        };
-        match status {
-            Some(status) => {
-                self.status = Some(status);
-                status
-            }
-            None => panic!(
-                "server did not exit within {GENEROUS:?}; stdout: {:?}; stderr: {:?}",
-                self.stdout.seen, self.stderr.seen
+        let deadline = Instant::now() + LIMIT;
+        let closed = self.stdout.wait_eof(deadline) && self.stderr.wait_eof(deadline);
+        // The pipes closed, so the process is exiting: its status comes within moments.
+        let exited = closed && poll_until(deadline, || self.exit_status().is_some());
+        match self.status {
+            Some(status) if exited => status,
+            _ => panic!(
+                "{} did not exit within {LIMIT:?}; stdout: {:?}; stderr: {:?}",
+                self.what,
+                self.stdout_all(),
+                self.stderr_all()
             ),
         }
     }
 
-    /// Every stdout line received so far (all of them after [`ServerProcess::wait_exit`]).
-    pub fn stdout_all(&self) -> &[String] {
-        &self.stdout.seen
+    /// The syscall the server's main thread is in, from `/proc/PID/syscall`: its number while
+    /// blocked in one, `None` while running on a CPU. `Err` when the kernel does not offer the
+    /// file.
+    pub fn blocked_in(&self) -> io::Result<Option<i64>> {
+        let text = std::fs::read_to_string(format!("/proc/{}/syscall", self.pid()))?;
+        Ok(text.split_whitespace().next().and_then(|n| n.parse().ok()))
     }
 
-    /// Every stderr line received so far, the listening line first.
-    pub fn stderr_all(&self) -> &[String] {
-        &self.stderr.seen
+    /// Wait until the server's main thread sleeps in one of `syscalls` (numbers as
+    /// `/proc/PID/syscall` shows them) and return the number. A signal sent after this lands
+    /// inside that syscall, never in the gap before it. Panics after [`LIMIT`], or when
+    /// `/proc/PID/syscall` cannot be read.
+    pub fn wait_blocked(&self, syscalls: &[i64]) -> i64 {
+        let path = format!("/proc/{}/syscall", self.pid());
+        let mut last = None;
+        let seen = wait_until(LIMIT, || {
+            let now = self
+                .blocked_in()
+                .unwrap_or_else(|e| panic!("cannot read {path}: {e}"));
+            last = now;
+            now.is_some_and(|n| syscalls.contains(&n))
+        });
+        match last {
+            Some(nr) if seen => nr,
+            _ => panic!("server never blocked in {syscalls:?}; last {path}: {last:?}"),
+        }
+    }
+
+    /// Wait until the server is blocked in syscall `nr` (e.g. `libc::SYS_recvfrom`). Returns
+    /// false only when `/proc/PID/syscall` cannot be read (then there is nothing to wait on);
+    /// panics when the server is not seen there before [`LIMIT`].
+    pub fn wait_blocked_in(&self, nr: i64) -> bool {
+        if self.blocked_in().is_err() {
+            return false;
+        }
+        self.wait_blocked(&[nr]);
+        true
+    }
+
+    /// User + system CPU time so far, in clock ticks (`/proc/PID/stat` fields 14 and 15).
+    pub fn cpu_ticks(&self) -> u64 {
+        let stat = std::fs::read_to_string(format!("/proc/{}/stat", self.pid())).unwrap();
+        // The command name (field 2) is in parentheses and may hold spaces: split after it.
+        let after = &stat[stat.rfind(')').unwrap() + 2..];
+        let fields: Vec<&str> = after.split_whitespace().collect();
+        // `after` starts at field 3 (state): utime is field 14, stime field 15.
+        let utime: u64 = fields[14 - 3].parse().unwrap();
+        let stime: u64 = fields[15 - 3].parse().unwrap();
+        utime + stime
+    }
+
+    /// Resident set size in KiB (`VmRSS` in `/proc/PID/status`).
+    pub fn rss_kib(&self) -> u64 {
+        let status = std::fs::read_to_string(format!("/proc/{}/status", self.pid())).unwrap();
+        let line = status.lines().find(|l| l.starts_with("VmRSS:")).unwrap();
+        line.split_whitespace().nth(1).unwrap().parse().unwrap()
+    }
+
+    /// How many fds the server has open (entries of `/proc/PID/fd`).
+    pub fn fd_count(&self) -> usize {
+        std::fs::read_dir(format!("/proc/{}/fd", self.pid()))
+            .unwrap()
+            .count()
     }
 }
 
 impl Drop for ServerProcess {
+    /// Kill the process and its direct children by pid, then reap it. Not after it was reaped
+    /// (its pid may name another process by then). The reader threads end on their own at the
+    /// EOF this causes; they are not joined, so a drop never waits on a pipe.
     fn drop(&mut self) {
-        kill_and_reap(&mut self.child);
-    }
-}
-
-/// Run `pyselect-server ARGS` to its end (for runs that exit on their own: usage errors,
-/// startup errors, `--help`). Killed and failed if still running after [`GENEROUS`].
-pub fn run_to_exit(args: &[&str]) -> Finished {
-    let mut cmd = Command::new(SERVER);
-    cmd.args(args);
-    let (mut child, mut out, mut err) = spawn_piped(&mut cmd);
-    let deadline = Instant::now() + GENEROUS;
-    let closed = out.drain(deadline) && err.drain(deadline);
-    let status = if closed {
-        reap(&mut child, deadline)
-    } else {
-        None
-    };
-    match status {
-        Some(status) => Finished {
-            status,
-            stdout: out.seen,
-            stderr: err.seen,
-        },
-        None => {
-            kill_and_reap(&mut child);
-            panic!(
-                "pyselect-server {args:?} did not exit within {GENEROUS:?}; stdout: {:?}; stderr: {:?}",
-                out.seen, err.seen
-            )
+        if self.status.is_none() && matches!(self.child.try_wait(), Ok(None)) {
+            for pid in children_of(self.pid()) {
+                let _ = kill(Pid::from_raw(pid), Signal::SIGKILL);
+            }
+            let _ = kill(Pid::from_raw(self.pid() as i32), Signal::SIGKILL);
+            let _ = self.child.wait();
         }
     }
 }
 
-/// A connected client with [`GENEROUS`] I/O timeouts.
+/// Run `cmd` to its end (for runs that exit on their own: usage errors, startup errors,
+/// `--help`, a load client). Killed and failed if still running after [`LIMIT`].
+pub fn run_command_to_exit(cmd: Command) -> Finished {
+    let mut process = ServerProcess::spawn(cmd);
+    let status = process.wait_exit();
+    Finished {
+        status,
+        stdout: process.stdout_all(),
+        stderr: process.stderr_all(),
+    }
+}
+
+/// Run `pyselect-server ARGS` to its end; see [`run_command_to_exit`].
+pub fn run_to_exit(args: &[&str]) -> Finished {
+    let mut cmd = Command::new(SERVER);
+    cmd.args(args);
+    run_command_to_exit(cmd)
+}
+
+/// How to start a server (or the load client) with the options the reliability tests use.
+#[derive(Clone, Debug)]
+pub struct Spawn {
+    program: &'static str,
+    args: Vec<String>,
+    nofile: Option<u64>,
+}
+
+/// A server started with `args` (e.g. `["--mode", "select"]`); `--ports 0,0` is added unless
+/// the args name ports.
+pub fn server(args: &[&str]) -> Spawn {
+    let mut args: Vec<String> = args.iter().map(|s| s.to_string()).collect();
+    if !args.iter().any(|a| a.starts_with("--port")) {
+        args.extend(["--ports".to_string(), "0,0".to_string()]);
+    }
+    Spawn {
+        program: SERVER,
+        args,
+        nofile: None,
+    }
+}
+
+/// The load client built for these tests, `pyselect-client`, with `args`.
+pub fn client(args: &[&str]) -> Spawn {
+    Spawn {
+        program: CLIENT,
+        args: args.iter().map(|s| s.to_string()).collect(),
+        nofile: None,
+    }
+}
+
+impl Spawn {
+    /// Run the process with RLIMIT_NOFILE (soft and hard) set to `n`.
+    pub fn nofile(mut self, n: u64) -> Spawn {
+        self.nofile = Some(n);
+        self
+    }
+
+    fn command(&self) -> Command {
+        let mut cmd = Command::new(self.program);
+        // A panic would then print a backtrace: none may appear.
+        cmd.args(&self.args).env("RUST_BACKTRACE", "1");
+        if let Some(n) = self.nofile {
+            // SAFETY: the closure runs in the forked child before exec and calls only
+            // setrlimit(2), which is async-signal-safe; it allocates nothing and takes no lock.
+            unsafe {
+                cmd.pre_exec(move || {
+                    let lim = libc::rlimit {
+                        rlim_cur: n as libc::rlim_t,
+                        rlim_max: n as libc::rlim_t,
+                    };
+                    if libc::setrlimit(libc::RLIMIT_NOFILE, &lim) == 0 {
+                        Ok(())
+                    } else {
+                        Err(io::Error::last_os_error())
+                    }
+                });
+            }
+        }
+        cmd
+    }
+
+    /// Start it and wait for its `listening on` line.
+    pub fn listening(&self) -> ServerProcess {
+        ServerProcess::start_command(self.command())
+    }
+
+    /// Run it to its end (for startup errors, `--help`, the load client).
+    pub fn run_to_exit(&self) -> Finished {
+        run_command_to_exit(self.command())
+    }
+}
+
+// ---------------------------------------------------------------------------------------------
+// Clients
+// ---------------------------------------------------------------------------------------------
+
+/// A connected client with [`IO_LIMIT`] connect, read and write timeouts.
 pub fn connect(addr: SocketAddr) -> TcpStream {
-    let s = TcpStream::connect_timeout(&addr, GENEROUS)
+    let s = TcpStream::connect_timeout(&addr, IO_LIMIT)
         .unwrap_or_else(|e| panic!("connect to {addr}: {e}"));
-    s.set_read_timeout(Some(GENEROUS)).expect("SO_RCVTIMEO");
-    s.set_write_timeout(Some(GENEROUS)).expect("SO_SNDTIMEO");
+    s.set_read_timeout(Some(IO_LIMIT)).expect("SO_RCVTIMEO");
+    s.set_write_timeout(Some(IO_LIMIT)).expect("SO_SNDTIMEO");
     s
+}
+
+/// [`connect`] to `127.0.0.1:port`.
+pub fn connect_port(port: u16) -> TcpStream {
+    connect(SocketAddr::from((Ipv4Addr::LOCALHOST, port)))
 }
 
 /// One `read` that retries `EINTR`. With `SO_RCVTIMEO` set, Linux does not restart a socket
@@ -498,11 +795,11 @@ pub fn connect(addr: SocketAddr) -> TcpStream {
 /// arrives while the thread that spawned it blocks signals (inside `spawn`), so the kernel hands
 /// it to another thread, whose read then fails with `EINTR` although the signal is ignored.
 /// Bounded: each retry needs a new signal, and the socket's own timeout still applies.
-pub fn read_some(s: &mut TcpStream, buf: &mut [u8]) -> std::io::Result<usize> {
+pub fn read_some(s: &mut TcpStream, buf: &mut [u8]) -> io::Result<usize> {
     let mut interruptions = 0;
     loop {
         match s.read(buf) {
-            Err(e) if e.kind() == std::io::ErrorKind::Interrupted && interruptions < 1000 => {
+            Err(e) if e.kind() == io::ErrorKind::Interrupted && interruptions < 1000 => {
                 interruptions += 1;
             }
             other => return other,
@@ -510,12 +807,48 @@ pub fn read_some(s: &mut TcpStream, buf: &mut [u8]) -> std::io::Result<usize> {
     }
 }
 
-/// Read until the server closes the connection; panics on a timeout or an error.
+/// How a read-to-the-end finished.
+#[derive(Debug, PartialEq, Eq, Clone, Copy)]
+pub enum End {
+    /// Orderly close (FIN): `read` returned 0.
+    Eof,
+    /// `ECONNRESET`.
+    Reset,
+    /// Nothing came for the whole read timeout.
+    TimedOut,
+    /// Any other error (errno).
+    Other(i32),
+}
+
+/// Read until EOF, reset or timeout (retrying `EINTR`, see [`read_some`]): the bytes, and how
+/// it ended.
+pub fn read_to_end(s: &mut TcpStream) -> (Vec<u8>, End) {
+    let mut data = Vec::new();
+    let mut buf = [0u8; 4096];
+    loop {
+        match read_some(s, &mut buf) {
+            Ok(0) => return (data, End::Eof),
+            Ok(n) => data.extend_from_slice(&buf[..n]),
+            Err(e) if e.kind() == io::ErrorKind::ConnectionReset => return (data, End::Reset),
+            Err(e)
+                if e.kind() == io::ErrorKind::WouldBlock || e.kind() == io::ErrorKind::TimedOut =>
+            {
+                return (data, End::TimedOut)
+            }
+            Err(e) => return (data, End::Other(e.raw_os_error().unwrap_or(-1))),
+        }
+    }
+}
+
+/// Read until the server closes the connection; panics on a timeout, a reset or an error.
 pub fn read_to_eof(s: &mut TcpStream) -> Vec<u8> {
-    // `read_to_end` retries `EINTR` itself (see `read_some` for where it comes from).
-    let mut reply = Vec::new();
-    s.read_to_end(&mut reply)
-        .unwrap_or_else(|e| panic!("reading the reply (got {reply:?} so far): {e}"));
+    let (reply, end) = read_to_end(s);
+    assert_eq!(
+        end,
+        End::Eof,
+        "reading the reply (got {:?} so far)",
+        String::from_utf8_lossy(&reply)
+    );
     reply
 }
 
@@ -527,6 +860,43 @@ pub fn transact_from(addr: SocketAddr, msg: &[u8]) -> (SocketAddr, Vec<u8>) {
     s.write_all(msg)
         .unwrap_or_else(|e| panic!("send to {addr}: {e}"));
     (local, read_to_eof(&mut s))
+}
+
+/// One normal transaction on `127.0.0.1:port`, as the seed's client: connect, send `hi`, read
+/// to EOF. The reply.
+pub fn transact(port: u16) -> Vec<u8> {
+    transact_from(SocketAddr::from((Ipv4Addr::LOCALHOST, port)), b"hi").1
+}
+
+/// Set SO_LINGER {on, 0 s}: closing then sends a reset (RST) instead of a FIN.
+pub fn set_linger_zero(s: &TcpStream) {
+    nix::sys::socket::setsockopt(
+        &s.as_fd(),
+        nix::sys::socket::sockopt::Linger,
+        &libc::linger {
+            l_onoff: 1,
+            l_linger: 0,
+        },
+    )
+    .expect("setsockopt(SO_LINGER)");
+}
+
+/// Close our sending side only (`shutdown(SHUT_WR)`): the server reads EOF.
+pub fn half_close(s: &TcpStream) {
+    s.shutdown(Shutdown::Write).expect("shutdown(SHUT_WR)");
+}
+
+/// Write all of `data`, ignoring a reset (for clients that misbehave on purpose).
+pub fn write_ignoring_reset(s: &mut TcpStream, data: &[u8]) {
+    if let Err(e) = s.write_all(data) {
+        assert!(
+            matches!(
+                e.kind(),
+                io::ErrorKind::ConnectionReset | io::ErrorKind::BrokenPipe
+            ),
+            "send: {e}"
+        );
+    }
 }
 
 /// A listening IPv4 loopback socket on a kernel-chosen port, made with plain `socket`, `bind`,
@@ -543,7 +913,7 @@ pub fn hold_port() -> (std::os::fd::OwnedFd, u16) {
         sin_family: libc::AF_INET as libc::sa_family_t,
         sin_port: 0,
         sin_addr: libc::in_addr {
-            s_addr: u32::from(std::net::Ipv4Addr::LOCALHOST).to_be(),
+            s_addr: u32::from(Ipv4Addr::LOCALHOST).to_be(),
         },
         sin_zero: [0; 8],
     };
@@ -571,9 +941,4 @@ pub fn hold_port() -> (std::os::fd::OwnedFd, u16) {
         );
     }
     (fd, u16::from_be(addr.sin_port))
-}
-
-/// [`transact_from`] without the local address.
-pub fn transact(addr: SocketAddr, msg: &[u8]) -> Vec<u8> {
-    transact_from(addr, msg).1
 }
