@@ -1,6 +1,8 @@
 //! `Error`'s Python face and its conversion into `std::io::Error`, and `recv` with a size that
 //! cannot be allocated.
 
+mod common;
+
 use std::io;
 
 use pyselect::{Error, Socket};
@@ -20,14 +22,12 @@ fn errno_is_there_only_for_os_errors_as_in_python() {
 
 #[test]
 fn os_errors_display_as_python_oserror() {
-    let out = std::process::Command::new("python3")
-        .args([
-            "-c",
-            "import os\nfor n in (9, 32, 98, 104, 111): print('[Errno {}] {}'.format(n, os.strerror(n)))",
-        ])
-        .output()
-        .expect("python3 is needed: these tests compare with CPython");
-    let expected = String::from_utf8(out.stdout).unwrap();
+    // python3 is needed: these tests compare with CPython.
+    let expected = common::python::run(
+        "import os\nfor n in (9, 32, 98, 104, 111): print('[Errno {}] {}'.format(n, os.strerror(n)))",
+        &[],
+        b"",
+    );
     let ours: String = [9, 32, 98, 104, 111]
         .iter()
         .map(|&n| format!("{}\n", Error::Os(io::Error::from_raw_os_error(n))))

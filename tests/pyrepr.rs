@@ -5,57 +5,16 @@
 //! it prints with the Rust output. `python3` is required: if it cannot be
 //! run, the tests fail with an explanatory message instead of passing.
 
-use std::io::{ErrorKind, Write};
+mod common;
+
+use std::io::ErrorKind;
 use std::net::{
     Ipv4Addr, Ipv6Addr, SocketAddr, SocketAddrV4, SocketAddrV6, TcpListener, TcpStream,
 };
-use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
+use common::python;
 use pyselect::pyrepr::{addr_repr, bytes_repr};
-
-const PYTHON: &str = "python3";
-
-/// Runs `python3 -I -c script args...` with `stdin` as its standard input
-/// and returns its standard output split into lines.
-fn run_python(script: &str, args: &[&str], stdin: &str) -> Vec<String> {
-    let mut child = Command::new(PYTHON)
-        .arg("-I")
-        .arg("-c")
-        .arg(script)
-        .args(args)
-        .stdin(Stdio::piped())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .unwrap_or_else(|err| {
-            panic!(
-                "could not run `{PYTHON}` ({err}): these tests compare against CPython and \
-                 require python3 on PATH (CI installs it)"
-            )
-        });
-    // Write from another thread so a large batch cannot deadlock against a
-    // full stdout pipe.
-    let mut child_stdin = child.stdin.take().expect("stdin is piped");
-    let input = stdin.to_owned();
-    let writer = std::thread::spawn(move || child_stdin.write_all(input.as_bytes()));
-    let output = child.wait_with_output().expect("waiting for python3");
-    writer
-        .join()
-        .expect("stdin writer thread panicked")
-        .expect("writing to python3's stdin");
-    assert!(
-        output.status.success(),
-        "python3 failed with {}:\n{}",
-        output.status,
-        String::from_utf8_lossy(&output.stderr)
-    );
-    String::from_utf8(output.stdout)
-        .expect("python3 printed non-UTF-8")
-        .lines()
-        .map(str::to_owned)
-        .collect()
-}
 
 fn hex(data: &[u8]) -> String {
     data.iter().map(|b| format!("{b:02x}")).collect()
@@ -70,7 +29,7 @@ for line in sys.stdin:
 /// Asserts `bytes_repr` equals CPython's `repr(bytes)` for every case.
 fn check_bytes_against_python(cases: &[Vec<u8>]) {
     let input: String = cases.iter().map(|c| hex(c) + "\n").collect();
-    let expected = run_python(BYTES_SCRIPT, &[], &input);
+    let expected = python::run_lines(BYTES_SCRIPT, &[], input.as_bytes());
     assert_eq!(
         expected.len(),
         cases.len(),
@@ -216,7 +175,7 @@ fn check_addrs_against_python(addrs: &[SocketAddr]) {
             ),
         })
         .collect();
-    let expected = run_python(ADDR_SCRIPT, &[], &input);
+    let expected = python::run_lines(ADDR_SCRIPT, &[], input.as_bytes());
     assert_eq!(expected.len(), addrs.len(), "python3 output line count");
     let mismatches: Vec<String> = addrs
         .iter()
@@ -364,7 +323,7 @@ fn accept_python_client(listener: &TcpListener, connect_host: &str) -> (SocketAd
         .to_string();
     // The client exits right after connecting; the finished handshake stays
     // in the listen queue for accept() below.
-    let lines = run_python(CLIENT_SCRIPT, &[connect_host, &port], "");
+    let lines = python::run_lines(CLIENT_SCRIPT, &[connect_host, &port], b"");
     assert_eq!(lines.len(), 1, "python3 client output: {lines:?}");
     let peer = accept_with_timeout(listener);
     (peer, lines[0].clone())

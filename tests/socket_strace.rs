@@ -31,6 +31,7 @@ use std::sync::OnceLock;
 
 use pyselect::{select, Error, Family, Socket, Type};
 
+use sockutil::common::python::interpreter;
 use sockutil::{
     child_done_marker, child_role, scratch_path, self_command, text, ChildGuard, RemoveOnDrop,
     CHILD_LIMIT,
@@ -320,15 +321,6 @@ fn strace_args(file: &std::path::Path) -> Vec<String> {
         .collect()
 }
 
-/// The interpreter itself, not a wrapper such as a pyenv shim (a shell script whose own
-/// syscalls would land in the trace under `strace -f`).
-fn real_python() -> String {
-    sockutil::python("import sys; print(sys.executable)", &[])
-        .into_iter()
-        .next()
-        .expect("python3 printed its sys.executable")
-}
-
 /// Trace both programs (concurrently, once per test binary run) and normalise the traces.
 fn traces() -> &'static Traces {
     static TRACES: OnceLock<Traces> = OnceLock::new();
@@ -339,14 +331,16 @@ fn traces() -> &'static Traces {
         let mut py_cmd = std::process::Command::new("strace");
         py_cmd
             .args(strace_args(&py_file.0))
-            .arg(real_python())
+            // The interpreter itself, not a wrapper such as a pyenv shim (a shell script whose
+            // own syscalls would land in the trace under `strace -f`).
+            .arg(&interpreter().exe)
             .args(["-I", "-c", PY_SCENARIO]);
-        let py = ChildGuard::spawn(py_cmd, "strace (CPython scenario)");
-        let rs_cmd = self_command(Some(("strace", &strace_args(&rs_file.0))), CHILD_TEST, ROLE);
-        let rs = ChildGuard::spawn(rs_cmd, "strace (pyselect scenario)");
+        let py = ChildGuard::spawn(&mut py_cmd, "strace (CPython scenario)");
+        let mut rs_cmd = self_command(Some(("strace", &strace_args(&rs_file.0))), CHILD_TEST, ROLE);
+        let rs = ChildGuard::spawn(&mut rs_cmd, "strace (pyselect scenario)");
 
-        let py_out = py.wait_output(CHILD_LIMIT);
-        let rs_out = rs.wait_output(CHILD_LIMIT);
+        let py_out = py.output_raw(CHILD_LIMIT);
+        let rs_out = rs.output_raw(CHILD_LIMIT);
         assert!(
             py_out.status.success() && text(&py_out.stdout).contains("SCENARIO-DONE"),
             "the Python scenario failed under strace ({}):\n{}{}",

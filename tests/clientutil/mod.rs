@@ -2,23 +2,30 @@
 //! in-test servers on `std::net::TcpListener` (loopback, port 0).
 //!
 //! Everything that waits is bounded by [`DEADLINE`]: a hung client or server fails the test
-//! instead of hanging it. A spawned client is killed by pid and reaped when its guard drops.
+//! instead of hanging it. A spawned client is killed (with its process group, by id) and reaped
+//! when its guard drops: the guard of `tests/common/child.rs`.
 
 #![allow(dead_code)]
+
+#[path = "../common/mod.rs"]
+mod common;
 
 use std::collections::BTreeMap;
 use std::io::{ErrorKind, Read, Write};
 use std::net::{Ipv4Addr, Ipv6Addr, SocketAddr, TcpListener, TcpStream};
 use std::os::fd::{AsFd, AsRawFd};
-use std::process::{Child, ChildStderr, ChildStdout, Command, ExitStatus, Stdio};
+use std::process::Command;
 use std::sync::mpsc;
 use std::thread;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use nix::poll::{poll, PollFd, PollFlags, PollTimeout};
 use nix::sys::signal::{kill, Signal};
 use nix::sys::socket::{recv, setsockopt, sockopt, MsgFlags};
 use nix::unistd::Pid;
+
+use common::child::ChildGuard;
+pub use common::child::Output;
 
 /// The binary under test.
 pub const CLIENT: &str = env!("CARGO_BIN_EXE_pyselect-client");
@@ -26,52 +33,15 @@ pub const CLIENT: &str = env!("CARGO_BIN_EXE_pyselect-client");
 /// The most any one wait in these tests may take before the test fails.
 pub const DEADLINE: Duration = Duration::from_secs(60);
 
-/// What a finished client printed, and how it exited.
-#[derive(Debug)]
-pub struct Output {
-    pub status: ExitStatus,
-    pub stdout: String,
-    pub stderr: String,
-}
-
-impl Output {
-    /// The exit code; panics (with the output) when the client died of a signal.
-    pub fn code(&self) -> i32 {
-        self.status
-            .code()
-            .unwrap_or_else(|| panic!("client killed by a signal: {self:?}"))
-    }
-
-    /// stderr's lines.
-    pub fn stderr_lines(&self) -> Vec<&str> {
-        self.stderr.lines().collect()
-    }
-}
-
-/// A running client. Dropping it kills the process by pid and reaps it.
+/// A running client. Dropping it kills the client (and its process group) and reaps it.
 pub struct Client {
-    child: Child,
-    stdout: ChildStdout,
-    stderr: ChildStderr,
-    reaped: bool,
+    guard: ChildGuard,
 }
 
 /// Start `pyselect-client args...` with stdout and stderr piped (so neither is a terminal).
 pub fn spawn_client(args: &[&str]) -> Client {
-    let mut child = Command::new(CLIENT)
-        .args(args)
-        .stdin(Stdio::null())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .unwrap_or_else(|e| panic!("cannot run {CLIENT}: {e}"));
-    let stdout = child.stdout.take().expect("stdout is piped");
-    let stderr = child.stderr.take().expect("stderr is piped");
     Client {
-        child,
-        stdout,
-        stderr,
-        reaped: false,
+        guard: ChildGuard::spawn(Command::new(CLIENT).args(args), CLIENT),
     }
 }
 
@@ -83,72 +53,18 @@ pub fn run_client(args: &[&str]) -> Output {
 impl Client {
     /// Send `sig` to the client, by pid.
     pub fn signal(&self, sig: Signal) {
-        let pid = Pid::from_raw(self.child.id() as i32);
+        let pid = Pid::from_raw(self.guard.id() as i32);
         kill(pid, sig).unwrap_or_else(|e| panic!("kill({pid}, {sig}): {e}"));
     }
 
-    /// Read stdout and stderr to EOF (both close when the client exits), then reap it.
-    pub fn finish(mut self) -> Output {
-        let deadline = Instant::now() + DEADLINE;
-        let (mut out, mut err) = (Vec::new(), Vec::new());
-        let (mut out_open, mut err_open) = (true, true);
-        // Each turn reads at least one byte or closes a pipe, or the deadline fails the test.
-        while out_open || err_open {
-            let left = deadline
-                .checked_duration_since(Instant::now())
-                .unwrap_or_else(|| panic!("client still running after {DEADLINE:?}"));
-            let timeout = PollTimeout::try_from(left).unwrap_or(PollTimeout::MAX);
-            let (out_ready, err_ready) = {
-                let mut fds = Vec::with_capacity(2);
-                if out_open {
-                    fds.push(PollFd::new(self.stdout.as_fd(), PollFlags::POLLIN));
-                }
-                if err_open {
-                    fds.push(PollFd::new(self.stderr.as_fd(), PollFlags::POLLIN));
-                }
-                match poll(&mut fds, timeout) {
-                    Ok(0) => panic!("client still running after {DEADLINE:?}"),
-                    Ok(_) => {}
-                    Err(nix::errno::Errno::EINTR) => continue,
-                    Err(e) => panic!("poll on the client's pipes: {e}"),
-                }
-                let ready = |fd: &PollFd<'_>| fd.revents().is_some_and(|r| !r.is_empty());
-                let mut it = fds.iter();
-                let out_ready = out_open && it.next().is_some_and(ready);
-                let err_ready = err_open && it.next().is_some_and(ready);
-                (out_ready, err_ready)
-            };
-            let mut buf = [0u8; 4096];
-            if out_ready {
-                match self.stdout.read(&mut buf).expect("read client stdout") {
-                    0 => out_open = false,
-                    n => out.extend_from_slice(&buf[..n]),
-                }
-            }
-            if err_ready {
-                match self.stderr.read(&mut buf).expect("read client stderr") {
-                    0 => err_open = false,
-                    n => err.extend_from_slice(&buf[..n]),
-                }
-            }
-        }
-        // Both pipes are closed: the client has exited (it never closes them itself).
-        let status = self.child.wait().expect("wait for the client");
-        self.reaped = true;
+    /// Read stdout and stderr to EOF (both close when the client exits), then reap it; a
+    /// client still running after [`DEADLINE`] fails the test.
+    pub fn finish(self) -> Output {
+        let out = self.guard.output_raw(DEADLINE);
         Output {
-            status,
-            stdout: String::from_utf8(out).expect("client stdout is UTF-8"),
-            stderr: String::from_utf8(err).expect("client stderr is UTF-8"),
-        }
-    }
-}
-
-impl Drop for Client {
-    fn drop(&mut self) {
-        if !self.reaped {
-            // Child::kill is kill(pid, SIGKILL); wait reaps it.
-            let _ = self.child.kill();
-            let _ = self.child.wait();
+            status: out.status,
+            stdout: String::from_utf8(out.stdout).expect("client stdout is UTF-8"),
+            stderr: String::from_utf8(out.stderr).expect("client stderr is UTF-8"),
         }
     }
 }

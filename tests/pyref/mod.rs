@@ -1,25 +1,31 @@
 //! Shared helpers for the tests that hold pyselect against CPython: find `python3` and
 //! `strace` (failing loudly when they are missing), run a program with a deadline and kill it
-//! (its whole process group) if it overstays, hand inherited fds to a child, re-execute the
-//! current test binary as a traced child, and read `select`/`pselect6` lines out of a strace log.
+//! (its whole process group) if it overstays (the guard of `tests/common/child.rs`), hand
+//! inherited fds to a child, re-execute the current test binary as a traced child, and read
+//! `select`/`pselect6` lines out of a strace log.
 //!
 //! The fixture scripts live in `tests/fixtures/`. The call-list format shared by the Rust child
 //! and `tests/fixtures/select_calls.py` is described at [`Call`].
 #![allow(dead_code)] // each test crate uses a different subset of these helpers
 
+#[path = "../common/mod.rs"]
+mod common;
+
 use std::collections::HashMap;
 use std::fmt::Write as _;
-use std::io::{Read, Write};
+use std::io::Read;
 use std::os::fd::{AsRawFd, FromRawFd, OwnedFd, RawFd};
 use std::os::unix::process::CommandExt;
 use std::path::{Path, PathBuf};
-use std::process::{Child, Command, ExitStatus, Stdio};
+use std::process::{Command, Stdio};
 use std::sync::atomic::{AtomicUsize, Ordering};
-use std::sync::{mpsc, OnceLock};
-use std::time::{Duration, Instant};
+use std::sync::OnceLock;
+use std::time::Duration;
 
-use nix::sys::signal::{killpg, Signal};
-use nix::unistd::Pid;
+use common::child::{wrap, ChildGuard};
+use common::reexec;
+
+pub use common::child::Output;
 
 /// Upper bound for one helper process (python3, strace, a re-executed test binary). Every
 /// program we run finishes in well under a second; this only turns a hang into a failure.
@@ -35,40 +41,15 @@ pub const CHILD_ENV: &str = "PYSELECT_PYREF_CHILD";
 pub const FIXED_FDS: [RawFd; 4] = [40, 41, 42, 43];
 
 /// The real CPython executable (`sys.executable`, so that a pyenv shim script is not what
-/// strace follows), checked once. Panics with an explanation when `python3` cannot run.
+/// strace follows). Panics with an explanation when `python3` cannot run or is not Python 3.
 pub fn python3() -> &'static Path {
-    static PYTHON: OnceLock<PathBuf> = OnceLock::new();
-    PYTHON.get_or_init(|| {
-        let out = Command::new("python3")
-            .args([
-                "-I",
-                "-c",
-                "import sys; print(sys.executable); print('%d.%d' % sys.version_info[:2])",
-            ])
-            .stdin(Stdio::null())
-            .output()
-            .unwrap_or_else(|e| {
-                panic!(
-                    "cannot run `python3` ({e}): these tests compare pyselect with CPython 3.11 \
-                     and need python3 on PATH (CI installs it)"
-                )
-            });
-        assert!(
-            out.status.success(),
-            "`python3` failed to start: {}",
-            String::from_utf8_lossy(&out.stderr)
-        );
-        let text = String::from_utf8(out.stdout).expect("python3 prints UTF-8");
-        let mut lines = text.lines();
-        let exe = lines.next().unwrap_or_default().to_owned();
-        let version = lines.next().unwrap_or_default();
-        assert!(
-            version.starts_with("3."),
-            "python3 is version {version:?}; CPython 3 (3.11 is the reference) is required"
-        );
-        assert!(!exe.is_empty(), "python3 did not report sys.executable");
-        PathBuf::from(exe)
-    })
+    let python = common::python::interpreter();
+    assert_eq!(
+        python.version.0, 3,
+        "python3 is version {:?}; CPython 3 (3.11 is the reference) is required",
+        python.version
+    );
+    &python.exe
 }
 
 /// `strace`, checked once: it must exist and be allowed to trace (ptrace may be forbidden in
@@ -128,66 +109,6 @@ impl Drop for TempPath {
     }
 }
 
-/// A spawned child, leader of its own process group. Dropping the guard before the child was
-/// reaped kills the whole group (the child and anything it started, e.g. strace's tracee) by
-/// its id and reaps the child.
-pub struct ChildGuard {
-    child: Child,
-    reaped: bool,
-}
-
-impl ChildGuard {
-    /// Wait for the child to exit, at most until `deadline`; `None` if it is still running.
-    fn wait_until(&mut self, deadline: Instant) -> Option<ExitStatus> {
-        // Bounded polling of the exit status: this is only reached once the child has closed
-        // its stdout and stderr, that is when it is exiting; the poll interval is not a
-        // synchronisation device, the deadline only turns a hang into a failure.
-        loop {
-            match self.child.try_wait().expect("try_wait") {
-                Some(status) => {
-                    self.reaped = true;
-                    return Some(status);
-                }
-                None if Instant::now() >= deadline => return None,
-                None => std::thread::sleep(Duration::from_millis(2)),
-            }
-        }
-    }
-}
-
-impl Drop for ChildGuard {
-    fn drop(&mut self) {
-        if !self.reaped {
-            // The child is not reaped, so its pid (= its process group id) cannot have been
-            // reused: killing the group reaches only what we started.
-            let _ = killpg(Pid::from_raw(self.child.id() as i32), Signal::SIGKILL);
-            let _ = self.child.wait();
-        }
-    }
-}
-
-/// What a finished program left behind.
-#[derive(Debug)]
-pub struct Output {
-    pub status: ExitStatus,
-    pub stdout: String,
-    pub stderr: String,
-}
-
-impl Output {
-    /// Panics with both streams when the program failed.
-    pub fn success(self, what: &str) -> Self {
-        assert!(
-            self.status.success(),
-            "{what} failed ({}).\n--- stdout ---\n{}\n--- stderr ---\n{}",
-            self.status,
-            self.stdout,
-            self.stderr
-        );
-        self
-    }
-}
-
 /// Clear `FD_CLOEXEC` on `fds` in the child between fork and exec, so that it inherits them
 /// at the same numbers (Python's `pass_fds`). The fds must be open in the parent at spawn.
 pub fn pass_fds(cmd: &mut Command, fds: Vec<RawFd>) {
@@ -211,58 +132,7 @@ pub fn pass_fds(cmd: &mut Command, fds: Vec<RawFd>) {
 /// Panics if it runs longer than [`LIMIT`] (the guard then kills the group).
 pub fn run(mut cmd: Command, stdin: &str) -> Output {
     let shown = format!("{cmd:?}");
-    cmd.stdin(Stdio::piped())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .process_group(0);
-    let child = cmd
-        .spawn()
-        .unwrap_or_else(|e| panic!("cannot spawn {shown}: {e}"));
-    let mut guard = ChildGuard {
-        child,
-        reaped: false,
-    };
-    let deadline = Instant::now() + LIMIT;
-
-    let mut input = guard.child.stdin.take().expect("stdin is piped");
-    let data = stdin.to_owned();
-    // A write error (the child exited without reading) shows up in the child's status.
-    std::thread::spawn(move || {
-        let _ = input.write_all(data.as_bytes());
-    });
-    let (tx, rx) = mpsc::channel();
-    for (i, stream) in [
-        Box::new(guard.child.stdout.take().expect("piped")) as Box<dyn Read + Send>,
-        Box::new(guard.child.stderr.take().expect("piped")),
-    ]
-    .into_iter()
-    .enumerate()
-    {
-        let tx = tx.clone();
-        std::thread::spawn(move || {
-            let mut stream = stream;
-            let mut buf = Vec::new();
-            let _ = stream.read_to_end(&mut buf);
-            let _ = tx.send((i, buf));
-        });
-    }
-    let mut streams = [Vec::new(), Vec::new()];
-    for _ in 0..2 {
-        let left = deadline.saturating_duration_since(Instant::now());
-        match rx.recv_timeout(left) {
-            Ok((i, buf)) => streams[i] = buf,
-            Err(_) => panic!("{shown} still running after {LIMIT:?}; killed"),
-        }
-    }
-    let status = guard
-        .wait_until(deadline)
-        .unwrap_or_else(|| panic!("{shown} closed its output but did not exit; killed"));
-    let [out, err] = streams;
-    Output {
-        status,
-        stdout: String::from_utf8_lossy(&out).into_owned(),
-        stderr: String::from_utf8_lossy(&err).into_owned(),
-    }
+    ChildGuard::spawn_with_input(&mut cmd, &shown, stdin.as_bytes()).output(LIMIT)
 }
 
 /// `python3 -I script args...`.
@@ -277,33 +147,16 @@ pub fn under_strace(trace: &TempPath, program: &Command) -> Command {
     let mut cmd = Command::new(strace());
     cmd.args(["-f", "-qq", "-e", "trace=pselect6,select", "-o"])
         .arg(&trace.0)
-        .arg("--")
-        .arg(program.get_program())
-        .args(program.get_args());
-    for (key, value) in program.get_envs() {
-        match value {
-            Some(v) => cmd.env(key, v),
-            None => cmd.env_remove(key),
-        };
-    }
-    cmd
+        .arg("--");
+    wrap(cmd, program)
 }
 
 /// The current test binary, re-executed to run only the `#[ignore]`d test `entry` with
 /// [`CHILD_ENV`] set: that test then reads its calls from stdin and makes them.
 pub fn rust_child_cmd(entry: &str) -> Command {
-    let exe = std::env::current_exe().expect("current_exe");
-    let mut cmd = Command::new(exe);
-    cmd.args([
-        "--exact",
-        entry,
-        "--ignored",
-        "--nocapture",
-        "--test-threads=1",
-        "--quiet",
-    ])
-    .env(CHILD_ENV, "1")
-    .env("RUST_BACKTRACE", "0");
+    let mut cmd = reexec::test_command(entry, CHILD_ENV, "1");
+    cmd.args(["--ignored", "--quiet"])
+        .env("RUST_BACKTRACE", "0");
     cmd
 }
 

@@ -1,6 +1,7 @@
 //! Helpers shared by `tests/socket.rs` and `tests/socket_strace.rs`: loopback socket pairs,
 //! fd flag probes, a `python3` oracle, and re-running one test of the current binary in a
-//! child process (optionally under `strace`) with a guard that kills and reaps it.
+//! child process (optionally under `strace`) with a guard that kills and reaps it (the pieces
+//! of `tests/common/`).
 //!
 //! Every external tool is required: when `python3` or `strace` cannot be run the calling test
 //! panics with a message saying so, it never passes silently.
@@ -8,15 +9,20 @@
 // Each test crate uses a different subset of these helpers.
 #![allow(dead_code)]
 
-use std::io::Read;
+#[path = "../common/mod.rs"]
+pub mod common;
+
 use std::net::SocketAddr;
 use std::os::fd::{BorrowedFd, RawFd};
-use std::process::{Child, Command, ExitStatus, Output, Stdio};
-use std::thread;
-use std::time::{Duration, Instant};
+use std::process::{Command, Output};
+use std::time::Duration;
 
 use nix::fcntl::{fcntl, FcntlArg, FdFlag, OFlag};
 use pyselect::{select, Family, Socket, Type};
+
+use common::child::wrap;
+pub use common::child::ChildGuard;
+use common::reexec;
 
 /// Environment variable that tells a re-executed test binary which child role to play.
 pub const CHILD_ENV: &str = "PYSELECT_SOCKET_TEST_CHILD";
@@ -101,79 +107,6 @@ pub fn recv_exact(sock: &Socket, n: usize) -> Vec<u8> {
     got
 }
 
-/// A spawned process that is killed (by its pid) and reaped when dropped, whatever happens.
-#[derive(Debug)]
-pub struct ChildGuard {
-    child: Option<Child>,
-    what: String,
-}
-
-impl ChildGuard {
-    /// Spawn `cmd` with stdin closed and stdout/stderr piped.
-    pub fn spawn(mut cmd: Command, what: &str) -> ChildGuard {
-        cmd.stdin(Stdio::null())
-            .stdout(Stdio::piped())
-            .stderr(Stdio::piped());
-        let child = cmd.spawn().unwrap_or_else(|e| {
-            panic!("could not run {what} ({e}): these tests require it on PATH (CI installs it)")
-        });
-        ChildGuard {
-            child: Some(child),
-            what: what.to_string(),
-        }
-    }
-
-    /// The child's pid.
-    pub fn id(&self) -> u32 {
-        self.child.as_ref().expect("child present").id()
-    }
-
-    /// Collect stdout/stderr and the exit status, waiting at most `limit`; on overrun the child
-    /// is killed and the test fails.
-    pub fn wait_output(mut self, limit: Duration) -> Output {
-        let mut child = self.child.take().expect("child present");
-        let mut out = child.stdout.take().expect("stdout is piped");
-        let mut err = child.stderr.take().expect("stderr is piped");
-        let out_reader = thread::spawn(move || {
-            let mut buf = Vec::new();
-            let _ = out.read_to_end(&mut buf);
-            buf
-        });
-        let err_reader = thread::spawn(move || {
-            let mut buf = Vec::new();
-            let _ = err.read_to_end(&mut buf);
-            buf
-        });
-        let start = Instant::now();
-        let status: ExitStatus = loop {
-            if let Some(status) = child.try_wait().expect("try_wait") {
-                break status;
-            }
-            if start.elapsed() > limit {
-                let _ = child.kill();
-                let _ = child.wait();
-                panic!("{} did not finish within {limit:?}; killed", self.what);
-            }
-            // A polling interval for the exit status, not a synchronisation point.
-            thread::sleep(Duration::from_millis(5));
-        };
-        Output {
-            status,
-            stdout: out_reader.join().expect("stdout reader"),
-            stderr: err_reader.join().expect("stderr reader"),
-        }
-    }
-}
-
-impl Drop for ChildGuard {
-    fn drop(&mut self) {
-        if let Some(mut child) = self.child.take() {
-            let _ = child.kill();
-            let _ = child.wait();
-        }
-    }
-}
-
 /// Text of an output stream, for assertions and failure messages.
 pub fn text(bytes: &[u8]) -> String {
     String::from_utf8_lossy(bytes).into_owned()
@@ -182,16 +115,7 @@ pub fn text(bytes: &[u8]) -> String {
 /// Run `python3 -I -c script args...` and return its stdout lines; a failing script fails
 /// the test with its stderr.
 pub fn python(script: &str, args: &[&str]) -> Vec<String> {
-    let mut cmd = Command::new("python3");
-    cmd.arg("-I").arg("-c").arg(script).args(args);
-    let out = ChildGuard::spawn(cmd, "python3").wait_output(CHILD_LIMIT);
-    assert!(
-        out.status.success(),
-        "python3 failed ({}):\n{}",
-        out.status,
-        text(&out.stderr)
-    );
-    text(&out.stdout).lines().map(str::to_string).collect()
+    common::python::run_lines(script, args, b"")
 }
 
 /// The child role this process was started for, if it is a re-executed child.
@@ -201,26 +125,23 @@ pub fn child_role() -> Option<String> {
 
 /// The command that re-runs exactly the test `test_name` of the current test binary, alone,
 /// in a fresh process, with [`CHILD_ENV`] set to `role`.
+/// With `program`, the command runs under `program args...` (e.g. strace).
 pub fn self_command(program: Option<(&str, &[String])>, test_name: &str, role: &str) -> Command {
-    let exe = std::env::current_exe().expect("current_exe");
-    let mut cmd = match program {
+    let cmd = reexec::test_command(test_name, CHILD_ENV, role);
+    match program {
         Some((prog, args)) => {
-            let mut c = Command::new(prog);
-            c.args(args).arg(exe);
-            c
+            let mut outer = Command::new(prog);
+            outer.args(args);
+            wrap(outer, &cmd)
         }
-        None => Command::new(exe),
-    };
-    cmd.args([test_name, "--exact", "--nocapture", "--test-threads=1"])
-        .env(CHILD_ENV, role)
-        .env_remove("RUST_TEST_THREADS");
-    cmd
+        None => cmd,
+    }
 }
 
 /// Re-run `test_name` in a child process playing `role`, and return its output.
 pub fn run_self(test_name: &str, role: &str) -> Output {
-    let cmd = self_command(None, test_name, role);
-    ChildGuard::spawn(cmd, &format!("child test {test_name} ({role})")).wait_output(CHILD_LIMIT)
+    let mut cmd = self_command(None, test_name, role);
+    ChildGuard::spawn(&mut cmd, &format!("child test {test_name} ({role})")).output_raw(CHILD_LIMIT)
 }
 
 /// Marker a child prints when its work is done, so a parent can tell that the child really

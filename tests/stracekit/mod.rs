@@ -1,24 +1,30 @@
 //! Helpers for tests/server_strace.rs: run a server under `strace -f`, drive one connection,
 //! and cut the per-connection syscall sequence out of the trace.
 //!
-//! Every process started here is owned by a [`Traced`] guard that kills it by pid and waits
-//! for it on drop; every wait has a deadline; nothing sleeps to synchronise: the server's
-//! "listening on" line on stderr says the listeners are ready, and EOF on its stdout (after
-//! `--count 1`) says the server and strace have both exited, so the trace file is complete.
+//! Every process started here is owned by a [`Traced`] guard that kills it (strace's whole
+//! process group, and the traced program by pid) and reaps it on drop; every wait has a
+//! deadline; nothing sleeps to synchronise: the server's "listening on" line on stderr says the
+//! listeners are ready, and EOF on its stdout (after `--count 1`) says the server and strace
+//! have both exited, so the trace file is complete.
 
 #![allow(dead_code)] // each test binary uses a different subset
+
+#[path = "../common/mod.rs"]
+mod common;
 
 use std::io::{BufRead, BufReader, Read, Write};
 use std::net::{Shutdown, TcpStream};
 use std::os::unix::process::CommandExt;
 use std::path::PathBuf;
-use std::process::{Child, ChildStderr, ChildStdout, Command, ExitStatus, Stdio};
+use std::process::{ChildStderr, ChildStdout, Command, ExitStatus, Stdio};
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::mpsc::{self, Receiver};
 use std::time::{Duration, Instant};
 
 use nix::sys::signal::{kill, Signal};
 use nix::unistd::Pid;
+
+use common::child::ChildGuard;
 
 /// The Makefile's `STRACE_FILTER` (read from the Makefile, so that the tests trace exactly
 /// what `make strace-server` traces): the syscalls worth reading in a trace of these programs.
@@ -60,21 +66,12 @@ pub fn require_strace() {
 
 /// The real CPython interpreter behind `python3` (pyenv shims are shell scripts that fork,
 /// which would put their own processes into a `strace -f` trace), if it is CPython 3.11.
+/// Panics when `python3` cannot be run at all.
 pub fn cpython311() -> Option<String> {
-    let out = Command::new("python3")
-        .args([
-            "-c",
-            "import sys, platform; print(sys.executable); \
-             print(platform.python_implementation(), *sys.version_info[:2])",
-        ])
-        .stdin(Stdio::null())
-        .stderr(Stdio::null())
-        .output()
-        .ok()?;
-    let text = String::from_utf8(out.stdout).ok()?;
-    let mut lines = text.lines();
-    let exe = lines.next()?.to_string();
-    (lines.next()? == "CPython 3 11").then_some(exe)
+    let python = common::python::interpreter();
+    python
+        .is_cpython(3, 11)
+        .then(|| python.exe.to_string_lossy().into_owned())
 }
 
 /// A fixture's path: tests/fixtures/NAME.
@@ -97,7 +94,8 @@ fn trace_path(tag: &str) -> PathBuf {
 
 /// A program running under `strace -f -s 256 -e FILTER -o FILE`; killed and reaped on drop.
 pub struct Traced {
-    strace: Child,
+    /// strace, leader of a process group that the traced program shares.
+    strace: ChildGuard,
     /// The traced program itself (strace's child), once known.
     tracee: Option<i32>,
     /// Set once both have exited and strace was reaped: nothing left to kill.
@@ -119,10 +117,7 @@ impl Traced {
             .arg(&trace_file)
             .arg("--")
             .arg(program)
-            .args(args)
-            .stdin(Stdio::null())
-            .stdout(Stdio::piped())
-            .stderr(Stdio::piped());
+            .args(args);
         for name in env_remove {
             cmd.env_remove(name);
         }
@@ -136,14 +131,14 @@ impl Traced {
                 Ok(())
             });
         }
-        let mut strace = cmd.spawn().expect("spawn strace");
-        let stdout = strace.stdout.take();
-        let stderr = strace.stderr.take().expect("piped stderr");
+        let mut strace = ChildGuard::spawn(&mut cmd, "strace");
+        let stdout = strace.take_stdout();
+        let stderr = strace.take_stderr();
         Traced {
             strace,
             tracee: None,
             finished: false,
-            stdout,
+            stdout: Some(stdout),
             stderr_lines: line_reader(stderr),
             stderr: String::new(),
             trace_file,
@@ -199,7 +194,10 @@ impl Traced {
         let out = rx
             .recv_timeout(DEADLINE)
             .unwrap_or_else(|e| panic!("the traced program did not exit ({e})"));
-        let status = self.strace.wait().expect("wait for strace");
+        let status = self
+            .strace
+            .wait_until(Instant::now() + DEADLINE)
+            .unwrap_or_else(|| panic!("strace closed its stdout but did not exit"));
         self.finished = true;
         while let Ok(line) = self.stderr_lines.try_recv() {
             self.stderr.push_str(&line);
@@ -213,14 +211,14 @@ impl Traced {
 
 impl Drop for Traced {
     fn drop(&mut self) {
+        // The traced program by pid, in case it left strace's process group; the guard then
+        // kills that group (strace and what is left in it) and reaps strace.
         if self.finished {
             return;
         }
         if let Some(pid) = self.tracee {
             let _ = kill(Pid::from_raw(pid), Signal::SIGKILL);
         }
-        let _ = self.strace.kill();
-        let _ = self.strace.wait();
     }
 }
 

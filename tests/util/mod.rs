@@ -1,23 +1,26 @@
 //! Helpers shared by the select/fd_set test crates: descriptor pairs, a loopback TCP pair, the
-//! process's open fds, a child-process runner (re-executing the test binary for one test) with a
-//! guard that kills the child by pid, a per-binary serial lock, and a way to see which syscall a
-//! thread is blocked in (`/proc/self/task/<tid>/syscall`), so tests synchronise on the real state
-//! of the kernel instead of on sleeps.
+//! process's open fds, a child-process runner (re-executing the test binary for one test, with
+//! the process guard of `tests/common/`), a per-binary serial lock, and a way to see which
+//! syscall a thread is blocked in (`/proc/self/task/<tid>/syscall`), so tests synchronise on the
+//! real state of the kernel instead of on sleeps.
 //!
 //! Each test crate compiles its own copy of this module (`mod util;`), so not every crate uses
 //! every helper.
 #![allow(dead_code)]
 
+#[path = "../common/mod.rs"]
+mod common;
+
 use std::collections::BTreeMap;
-use std::io::{Read, Write};
 use std::os::fd::{AsFd, AsRawFd, OwnedFd, RawFd};
 use std::os::unix::net::UnixStream;
-use std::process::{Child, Command, ExitStatus, Stdio};
-use std::sync::mpsc;
 use std::sync::{Mutex, MutexGuard};
 use std::time::{Duration, Instant};
 
 use pyselect::Socket;
+
+pub use common::child::ChildGuard;
+use common::reexec;
 
 /// An upper bound for anything that should happen "at once" on a busy 2-core machine. Only ever
 /// used as a limit after which a test fails, never as the thing a test measures.
@@ -169,108 +172,6 @@ pub fn wait_until_blocked_in(tid: libc::pid_t, nr: i64, stop: impl Fn() -> bool)
     panic!("thread {tid} never blocked in syscall {nr} within {GENEROUS:?}");
 }
 
-/// A spawned process that is killed (by its pid, `kill(2)` SIGKILL) and reaped when the guard is
-/// dropped, so a failing test never leaves a process behind.
-#[derive(Debug)]
-pub struct ChildGuard {
-    child: Child,
-}
-
-impl ChildGuard {
-    pub fn spawn(cmd: &mut Command) -> ChildGuard {
-        let child = cmd
-            .spawn()
-            .unwrap_or_else(|e| panic!("cannot spawn {cmd:?}: {e}"));
-        ChildGuard { child }
-    }
-
-    pub fn id(&self) -> u32 {
-        self.child.id()
-    }
-
-    /// Feed `input` to the child's stdin (then close it), collect stdout and stderr, and wait
-    /// for it to exit. A child still running after `limit` is killed and the test fails.
-    pub fn communicate(mut self, input: &[u8], limit: Duration) -> Finished {
-        let (tx, rx) = mpsc::channel::<()>();
-        let stdin = self.child.stdin.take();
-        let input = input.to_vec();
-        let writer = std::thread::spawn(move || {
-            if let Some(mut stdin) = stdin {
-                // EPIPE when the child exits early is the child's business, seen in its status.
-                let _ = stdin.write_all(&input);
-            }
-        });
-        let readers: Vec<_> = [
-            self.child
-                .stdout
-                .take()
-                .map(|s| Box::new(s) as Box<dyn Read + Send>),
-            self.child
-                .stderr
-                .take()
-                .map(|s| Box::new(s) as Box<dyn Read + Send>),
-        ]
-        .into_iter()
-        .map(|stream| {
-            let tx = tx.clone();
-            std::thread::spawn(move || {
-                let mut buf = Vec::new();
-                if let Some(mut stream) = stream {
-                    let _ = stream.read_to_end(&mut buf);
-                }
-                let _ = tx.send(());
-                buf
-            })
-        })
-        .collect();
-        drop(tx);
-        let deadline = Instant::now() + limit;
-        let mut timed_out = false;
-        for _ in 0..2 {
-            let left = deadline.saturating_duration_since(Instant::now());
-            if rx.recv_timeout(left).is_err() {
-                timed_out = true;
-                break;
-            }
-        }
-        if timed_out {
-            // Not reaped yet, so the pid is still ours: kill by pid, then reap.
-            let _ = self.child.kill();
-        }
-        let status = self.child.wait().expect("wait for child");
-        let _ = writer.join();
-        let mut outputs = readers.into_iter().map(|r| r.join().unwrap_or_default());
-        let stdout = String::from_utf8_lossy(&outputs.next().unwrap_or_default()).into_owned();
-        let stderr = String::from_utf8_lossy(&outputs.next().unwrap_or_default()).into_owned();
-        assert!(
-            !timed_out,
-            "child did not finish within {limit:?}; killed it\n--- stdout\n{stdout}\n--- stderr\n{stderr}"
-        );
-        Finished {
-            status,
-            stdout,
-            stderr,
-        }
-    }
-}
-
-impl Drop for ChildGuard {
-    fn drop(&mut self) {
-        // Child::kill signals the pid only while the child is unreaped, so this never hits a
-        // recycled pid.
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
-}
-
-/// What a finished child left behind.
-#[derive(Debug)]
-pub struct Finished {
-    pub status: ExitStatus,
-    pub stdout: String,
-    pub stderr: String,
-}
-
 /// The environment variable that tells a re-executed test binary which single test to run for
 /// real.
 pub const CHILD_ENV: &str = "PYSELECT_TEST_CHILD";
@@ -284,16 +185,8 @@ pub fn in_child(name: &str, body: impl FnOnce()) {
         body();
         return;
     }
-    let exe = std::env::current_exe().expect("current_exe");
-    let child = ChildGuard::spawn(
-        Command::new(exe)
-            .args([name, "--exact", "--nocapture", "--test-threads=1"])
-            .env(CHILD_ENV, name)
-            .stdin(Stdio::null())
-            .stdout(Stdio::piped())
-            .stderr(Stdio::piped()),
-    );
-    let done = child.communicate(b"", Duration::from_secs(60));
+    let mut cmd = reexec::test_command(name, CHILD_ENV, name);
+    let done = ChildGuard::spawn(&mut cmd, &format!("child test {name}")).output(CHILD_LIMIT);
     let report = format!(
         "child test {name}: {}\n--- stdout\n{}\n--- stderr\n{}",
         done.status, done.stdout, done.stderr
@@ -305,22 +198,11 @@ pub fn in_child(name: &str, body: impl FnOnce()) {
     );
 }
 
+/// Upper bound for a child test run by [`in_child`].
+const CHILD_LIMIT: Duration = Duration::from_secs(60);
+
 /// Run `python3 -I -c script` with `input` on stdin and return its stdout. A missing `python3`
 /// fails the test: CPython is the reference these tests compare against.
 pub fn python(script: &str, input: &[u8]) -> String {
-    let child = ChildGuard::spawn(
-        Command::new("python3")
-            .args(["-I", "-c", script])
-            .stdin(Stdio::piped())
-            .stdout(Stdio::piped())
-            .stderr(Stdio::piped()),
-    );
-    let done = child.communicate(input, Duration::from_secs(120));
-    assert!(
-        done.status.success(),
-        "python3 failed: {}\n--- stderr\n{}",
-        done.status,
-        done.stderr
-    );
-    done.stdout
+    common::python::run(script, &[], input)
 }
