@@ -273,7 +273,7 @@ impl Socket {
         if !wait {
             return Err(Error::Os(err));
         }
-        self.wait_for(libc::POLLOUT | libc::POLLERR, self.timeout())?;
+        self.wait_for(libc::POLLOUT | libc::POLLERR, self.deadline())?;
         match sys::getsockopt_int(self.fileno(), libc::SOL_SOCKET, libc::SO_ERROR)? {
             0 => Ok(()),
             errno => Err(Error::Os(io::Error::from_raw_os_error(errno))),
@@ -339,16 +339,14 @@ impl Socket {
     /// `sendto` until every byte is out, across partial writes and `EINTR`. With a timeout,
     /// one deadline covers the whole transfer, as in Python.
     pub fn sendall(&self, mut data: &[u8]) -> Result<()> {
-        let deadline = self.timeout().map(|t| Instant::now() + t);
+        let deadline = self.deadline();
         while !data.is_empty() {
-            let left = match deadline {
-                Some(d) => match d.checked_duration_since(Instant::now()) {
-                    Some(left) if !left.is_zero() => Some(left),
-                    _ => return Err(Error::Timeout),
-                },
-                None => None,
-            };
-            let n = self.call_within(true, left, |fd| sys::sendto(fd, data, libc::MSG_NOSIGNAL))?;
+            if deadline.is_some_and(|d| d <= Instant::now()) {
+                return Err(Error::Timeout);
+            }
+            let n = self.call_within(true, deadline, |fd| {
+                sys::sendto(fd, data, libc::MSG_NOSIGNAL)
+            })?;
             data = &data[n..];
             interrupted_or_retry()?;
         }
@@ -387,10 +385,12 @@ impl Socket {
         self.timeout_ns.map(|ns| ns as f64 / 1e9)
     }
 
-    fn timeout(&self) -> Option<Duration> {
+    /// When a blocking-style call started now must give up: `None` without a (positive)
+    /// timeout.
+    fn deadline(&self) -> Option<Instant> {
         self.timeout_ns
             .filter(|&ns| ns > 0)
-            .map(|ns| Duration::from_nanos(ns as u64))
+            .map(|ns| Instant::now() + Duration::from_nanos(ns as u64))
     }
 
     /// `setsockopt(fd, level, name, &value, sizeof(int))`.
@@ -443,14 +443,13 @@ impl Socket {
         }
     }
 
-    /// Wait with `poll()` until the socket is ready for `events`, at most `limit`.
-    fn wait_for(&self, events: i16, limit: Option<Duration>) -> Result<()> {
+    /// Wait with `poll()` until the socket is ready for `events`, at most until `deadline`.
+    fn wait_for(&self, events: i16, deadline: Option<Instant>) -> Result<()> {
         // A closed socket is "ready", as in CPython: the syscall then fails with EBADF at
         // once instead of poll() ignoring fd -1 until the timeout runs out.
         if self.fd.is_none() {
             return Ok(());
         }
-        let deadline = limit.map(|t| Instant::now() + t);
         loop {
             let ms = match deadline {
                 None => -1,
@@ -471,26 +470,23 @@ impl Socket {
     /// CPython's `sock_call`: with a timeout, wait for readiness first; make the syscall,
     /// retrying on `EINTR`; on `EAGAIN` with a timeout, wait again.
     fn call<R>(&self, writing: bool, f: impl FnMut(RawFd) -> io::Result<R>) -> Result<R> {
-        self.call_within(writing, self.timeout(), f)
+        self.call_within(writing, self.deadline(), f)
     }
 
+    /// [`Socket::call`] against a given deadline (`sendall` shares one across its sends).
     fn call_within<R>(
         &self,
         writing: bool,
-        limit: Option<Duration>,
+        deadline: Option<Instant>,
         mut f: impl FnMut(RawFd) -> io::Result<R>,
     ) -> Result<R> {
-        let deadline = limit.map(|t| Instant::now() + t);
         let events = if writing { libc::POLLOUT } else { libc::POLLIN };
         // A watched signal that arrived while the program was busy elsewhere is reported
         // before blocking, as CPython runs its handlers before the next call.
         interrupted_or_retry()?;
         loop {
-            if let Some(d) = deadline {
-                let left = d
-                    .checked_duration_since(Instant::now())
-                    .ok_or(Error::Timeout)?;
-                self.wait_for(events, Some(left))?;
+            if deadline.is_some() {
+                self.wait_for(events, deadline)?;
             }
             let err = loop {
                 match f(self.fileno()) {

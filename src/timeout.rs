@@ -57,25 +57,19 @@ pub fn ns_to_timeval(ns: i64) -> libc::timeval {
 /// errors: NaN, out of range, and negative (`timeout must be non-negative`; `-0.0` is a poll
 /// and `-1e-10` is an error, because it rounds to -1 µs).
 pub fn select_timeval(seconds: f64) -> Result<libc::timeval> {
+    select_timeout(seconds).map(|(tv, _)| tv)
+}
+
+/// [`select_timeval`] plus the same timeout as a `Duration` of whole nanoseconds, for the
+/// monotonic deadline that an `EINTR` retry recomputes from. One conversion serves both.
+pub(crate) fn select_timeout(seconds: f64) -> Result<(libc::timeval, Duration)> {
     let ns = seconds_to_ns(seconds)?;
     let tv = ns_to_timeval(ns);
     if tv.tv_sec < 0 {
         return Err(Error::value("timeout must be non-negative"));
     }
-    Ok(tv)
-}
-
-/// [`select_timeval`] plus the same timeout as a `Duration` of whole nanoseconds, for the
-/// monotonic deadline that an `EINTR` retry recomputes from.
-pub(crate) fn select_timeout(seconds: f64) -> Result<(libc::timeval, Duration)> {
-    if seconds == 0.0 {
-        // The common poll (and -0.0): no rounding to do.
-        return Ok((ns_to_timeval(0), Duration::ZERO));
-    }
-    let tv = select_timeval(seconds)?;
-    // select_timeval succeeded, so the nanosecond count is a valid, non-negative i64.
-    let ns = seconds_to_ns(seconds)?.max(0) as u64;
-    Ok((tv, Duration::from_nanos(ns)))
+    // tv_sec >= 0 means ns >= 0: any negative ns rounds away from zero to at least -1 µs.
+    Ok((tv, Duration::from_nanos(ns as u64)))
 }
 
 /// What is left of a wait, as a `timeval` rounded up to whole microseconds (the value CPython
