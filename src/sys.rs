@@ -250,24 +250,29 @@ pub(crate) fn accept4(fd: RawFd) -> io::Result<(OwnedFd, SocketAddr)> {
     Ok((new, from_sockaddr(&storage, len)?))
 }
 
-/// `getsockname(fd, ...)`.
-pub(crate) fn getsockname(fd: RawFd) -> io::Result<SocketAddr> {
+/// The C signature `getsockname(2)` and `getpeername(2)` share.
+type NameCall =
+    unsafe extern "C" fn(libc::c_int, *mut libc::sockaddr, *mut libc::socklen_t) -> libc::c_int;
+
+/// One of the two address queries, into a `sockaddr_storage`.
+fn sock_name(fd: RawFd, call: NameCall) -> io::Result<SocketAddr> {
     // SAFETY: sockaddr_storage is plain old data for which all-zero bytes are a valid value.
     let mut storage: libc::sockaddr_storage = unsafe { mem::zeroed() };
     let mut len = mem::size_of::<libc::sockaddr_storage>() as libc::socklen_t;
-    // SAFETY: `storage` and `len` are live and writable, and `len` bounds what the kernel writes.
-    cvt(unsafe { libc::getsockname(fd, &mut storage as *mut _ as *mut libc::sockaddr, &mut len) })?;
+    // SAFETY: `call` is getsockname or getpeername (the only two callers below); `storage` and
+    // `len` are live and writable, and `len` bounds what the kernel writes.
+    cvt(unsafe { call(fd, &mut storage as *mut _ as *mut libc::sockaddr, &mut len) })?;
     from_sockaddr(&storage, len)
+}
+
+/// `getsockname(fd, ...)`.
+pub(crate) fn getsockname(fd: RawFd) -> io::Result<SocketAddr> {
+    sock_name(fd, libc::getsockname)
 }
 
 /// `getpeername(fd, ...)`.
 pub(crate) fn getpeername(fd: RawFd) -> io::Result<SocketAddr> {
-    // SAFETY: sockaddr_storage is plain old data for which all-zero bytes are a valid value.
-    let mut storage: libc::sockaddr_storage = unsafe { mem::zeroed() };
-    let mut len = mem::size_of::<libc::sockaddr_storage>() as libc::socklen_t;
-    // SAFETY: `storage` and `len` are live and writable, and `len` bounds what the kernel writes.
-    cvt(unsafe { libc::getpeername(fd, &mut storage as *mut _ as *mut libc::sockaddr, &mut len) })?;
-    from_sockaddr(&storage, len)
+    sock_name(fd, libc::getpeername)
 }
 
 /// `recvfrom(fd, buf, len, flags, NULL, NULL)`: what Python's `recv` issues.
