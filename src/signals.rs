@@ -71,6 +71,11 @@ pub fn notify(signals: &[Signal]) -> Result<Guard> {
 
 /// Take the pending watched signal, if one arrived since the last call.
 pub fn take_pending() -> Option<Signal> {
+    // Every select() and socket call asks; almost always nothing is pending, and a plain load
+    // answers that without the locked exchange.
+    if PENDING.load(Ordering::Relaxed) == 0 {
+        return None;
+    }
     match PENDING.swap(0, Ordering::SeqCst) {
         0 => None,
         n => Signal::try_from(n).ok(),
