@@ -11,14 +11,6 @@ use crate::error::{Error, Result};
 use crate::fileno::FileNo;
 use crate::{signals, sys, timeout};
 
-pub use libc::{
-    IPPROTO_IPV6, IPPROTO_TCP, IPV6_V6ONLY, MSG_DONTWAIT, MSG_OOB, MSG_PEEK, SOL_SOCKET, SO_ERROR,
-    SO_KEEPALIVE, SO_RCVBUF, SO_REUSEADDR, SO_REUSEPORT, SO_SNDBUF, SO_TYPE, TCP_NODELAY,
-};
-
-/// Python's default `listen()` backlog (`SOMAXCONN` capped at 128).
-pub const DEFAULT_BACKLOG: i32 = 128;
-
 /// An address family. `Debug` prints the C name, as strace does.
 #[derive(Clone, Copy, PartialEq, Eq, Hash)]
 pub enum Family {
@@ -251,7 +243,7 @@ impl Socket {
 
     /// `listen(2)`, with Python's default backlog (128) for `None`; a negative backlog is 0.
     pub fn listen(&self, backlog: Option<i32>) -> Result<()> {
-        let backlog = backlog.unwrap_or(DEFAULT_BACKLOG).max(0);
+        let backlog = backlog.unwrap_or(crate::consts::DEFAULT_BACKLOG).max(0);
         sys::listen(self.fileno(), backlog)?;
         Ok(())
     }
