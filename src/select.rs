@@ -4,7 +4,7 @@ use std::os::fd::RawFd;
 use std::time::Instant;
 
 use crate::error::{Error, Result};
-use crate::fdset::{self, FdSet, FD_SETSIZE};
+use crate::fdset::{FdSet, FD_SETSIZE};
 use crate::fileno::FileNo;
 use crate::{signals, sys, timeout};
 
@@ -203,12 +203,12 @@ impl<T: FileNo> List<T> {
 fn admit<T: FileNo>(set: &mut FdSet, item: &T, count: usize) -> Result<RawFd> {
     let fd = item.fileno();
     if fd < 0 {
-        return Err(fdset::negative_fd(fd));
+        return Err(Error::negative_fd(fd));
     }
     // insert() refuses fd >= FD_SETSIZE with CPython's message before touching the set.
     set.insert(fd)?;
     if count >= FD_SETSIZE {
-        return Err(Error::value("too many file descriptors in select()"));
+        return Err(Error::too_many_fds());
     }
     Ok(fd)
 }
@@ -317,9 +317,7 @@ where
     x.fill(xlist)?;
     let nfds = r.nfds.max(w.nfds).max(x.nfds);
     if syscall == Syscall::Select && !Syscall::raw_select_available() {
-        return Err(Error::NotImplemented(
-            "the raw select syscall exists only on x86-64 Linux; use Syscall::Libc".into(),
-        ));
+        return Err(Error::raw_select_unavailable());
     }
 
     if let Some(sig) = signals::take_pending() {

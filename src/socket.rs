@@ -83,10 +83,6 @@ pub trait ToAddress {
     fn to_address(&self, family: Family) -> Result<SocketAddr>;
 }
 
-fn gai_family() -> Error {
-    Error::AddrInfo(-9, "Address family for hostname not supported".into())
-}
-
 fn host_to_ip(host: &str, family: Family) -> Result<IpAddr> {
     let ip = match host {
         "" => match family {
@@ -98,13 +94,11 @@ fn host_to_ip(host: &str, family: Family) -> Result<IpAddr> {
             Family::Inet => IpAddr::V4(Ipv4Addr::LOCALHOST),
             Family::Inet6 => IpAddr::V6(Ipv6Addr::LOCALHOST),
         },
-        _ => host
-            .parse::<IpAddr>()
-            .map_err(|_| Error::AddrInfo(-2, "Name or service not known".into()))?,
+        _ => host.parse::<IpAddr>().map_err(|_| Error::gai_noname())?,
     };
     match (family, ip) {
         (Family::Inet, IpAddr::V4(_)) | (Family::Inet6, IpAddr::V6(_)) => Ok(ip),
-        _ => Err(gai_family()),
+        _ => Err(Error::gai_family()),
     }
 }
 
@@ -131,7 +125,7 @@ impl ToAddress for SocketAddr {
         if Family::of(self) == family {
             Ok(*self)
         } else {
-            Err(gai_family())
+            Err(Error::gai_family())
         }
     }
 }
@@ -356,7 +350,7 @@ impl Socket {
             Some(seconds) => {
                 let ns = timeout::seconds_to_ns(seconds)?;
                 if ns < 0 {
-                    return Err(Error::value("Timeout value out of range"));
+                    return Err(Error::socket_timeout_out_of_range());
                 }
                 Some(ns)
             }

@@ -19,16 +19,14 @@ const US_PER_SEC: i64 = 1_000_000;
 /// `OverflowError`. Negative results are returned as they are; callers decide.
 pub fn seconds_to_ns(seconds: f64) -> Result<i64> {
     if seconds.is_nan() {
-        return Err(Error::value("Invalid value NaN (not a number)"));
+        return Err(Error::timeout_nan());
     }
     let ns = seconds * 1e9;
     let ns = if ns >= 0.0 { ns.ceil() } else { ns.floor() };
     // i64::MIN as f64 is exactly -2^63; the half-open range is exactly the i64 range.
     let min = i64::MIN as f64;
     if !(min <= ns && ns < -min) {
-        return Err(Error::Overflow(
-            "timestamp out of range for platform time_t".into(),
-        ));
+        return Err(Error::timeout_overflow());
     }
     Ok(ns as i64)
 }
@@ -66,7 +64,7 @@ pub(crate) fn select_timeout(seconds: f64) -> Result<(libc::timeval, Duration)> 
     let ns = seconds_to_ns(seconds)?;
     let tv = ns_to_timeval(ns);
     if tv.tv_sec < 0 {
-        return Err(Error::value("timeout must be non-negative"));
+        return Err(Error::timeout_negative());
     }
     // tv_sec >= 0 means ns >= 0: any negative ns rounds away from zero to at least -1 µs.
     Ok((tv, Duration::from_nanos(ns as u64)))
