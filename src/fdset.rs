@@ -109,11 +109,6 @@ impl FdSet {
     pub fn as_raw_mut(&mut self) -> &mut libc::fd_set {
         &mut self.set
     }
-
-    /// A raw pointer to the C `fd_set`, valid while `self` is borrowed.
-    pub fn as_mut_ptr(&mut self) -> *mut libc::fd_set {
-        &mut self.set
-    }
 }
 
 impl Default for FdSet {

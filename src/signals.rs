@@ -83,6 +83,9 @@ pub fn take_pending() -> Option<Signal> {
 }
 
 /// Look at the pending watched signal without taking it.
+// Public only so that tests/ can check that a signal was recorded, or that a `Guard`'s drop
+// forgot it, without consuming it; a program wants `take_pending`.
+#[doc(hidden)]
 pub fn pending() -> Option<Signal> {
     match PENDING.load(Ordering::SeqCst) {
         0 => None,

@@ -43,7 +43,7 @@ fn div_away(t: i64, k: i64) -> i64 {
 
 /// Nanoseconds to a `timeval`, microseconds rounded away from zero, seconds by floor division
 /// with a non-negative `tv_usec` (as CPython's `_PyTime_AsTimeval`).
-pub fn ns_to_timeval(ns: i64) -> libc::timeval {
+pub(crate) fn ns_to_timeval(ns: i64) -> libc::timeval {
     let us = div_away(ns, NS_PER_US);
     libc::timeval {
         tv_sec: us.div_euclid(US_PER_SEC) as libc::time_t,
@@ -72,14 +72,14 @@ pub(crate) fn select_timeout(seconds: f64) -> Result<(libc::timeval, Duration)> 
 
 /// What is left of a wait, as a `timeval` rounded up to whole microseconds (the value CPython
 /// retries `select()` with after `EINTR`).
-pub fn remaining_timeval(left: Duration) -> libc::timeval {
+pub(crate) fn remaining_timeval(left: Duration) -> libc::timeval {
     let ns = i64::try_from(left.as_nanos()).unwrap_or(i64::MAX);
     ns_to_timeval(ns)
 }
 
 /// Whole milliseconds for `poll()`, rounded up and clamped to `c_int` (CPython's socket
 /// timeouts wait with `_PyTime_AsMilliseconds(.., _PyTime_ROUND_CEILING)`).
-pub fn poll_ms(left: Duration) -> i32 {
+pub(crate) fn poll_ms(left: Duration) -> i32 {
     let ns = i64::try_from(left.as_nanos()).unwrap_or(i64::MAX);
     let ms = div_away(ns, NS_PER_MS);
     i32::try_from(ms).unwrap_or(i32::MAX)
