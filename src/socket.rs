@@ -260,7 +260,7 @@ impl Socket {
             return Err(Error::Os(err));
         }
         self.wait_for(libc::POLLOUT | libc::POLLERR, self.deadline())?;
-        match sys::getsockopt_int(self.fileno(), libc::SOL_SOCKET, libc::SO_ERROR)? {
+        match sys::getsockopt::<i32>(self.fileno(), libc::SOL_SOCKET, libc::SO_ERROR)? {
             0 => Ok(()),
             errno => Err(Error::Os(io::Error::from_raw_os_error(errno))),
         }
@@ -381,13 +381,13 @@ impl Socket {
 
     /// `setsockopt(fd, level, name, &value, sizeof(int))`.
     pub fn setsockopt(&self, level: i32, name: i32, value: i32) -> Result<()> {
-        sys::setsockopt_int(self.fileno(), level, name, value)?;
+        sys::setsockopt(self.fileno(), level, name, value)?;
         Ok(())
     }
 
     /// `getsockopt(fd, level, name, &int, &len)` for an integer option.
     pub fn getsockopt(&self, level: i32, name: i32) -> Result<i32> {
-        Ok(sys::getsockopt_int(self.fileno(), level, name)?)
+        Ok(sys::getsockopt(self.fileno(), level, name)?)
     }
 
     /// `setsockopt(SO_LINGER)`: `Some(0)` makes `close()` reset the connection.
