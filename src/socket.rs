@@ -493,3 +493,55 @@ impl FileNo for Socket {
         Socket::fileno(self)
     }
 }
+
+// Interop with std and other crates, in the shape socket2 gives its `Socket`: the raw fd, and
+// conversions from and to `OwnedFd`. Two differences, both from Python's semantics: a pyselect
+// socket can be closed and still exist (`fileno()` is then -1), and it knows its family and
+// type. So the conversions that need an open socket of a known family are `TryFrom`, and there
+// is no `AsFd`: a `BorrowedFd` cannot stand for "closed", and the crate does not panic.
+
+/// The fd, as [`Socket::fileno`]: -1 once the socket is closed (as Python's `fileno()`).
+impl AsRawFd for Socket {
+    fn as_raw_fd(&self) -> RawFd {
+        self.fileno()
+    }
+}
+
+/// Adopt an open socket made elsewhere (a std `TcpStream`, a `socket2::Socket`...), as
+/// Python's `socket.socket(fileno=fd)` does: its family comes from `getsockname(2)` and its
+/// type from `getsockopt(SO_TYPE)`. The new `Socket` has no timeout (`gettimeout()` is `None`);
+/// the fd's `O_NONBLOCK` flag is left as it is, as in Python.
+///
+/// Errors: not a socket is [`Error::Os`] `ENOTSOCK`; a family other than IPv4/IPv6 (a Unix
+/// socket, say) is `EAFNOSUPPORT`; a type other than stream/datagram is `ESOCKTNOSUPPORT`.
+/// On error the descriptor, given away by value, is closed.
+impl TryFrom<OwnedFd> for Socket {
+    type Error = Error;
+
+    fn try_from(fd: OwnedFd) -> Result<Socket> {
+        let family = Family::of(&sys::getsockname(fd.as_raw_fd())?);
+        let ty = match sys::getsockopt::<i32>(fd.as_raw_fd(), libc::SOL_SOCKET, libc::SO_TYPE)? {
+            libc::SOCK_STREAM => Type::Stream,
+            libc::SOCK_DGRAM => Type::Dgram,
+            _ => return Err(io::Error::from_raw_os_error(libc::ESOCKTNOSUPPORT).into()),
+        };
+        Ok(Socket {
+            fd: Some(fd),
+            family,
+            ty,
+            timeout_ns: None,
+        })
+    }
+}
+
+/// Give the descriptor away, open, without a syscall (Python's `detach()`); the receiver now
+/// owns and closes it. It keeps its `O_NONBLOCK` flag, which [`Socket::settimeout`] may have
+/// set. A closed socket has no descriptor to give: [`Error::Os`] `EBADF`, as any call on it.
+impl TryFrom<Socket> for OwnedFd {
+    type Error = Error;
+
+    fn try_from(sock: Socket) -> Result<OwnedFd> {
+        sock.fd
+            .ok_or_else(|| io::Error::from_raw_os_error(libc::EBADF).into())
+    }
+}
