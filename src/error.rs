@@ -23,7 +23,8 @@ pub enum Error {
     /// Python's `socket.timeout` (`TimeoutError`): a socket timeout expired. Shown as `timed out`.
     Timeout,
     /// A signal the program asked to be told about (see [`crate::signals`]) interrupted a
-    /// blocking call. Python's `KeyboardInterrupt` when the signal is `SIGINT`.
+    /// blocking call. Python's `KeyboardInterrupt` when the signal is `SIGINT`. The signal is
+    /// a [`crate::signals::Signal`] (`nix`'s type, re-exported there).
     Interrupted(Signal),
     /// Python's `socket.gaierror`: a host name that could not be turned into an address.
     /// Holds the `EAI_*` code and its text.

@@ -106,6 +106,7 @@ impl FdSet {
     }
 
     /// The C `fd_set` itself, mutable, for a syscall that writes it back (`select(2)` does).
+    /// A `&mut libc::fd_set` coerces to the `*mut fd_set` a C call takes.
     pub fn as_raw_mut(&mut self) -> &mut libc::fd_set {
         &mut self.set
     }

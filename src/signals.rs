@@ -45,7 +45,7 @@ use crate::sys;
 static PENDING: AtomicI32 = AtomicI32::new(0);
 
 /// The signal handler: it records the signal number and returns. A store to an atomic is
-/// async-signal-safe, which is what makes installing it sound (see `sys::sigaction`).
+/// async-signal-safe, which is what makes installing it sound (see `sys::install_handler`).
 extern "C" fn record(sig: libc::c_int) {
     PENDING.store(sig, Ordering::SeqCst);
 }

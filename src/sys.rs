@@ -356,10 +356,12 @@ fn recvfrom_uninit(fd: RawFd, buf: &mut [MaybeUninit<u8>], flags: i32) -> io::Re
 
 /// [`recvfrom_uninit`] into a caller's initialised buffer (Python's `recv_into`).
 pub(crate) fn recvfrom(fd: RawFd, buf: &mut [u8], flags: i32) -> io::Result<usize> {
-    // SAFETY: `MaybeUninit<u8>` has the layout of `u8`, and the view is handed only to
-    // `recvfrom_uninit`, whose kernel call writes initialised bytes: `buf` never holds an
-    // uninitialised byte afterwards.
-    let uninit = unsafe { &mut *(ptr::from_mut(buf) as *mut [MaybeUninit<u8>]) };
+    // SAFETY: the same `buf.len()` bytes, exclusively borrowed, viewed as `MaybeUninit<u8>`
+    // (same layout as `u8`); the view goes only to `recvfrom_uninit`, whose kernel call writes
+    // initialised bytes, so `buf` never holds an uninitialised byte afterwards.
+    let uninit = unsafe {
+        std::slice::from_raw_parts_mut(buf.as_mut_ptr().cast::<MaybeUninit<u8>>(), buf.len())
+    };
     recvfrom_uninit(fd, uninit, flags)
 }
 
@@ -403,6 +405,7 @@ impl SockOpt for libc::c_int {}
 impl SockOpt for libc::linger {}
 
 /// `setsockopt(fd, level, name, &value, sizeof(value))`.
+///
 #[doc = man!(setsockopt(2))]
 pub(crate) fn setsockopt<T: SockOpt>(fd: RawFd, level: i32, name: i32, value: T) -> io::Result<()> {
     // SAFETY: the option value is a live `T` and its exact size is passed, so the kernel reads
@@ -420,6 +423,7 @@ pub(crate) fn setsockopt<T: SockOpt>(fd: RawFd, level: i32, name: i32, value: T)
 }
 
 /// `getsockopt(fd, level, name, &value, &len)`.
+///
 #[doc = man!(getsockopt(2))]
 pub(crate) fn getsockopt<T: SockOpt>(fd: RawFd, level: i32, name: i32) -> io::Result<T> {
     // SAFETY: a `SockOpt` is a C option type for which all-zero bytes are a valid value.
