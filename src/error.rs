@@ -3,8 +3,9 @@
 
 use std::fmt;
 use std::io;
+use std::os::fd::RawFd;
 
-use nix::sys::signal::Signal;
+use crate::signals::Signal;
 
 /// An error from `select()`, `FdSet` or a socket method, one variant per Python exception class.
 ///
@@ -22,13 +23,74 @@ pub enum Error {
     /// Python's `socket.timeout` (`TimeoutError`): a socket timeout expired. Shown as `timed out`.
     Timeout,
     /// A signal the program asked to be told about (see [`crate::signals`]) interrupted a
-    /// blocking call. Python's `KeyboardInterrupt` when the signal is `SIGINT`.
+    /// blocking call. Python's `KeyboardInterrupt` when the signal is `SIGINT`. The signal is
+    /// a [`crate::signals::Signal`] (`nix`'s type, re-exported there).
     Interrupted(Signal),
     /// Python's `socket.gaierror`: a host name that could not be turned into an address.
     /// Holds the `EAI_*` code and its text.
     AddrInfo(i32, String),
     /// Python's `NotImplementedError`: the operation does not exist on this target.
     NotImplemented(String),
+}
+
+/// Python's messages, word for word, each built next to the variant that carries it. Every
+/// other module raises these errors through these constructors, so a message that must match
+/// CPython's is spelled in this one place.
+impl Error {
+    /// `ValueError`: `select()` or [`crate::FdSet`] was given a negative fd. CPython prints the
+    /// number as given.
+    pub(crate) fn negative_fd(fd: RawFd) -> Self {
+        Error::Value(format!(
+            "file descriptor cannot be a negative integer ({fd})"
+        ))
+    }
+
+    /// `ValueError`: an fd at or above `FD_SETSIZE`, spelled as CPython spells it.
+    pub(crate) fn fd_out_of_range() -> Self {
+        Error::value("filedescriptor out of range in select()")
+    }
+
+    /// `ValueError`: a list of more than `FD_SETSIZE` entries.
+    pub(crate) fn too_many_fds() -> Self {
+        Error::value("too many file descriptors in select()")
+    }
+
+    /// `ValueError`: a NaN timeout (CPython's `_PyTime_FromSecondsObject`).
+    pub(crate) fn timeout_nan() -> Self {
+        Error::value("Invalid value NaN (not a number)")
+    }
+
+    /// `ValueError`: a negative `select.select` timeout.
+    pub(crate) fn timeout_negative() -> Self {
+        Error::value("timeout must be non-negative")
+    }
+
+    /// `ValueError`: a negative `socket.settimeout` value.
+    pub(crate) fn socket_timeout_out_of_range() -> Self {
+        Error::value("Timeout value out of range")
+    }
+
+    /// `OverflowError`: a timeout that does not fit `i64` nanoseconds.
+    pub(crate) fn timeout_overflow() -> Self {
+        Error::Overflow("timestamp out of range for platform time_t".into())
+    }
+
+    /// `socket.gaierror` `EAI_NONAME` (-2): a host that is not a number, `""` or `"localhost"`.
+    pub(crate) fn gai_noname() -> Self {
+        Error::AddrInfo(-2, "Name or service not known".into())
+    }
+
+    /// `socket.gaierror` `EAI_ADDRFAMILY` (-9): an address of the other family.
+    pub(crate) fn gai_family() -> Self {
+        Error::AddrInfo(-9, "Address family for hostname not supported".into())
+    }
+
+    /// `NotImplementedError` (pyselect's own message): `Syscall::Select` off x86-64 Linux.
+    pub(crate) fn raw_select_unavailable() -> Self {
+        Error::NotImplemented(
+            "the raw select syscall exists only on x86-64 Linux; use Syscall::Libc".into(),
+        )
+    }
 }
 
 impl Error {

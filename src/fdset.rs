@@ -11,18 +11,6 @@ use crate::sys;
 /// `build.rs` checks this value against the C headers when it can compile a probe.
 pub const FD_SETSIZE: usize = libc::FD_SETSIZE;
 
-/// The error for an fd that is negative, with CPython's wording (the number as given).
-pub(crate) fn negative_fd(fd: RawFd) -> Error {
-    Error::Value(format!(
-        "file descriptor cannot be a negative integer ({fd})"
-    ))
-}
-
-/// The error for an fd at or above `FD_SETSIZE`, spelled as CPython spells it.
-pub(crate) fn out_of_range() -> Error {
-    Error::value("filedescriptor out of range in select()")
-}
-
 /// One `fd_set`, the bitmap `select(2)` reads and writes.
 ///
 /// Every method checks `0 <= fd < FD_SETSIZE` first: an out-of-range fd is an [`Error`] on
@@ -59,9 +47,9 @@ impl FdSet {
     #[inline]
     fn check(fd: RawFd) -> Result<()> {
         if fd < 0 {
-            Err(negative_fd(fd))
+            Err(Error::negative_fd(fd))
         } else if !sys::fd_in_set_range(fd) {
-            Err(out_of_range())
+            Err(Error::fd_out_of_range())
         } else {
             Ok(())
         }
@@ -73,14 +61,14 @@ impl FdSet {
     #[inline]
     pub fn insert(&mut self, fd: RawFd) -> Result<()> {
         Self::check(fd)?;
-        sys::fd_set(&mut self.set, fd).ok_or_else(out_of_range)
+        sys::fd_set(&mut self.set, fd).ok_or_else(Error::fd_out_of_range)
     }
 
     /// Remove `fd` (`FD_CLR`). Errors as [`FdSet::insert`] does.
     #[doc(alias = "FD_CLR")]
     pub fn remove(&mut self, fd: RawFd) -> Result<()> {
         Self::check(fd)?;
-        sys::fd_clr(&mut self.set, fd).ok_or_else(out_of_range)
+        sys::fd_clr(&mut self.set, fd).ok_or_else(Error::fd_out_of_range)
     }
 
     /// Is `fd` a member (`FD_ISSET`)? Always false for an fd outside `0..FD_SETSIZE`.
@@ -118,12 +106,8 @@ impl FdSet {
     }
 
     /// The C `fd_set` itself, mutable, for a syscall that writes it back (`select(2)` does).
+    /// A `&mut libc::fd_set` coerces to the `*mut fd_set` a C call takes.
     pub fn as_raw_mut(&mut self) -> &mut libc::fd_set {
-        &mut self.set
-    }
-
-    /// A raw pointer to the C `fd_set`, valid while `self` is borrowed.
-    pub fn as_mut_ptr(&mut self) -> *mut libc::fd_set {
         &mut self.set
     }
 }

@@ -40,6 +40,9 @@ pub mod signals;
 mod socket;
 #[allow(unsafe_code)]
 mod sys;
+// Public only for tests/timeout_cpython.rs, which checks CPython's float-to-timeval rounding
+// against a Python model; not part of the API a caller should build on.
+#[doc(hidden)]
 pub mod timeout;
 
 pub use error::{Error, Result};
@@ -48,15 +51,7 @@ pub use fileno::FileNo;
 pub use select::{select, select_with, sleep, Ready, Syscall};
 pub use socket::{Family, Socket, ToAddress, Type};
 
-/// Socket option and flag constants, re-exported from `libc` for [`Socket::setsockopt`] and
-/// [`Socket::recv_flags`].
-pub mod consts {
-    pub use crate::socket::{
-        DEFAULT_BACKLOG, IPPROTO_IPV6, IPPROTO_TCP, IPV6_V6ONLY, MSG_DONTWAIT, MSG_OOB, MSG_PEEK,
-        SOL_SOCKET, SO_ERROR, SO_KEEPALIVE, SO_RCVBUF, SO_REUSEADDR, SO_REUSEPORT, SO_SNDBUF,
-        SO_TYPE, TCP_NODELAY,
-    };
-}
+pub mod consts;
 
 /// Write `line` to stdout with one `write(2)`, as it happens (no buffering), as the seed's
 /// `print()` does on a terminal. A closed stdout (`EPIPE`) is reported, never fatal.

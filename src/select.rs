@@ -4,227 +4,12 @@ use std::os::fd::RawFd;
 use std::time::Instant;
 
 use crate::error::{Error, Result};
-use crate::fdset::{self, FdSet, FD_SETSIZE};
+use crate::fdset::{FdSet, FD_SETSIZE};
 use crate::fileno::FileNo;
 use crate::{signals, sys, timeout};
 
-/// Which system call [`select_with`] issues.
-#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
-pub enum Syscall {
-    /// glibc's `select()`, which Linux's strace shows as `pselect6` (glibc implements
-    /// `select()` with that syscall). What CPython uses, and the default.
-    #[default]
-    Libc,
-    /// The kernel's own `select` syscall, so that strace shows `select(`. Only on x86-64
-    /// Linux; elsewhere [`select_with`] fails with [`Error::NotImplemented`].
-    Select,
-}
-
-impl Syscall {
-    /// Is the raw `select` syscall available on this target?
-    pub const fn raw_select_available() -> bool {
-        cfg!(all(target_os = "linux", target_arch = "x86_64"))
-    }
-}
-
-/// How many entries a list keeps without allocating.
-const INLINE: usize = 16;
-
-/// The entries of one list, fd and item, in input order. Up to [`INLINE`] of them live on the
-/// stack, so a short `select()` allocates nothing but the ready lists it returns (and nothing
-/// when nothing is ready); a longer list keeps its items in the vector that becomes the result.
-enum Entries<T> {
-    Empty,
-    Inline {
-        fds: [RawFd; INLINE],
-        items: [Option<T>; INLINE],
-        len: usize,
-    },
-    Heap {
-        fds: Vec<RawFd>,
-        items: Vec<T>,
-    },
-}
-
-impl<T> Entries<T> {
-    fn len(&self) -> usize {
-        match self {
-            Entries::Empty => 0,
-            Entries::Inline { len, .. } => *len,
-            Entries::Heap { items, .. } => items.len(),
-        }
-    }
-
-    /// Room for `n` entries on the heap, when they will not fit inline.
-    fn reserve(&mut self, n: usize) {
-        if n > INLINE {
-            if let Entries::Empty = self {
-                *self = Entries::Heap {
-                    fds: Vec::with_capacity(n),
-                    items: Vec::with_capacity(n),
-                };
-            }
-        }
-    }
-
-    fn push(&mut self, fd: RawFd, item: T) {
-        match self {
-            Entries::Empty => {
-                let mut fds = [0; INLINE];
-                let mut items: [Option<T>; INLINE] = std::array::from_fn(|_| None);
-                fds[0] = fd;
-                items[0] = Some(item);
-                *self = Entries::Inline { fds, items, len: 1 };
-            }
-            Entries::Inline { fds, items, len } if *len < INLINE => {
-                fds[*len] = fd;
-                items[*len] = Some(item);
-                *len += 1;
-            }
-            Entries::Inline { fds, items, len } => {
-                let mut heap_fds = Vec::with_capacity(4 * INLINE);
-                heap_fds.extend_from_slice(&fds[..*len]);
-                heap_fds.push(fd);
-                let mut heap_items = Vec::with_capacity(4 * INLINE);
-                heap_items.extend(items.iter_mut().filter_map(Option::take));
-                heap_items.push(item);
-                *self = Entries::Heap {
-                    fds: heap_fds,
-                    items: heap_items,
-                };
-            }
-            Entries::Heap { fds, items } => {
-                fds.push(fd);
-                items.push(item);
-            }
-        }
-    }
-
-    /// Take out the items whose fd is in `ready`, in input order, repeats kept.
-    fn take_ready(&mut self, ready: &FdSet) -> Vec<T> {
-        match self {
-            Entries::Empty => Vec::new(),
-            Entries::Inline { fds, items, len } => {
-                // Vec::new() allocates on the first ready item only.
-                let mut out = Vec::new();
-                for (&fd, item) in fds[..*len].iter().zip(&mut items[..*len]) {
-                    if ready.contains(fd) {
-                        out.extend(item.take());
-                    }
-                }
-                out
-            }
-            // The item vector itself becomes the result: no second allocation.
-            Entries::Heap { fds, items } => {
-                let mut items = std::mem::take(items);
-                let mut fds = fds.iter();
-                items.retain(|_| fds.next().is_some_and(|&fd| ready.contains(fd)));
-                items
-            }
-        }
-    }
-}
-
-/// One of the three lists, converted: its entries and its set.
-struct List<T> {
-    entries: Entries<T>,
-    /// `None` for an empty list, which is passed to the kernel as a NULL pointer.
-    set: Option<FdSet>,
-    /// Highest fd + 1, or 0 for an empty list.
-    nfds: usize,
-}
-
-impl<T: FileNo> List<T> {
-    fn new() -> Self {
-        List {
-            entries: Entries::Empty,
-            set: None,
-            nfds: 0,
-        }
-    }
-
-    /// Convert one list as CPython's `seq2set` does: `fileno()` once per entry, in order; the
-    /// first bad entry stops everything.
-    ///
-    /// Fills `self` in place (an empty list to start with) rather than returning a new one, so
-    /// that the `fd_set` inside is never copied.
-    fn fill(&mut self, list: impl IntoIterator<Item = T>) -> Result<()> {
-        let mut iter = list.into_iter();
-        // An empty list stays a NULL set: no fd_set is even built for it.
-        let Some(first) = iter.next() else {
-            return Ok(());
-        };
-        self.entries
-            .reserve(iter.size_hint().0.saturating_add(1).min(FD_SETSIZE));
-        let set = self.set.insert(FdSet::new());
-        let fd = admit(set, &first, 0)?;
-        self.nfds = fd as usize + 1;
-        self.entries.push(fd, first);
-        match &mut self.entries {
-            // A long list: push straight into the vectors, without matching on every entry.
-            Entries::Heap { fds, items } => {
-                for item in iter {
-                    let fd = admit(set, &item, items.len())?;
-                    self.nfds = self.nfds.max(fd as usize + 1);
-                    fds.push(fd);
-                    items.push(item);
-                }
-            }
-            entries => {
-                for item in iter {
-                    let fd = admit(set, &item, entries.len())?;
-                    self.nfds = self.nfds.max(fd as usize + 1);
-                    entries.push(fd, item);
-                }
-            }
-        }
-        Ok(())
-    }
-
-    /// After a successful call: the items whose fd the kernel left in the set.
-    fn ready(&mut self) -> Vec<T> {
-        match &self.set {
-            // A NULL set: the list was empty.
-            None => Vec::new(),
-            Some(ready) => self.entries.take_ready(ready),
-        }
-    }
-
-    /// The set for the syscall, or `None` (a NULL pointer) for an empty list.
-    fn raw_set(&mut self) -> Option<&mut libc::fd_set> {
-        self.set.as_mut().map(FdSet::as_raw_mut)
-    }
-}
-
-/// One entry of a list, as CPython's `seq2set` takes it: `fileno()` once; a negative fd, an fd
-/// `>= FD_SETSIZE` (never written into the set) and the `FD_SETSIZE + 1`-th entry are errors,
-/// in that order. `count` is how many entries the list already holds.
-#[inline]
-fn admit<T: FileNo>(set: &mut FdSet, item: &T, count: usize) -> Result<RawFd> {
-    let fd = item.fileno();
-    if fd < 0 {
-        return Err(fdset::negative_fd(fd));
-    }
-    // insert() refuses fd >= FD_SETSIZE with CPython's message before touching the set.
-    set.insert(fd)?;
-    if count >= FD_SETSIZE {
-        return Err(Error::value("too many file descriptors in select()"));
-    }
-    Ok(fd)
-}
-
-/// When a `select()` that `EINTR` interrupted must give up.
-#[derive(Clone, Copy)]
-enum Deadline {
-    /// No timeout: retry with NULL.
-    Never,
-    /// A zero timeout (a poll): the deadline has passed as soon as it is looked at.
-    Now,
-    /// Retry with what is left until then.
-    At(Instant),
-    /// Beyond what `Instant` can represent: retry with the original timeout.
-    Unrepresentable,
-}
+mod entries;
+use entries::Entries;
 
 /// The three ready lists `select()` returns: (readable, writable, exceptional).
 pub type Ready<T> = (Vec<T>, Vec<T>, Vec<T>);
@@ -317,9 +102,7 @@ where
     x.fill(xlist)?;
     let nfds = r.nfds.max(w.nfds).max(x.nfds);
     if syscall == Syscall::Select && !Syscall::raw_select_available() {
-        return Err(Error::NotImplemented(
-            "the raw select syscall exists only on x86-64 Linux; use Syscall::Libc".into(),
-        ));
+        return Err(Error::raw_select_unavailable());
     }
 
     if let Some(sig) = signals::take_pending() {
@@ -370,6 +153,132 @@ where
     Ok((r.ready(), w.ready(), x.ready()))
 }
 
+/// A pause, as `select.select([], [], [], seconds)`: `select(0, NULL, NULL, NULL, &tv)`.
+pub fn sleep(seconds: f64) -> Result<()> {
+    select::<RawFd, _, _, _>([], [], [], Some(seconds)).map(drop)
+}
+
+/// Which system call [`select_with`] issues.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub enum Syscall {
+    /// glibc's `select()`, which Linux's strace shows as `pselect6` (glibc implements
+    /// `select()` with that syscall). What CPython uses, and the default.
+    #[default]
+    Libc,
+    /// The kernel's own `select` syscall, so that strace shows `select(`. Only on x86-64
+    /// Linux; elsewhere [`select_with`] fails with [`Error::NotImplemented`].
+    Select,
+}
+
+impl Syscall {
+    /// Is the raw `select` syscall available on this target?
+    pub const fn raw_select_available() -> bool {
+        cfg!(all(target_os = "linux", target_arch = "x86_64"))
+    }
+}
+
+/// One of the three lists, converted: its entries and its set.
+struct List<T> {
+    entries: Entries<T>,
+    /// `None` for an empty list, which is passed to the kernel as a NULL pointer.
+    set: Option<FdSet>,
+    /// Highest fd + 1, or 0 for an empty list.
+    nfds: usize,
+}
+
+impl<T: FileNo> List<T> {
+    fn new() -> Self {
+        List {
+            entries: Entries::Empty,
+            set: None,
+            nfds: 0,
+        }
+    }
+
+    /// Convert one list as CPython's `seq2set` does: `fileno()` once per entry, in order; the
+    /// first bad entry stops everything.
+    ///
+    /// Fills `self` in place (an empty list to start with) rather than returning a new one, so
+    /// that the `fd_set` inside is never copied.
+    fn fill(&mut self, list: impl IntoIterator<Item = T>) -> Result<()> {
+        let mut iter = list.into_iter();
+        // An empty list stays a NULL set: no fd_set is even built for it.
+        let Some(first) = iter.next() else {
+            return Ok(());
+        };
+        self.entries
+            .reserve(iter.size_hint().0.saturating_add(1).min(FD_SETSIZE));
+        let set = self.set.insert(FdSet::new());
+        let fd = admit(set, &first, 0)?;
+        self.nfds = fd as usize + 1;
+        self.entries.push(fd, first);
+        match &mut self.entries {
+            // A long list: push straight into the vectors, without matching on every entry.
+            Entries::Heap { fds, items } => {
+                for item in iter {
+                    let fd = admit(set, &item, items.len())?;
+                    self.nfds = self.nfds.max(fd as usize + 1);
+                    fds.push(fd);
+                    items.push(item);
+                }
+            }
+            entries => {
+                for item in iter {
+                    let fd = admit(set, &item, entries.len())?;
+                    self.nfds = self.nfds.max(fd as usize + 1);
+                    entries.push(fd, item);
+                }
+            }
+        }
+        Ok(())
+    }
+
+    /// After a successful call: the items whose fd the kernel left in the set.
+    fn ready(&mut self) -> Vec<T> {
+        match &self.set {
+            // A NULL set: the list was empty.
+            None => Vec::new(),
+            Some(ready) => self.entries.take_ready(ready),
+        }
+    }
+
+    /// The set for the syscall, or `None` (a NULL pointer) for an empty list.
+    fn raw_set(&mut self) -> Option<&mut libc::fd_set> {
+        self.set.as_mut().map(FdSet::as_raw_mut)
+    }
+}
+
+/// One entry of a list, as CPython's `seq2set` takes it: `fileno()` once; a negative fd, an fd
+/// `>= FD_SETSIZE` (never written into the set) and the `FD_SETSIZE + 1`-th entry are errors,
+/// in that order. `count` is how many entries the list already holds.
+#[inline]
+fn admit<T: FileNo>(set: &mut FdSet, item: &T, count: usize) -> Result<RawFd> {
+    let fd = item.fileno();
+    if fd < 0 {
+        return Err(Error::negative_fd(fd));
+    }
+    // insert() refuses fd >= FD_SETSIZE with CPython's message before touching the set.
+    set.insert(fd)?;
+    if count >= FD_SETSIZE {
+        return Err(Error::too_many_fds());
+    }
+    Ok(fd)
+}
+
+/// When a `select()` that `EINTR` interrupted must give up.
+#[derive(Clone, Copy)]
+enum Deadline {
+    /// No timeout: retry with NULL.
+    Never,
+    /// A zero timeout (a poll): the deadline has passed as soon as it is looked at.
+    Now,
+    /// Retry with what is left until then.
+    At(Instant),
+    /// Beyond what `Instant` can represent: retry with the original timeout.
+    Unrepresentable,
+}
+
+/// One wait, with the chosen syscall.
 fn call(
     syscall: Syscall,
     nfds: usize,
@@ -388,9 +297,4 @@ fn call(
             "the raw select syscall exists only on x86-64 Linux",
         )),
     }
-}
-
-/// A pause, as `select.select([], [], [], seconds)`: `select(0, NULL, NULL, NULL, &tv)`.
-pub fn sleep(seconds: f64) -> Result<()> {
-    select::<RawFd, _, _, _>([], [], [], Some(seconds)).map(drop)
 }

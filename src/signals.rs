@@ -23,15 +23,32 @@
 //! A signal that lands in the few instructions between the check and the syscall is seen at
 //! the next `EINTR` or the next call (CPython has the same window).
 
-use std::sync::atomic::Ordering;
+use std::sync::atomic::{AtomicI32, Ordering};
 
 use nix::sys::signal::SigAction;
-/// A signal number, as `Error::Interrupted` carries it (re-exported from `nix`, so that callers
-/// need not depend on it themselves).
+/// A signal number, as [`notify`] takes it and [`Error::Interrupted`] carries it: `nix`'s own
+/// type, re-exported.
+///
+/// A re-export rather than a newtype of our own: `Signal` is already a plain, complete enum of
+/// the platform's signals (`SIGINT`, `SIGTERM`, ...) whose `Display` prints the C name, and
+/// anyone who also uses `nix` (to send a signal with `kill`, say) can pass the same value on
+/// without converting. The cost is that `nix`'s major version is part of this crate's public
+/// API; naming it here, as `pyselect::signals::Signal`, means callers need not depend on `nix`
+/// themselves.
 pub use nix::sys::signal::Signal;
 
 use crate::error::{Error, Result};
-use crate::sys::{self, PENDING_SIGNAL as PENDING};
+use crate::sys;
+
+/// The last watched signal that arrived and was not yet taken; 0 for none. Written only by
+/// [`record`], the one handler this crate installs.
+static PENDING: AtomicI32 = AtomicI32::new(0);
+
+/// The signal handler: it records the signal number and returns. A store to an atomic is
+/// async-signal-safe, which is what makes installing it sound (see `sys::install_handler`).
+extern "C" fn record(sig: libc::c_int) {
+    PENDING.store(sig, Ordering::SeqCst);
+}
 
 /// Installed handlers; dropping it puts the previous dispositions back.
 #[derive(Debug)]
@@ -63,7 +80,7 @@ pub fn notify(signals: &[Signal]) -> Result<Guard> {
     };
     for &sig in signals {
         // On error the guard drops here and restores what was installed so far.
-        let old = sys::install_recording_handler(sig).map_err(Error::Os)?;
+        let old = sys::install_handler(sig, record).map_err(Error::Os)?;
         guard.previous.push((sig, old));
     }
     Ok(guard)
@@ -83,6 +100,9 @@ pub fn take_pending() -> Option<Signal> {
 }
 
 /// Look at the pending watched signal without taking it.
+// Public only so that tests/ can check that a signal was recorded, or that a `Guard`'s drop
+// forgot it, without consuming it; a program wants `take_pending`.
+#[doc(hidden)]
 pub fn pending() -> Option<Signal> {
     match PENDING.load(Ordering::SeqCst) {
         0 => None,

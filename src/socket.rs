@@ -11,14 +11,6 @@ use crate::error::{Error, Result};
 use crate::fileno::FileNo;
 use crate::{signals, sys, timeout};
 
-pub use libc::{
-    IPPROTO_IPV6, IPPROTO_TCP, IPV6_V6ONLY, MSG_DONTWAIT, MSG_OOB, MSG_PEEK, SOL_SOCKET, SO_ERROR,
-    SO_KEEPALIVE, SO_RCVBUF, SO_REUSEADDR, SO_REUSEPORT, SO_SNDBUF, SO_TYPE, TCP_NODELAY,
-};
-
-/// Python's default `listen()` backlog (`SOMAXCONN` capped at 128).
-pub const DEFAULT_BACKLOG: i32 = 128;
-
 /// An address family. `Debug` prints the C name, as strace does.
 #[derive(Clone, Copy, PartialEq, Eq, Hash)]
 pub enum Family {
@@ -91,10 +83,6 @@ pub trait ToAddress {
     fn to_address(&self, family: Family) -> Result<SocketAddr>;
 }
 
-fn gai_family() -> Error {
-    Error::AddrInfo(-9, "Address family for hostname not supported".into())
-}
-
 fn host_to_ip(host: &str, family: Family) -> Result<IpAddr> {
     let ip = match host {
         "" => match family {
@@ -106,13 +94,11 @@ fn host_to_ip(host: &str, family: Family) -> Result<IpAddr> {
             Family::Inet => IpAddr::V4(Ipv4Addr::LOCALHOST),
             Family::Inet6 => IpAddr::V6(Ipv6Addr::LOCALHOST),
         },
-        _ => host
-            .parse::<IpAddr>()
-            .map_err(|_| Error::AddrInfo(-2, "Name or service not known".into()))?,
+        _ => host.parse::<IpAddr>().map_err(|_| Error::gai_noname())?,
     };
     match (family, ip) {
         (Family::Inet, IpAddr::V4(_)) | (Family::Inet6, IpAddr::V6(_)) => Ok(ip),
-        _ => Err(gai_family()),
+        _ => Err(Error::gai_family()),
     }
 }
 
@@ -139,7 +125,7 @@ impl ToAddress for SocketAddr {
         if Family::of(self) == family {
             Ok(*self)
         } else {
-            Err(gai_family())
+            Err(Error::gai_family())
         }
     }
 }
@@ -251,7 +237,7 @@ impl Socket {
 
     /// `listen(2)`, with Python's default backlog (128) for `None`; a negative backlog is 0.
     pub fn listen(&self, backlog: Option<i32>) -> Result<()> {
-        let backlog = backlog.unwrap_or(DEFAULT_BACKLOG).max(0);
+        let backlog = backlog.unwrap_or(crate::consts::DEFAULT_BACKLOG).max(0);
         sys::listen(self.fileno(), backlog)?;
         Ok(())
     }
@@ -274,7 +260,7 @@ impl Socket {
             return Err(Error::Os(err));
         }
         self.wait_for(libc::POLLOUT | libc::POLLERR, self.deadline())?;
-        match sys::getsockopt_int(self.fileno(), libc::SOL_SOCKET, libc::SO_ERROR)? {
+        match sys::getsockopt::<i32>(self.fileno(), libc::SOL_SOCKET, libc::SO_ERROR)? {
             0 => Ok(()),
             errno => Err(Error::Os(io::Error::from_raw_os_error(errno))),
         }
@@ -364,7 +350,7 @@ impl Socket {
             Some(seconds) => {
                 let ns = timeout::seconds_to_ns(seconds)?;
                 if ns < 0 {
-                    return Err(Error::value("Timeout value out of range"));
+                    return Err(Error::socket_timeout_out_of_range());
                 }
                 Some(ns)
             }
@@ -395,13 +381,13 @@ impl Socket {
 
     /// `setsockopt(fd, level, name, &value, sizeof(int))`.
     pub fn setsockopt(&self, level: i32, name: i32, value: i32) -> Result<()> {
-        sys::setsockopt_int(self.fileno(), level, name, value)?;
+        sys::setsockopt(self.fileno(), level, name, value)?;
         Ok(())
     }
 
     /// `getsockopt(fd, level, name, &int, &len)` for an integer option.
     pub fn getsockopt(&self, level: i32, name: i32) -> Result<i32> {
-        Ok(sys::getsockopt_int(self.fileno(), level, name)?)
+        Ok(sys::getsockopt(self.fileno(), level, name)?)
     }
 
     /// `setsockopt(SO_LINGER)`: `Some(0)` makes `close()` reset the connection.
@@ -505,5 +491,57 @@ impl Socket {
 impl FileNo for Socket {
     fn fileno(&self) -> RawFd {
         Socket::fileno(self)
+    }
+}
+
+// Interop with std and other crates, in the shape socket2 gives its `Socket`: the raw fd, and
+// conversions from and to `OwnedFd`. Two differences, both from Python's semantics: a pyselect
+// socket can be closed and still exist (`fileno()` is then -1), and it knows its family and
+// type. So the conversions that need an open socket of a known family are `TryFrom`, and there
+// is no `AsFd`: a `BorrowedFd` cannot stand for "closed", and the crate does not panic.
+
+/// The fd, as [`Socket::fileno`]: -1 once the socket is closed (as Python's `fileno()`).
+impl AsRawFd for Socket {
+    fn as_raw_fd(&self) -> RawFd {
+        self.fileno()
+    }
+}
+
+/// Adopt an open socket made elsewhere (a std `TcpStream`, a `socket2::Socket`...), as
+/// Python's `socket.socket(fileno=fd)` does: its family comes from `getsockname(2)` and its
+/// type from `getsockopt(SO_TYPE)`. The new `Socket` has no timeout (`gettimeout()` is `None`);
+/// the fd's `O_NONBLOCK` flag is left as it is, as in Python.
+///
+/// Errors: not a socket is [`Error::Os`] `ENOTSOCK`; a family other than IPv4/IPv6 (a Unix
+/// socket, say) is `EAFNOSUPPORT`; a type other than stream/datagram is `ESOCKTNOSUPPORT`.
+/// On error the descriptor, given away by value, is closed.
+impl TryFrom<OwnedFd> for Socket {
+    type Error = Error;
+
+    fn try_from(fd: OwnedFd) -> Result<Socket> {
+        let family = Family::of(&sys::getsockname(fd.as_raw_fd())?);
+        let ty = match sys::getsockopt::<i32>(fd.as_raw_fd(), libc::SOL_SOCKET, libc::SO_TYPE)? {
+            libc::SOCK_STREAM => Type::Stream,
+            libc::SOCK_DGRAM => Type::Dgram,
+            _ => return Err(io::Error::from_raw_os_error(libc::ESOCKTNOSUPPORT).into()),
+        };
+        Ok(Socket {
+            fd: Some(fd),
+            family,
+            ty,
+            timeout_ns: None,
+        })
+    }
+}
+
+/// Give the descriptor away, open, without a syscall (Python's `detach()`); the receiver now
+/// owns and closes it. It keeps its `O_NONBLOCK` flag, which [`Socket::settimeout`] may have
+/// set. A closed socket has no descriptor to give: [`Error::Os`] `EBADF`, as any call on it.
+impl TryFrom<Socket> for OwnedFd {
+    type Error = Error;
+
+    fn try_from(sock: Socket) -> Result<OwnedFd> {
+        sock.fd
+            .ok_or_else(|| io::Error::from_raw_os_error(libc::EBADF).into())
     }
 }

@@ -12,6 +12,27 @@ use std::io;
 use std::mem::{self, MaybeUninit};
 use std::net::{Ipv4Addr, Ipv6Addr, SocketAddr, SocketAddrV4, SocketAddrV6};
 use std::os::fd::{FromRawFd, IntoRawFd, OwnedFd, RawFd};
+use std::ptr;
+
+/// A link to a call's Linux man page, as a doc line: `#[doc = man!(bind(2))]` renders as
+/// "Linux man page: [`bind(2)`](https://man7.org/linux/man-pages/man2/bind.2.html)".
+macro_rules! man {
+    ($name:ident($section:literal)) => {
+        concat!(
+            "Linux man page: [`",
+            stringify!($name),
+            "(",
+            $section,
+            ")`](https://man7.org/linux/man-pages/man",
+            $section,
+            "/",
+            stringify!($name),
+            ".",
+            $section,
+            ".html)."
+        )
+    };
+}
 
 /// The one error funnel: a C return value of -1 becomes the `errno` of this thread.
 fn cvt<T: PartialEq + From<i8>>(ret: T) -> io::Result<T> {
@@ -29,6 +50,8 @@ pub(crate) fn fd_in_set_range(fd: RawFd) -> bool {
 }
 
 /// An empty `fd_set`, as `FD_ZERO` makes it.
+///
+#[doc = man!(select(2))]
 #[inline]
 pub(crate) fn fd_zero() -> libc::fd_set {
     // SAFETY: an fd_set is an array of integers, for which all-zero bytes are a valid value,
@@ -37,6 +60,8 @@ pub(crate) fn fd_zero() -> libc::fd_set {
 }
 
 /// `FD_SET(fd, set)`; `None` (nothing written) when `fd` is outside `0..FD_SETSIZE`.
+///
+#[doc = man!(select(2))]
 #[inline]
 pub(crate) fn fd_set(set: &mut libc::fd_set, fd: RawFd) -> Option<()> {
     if !fd_in_set_range(fd) {
@@ -48,6 +73,8 @@ pub(crate) fn fd_set(set: &mut libc::fd_set, fd: RawFd) -> Option<()> {
 }
 
 /// `FD_CLR(fd, set)`; `None` (nothing written) when `fd` is outside `0..FD_SETSIZE`.
+///
+#[doc = man!(select(2))]
 #[inline]
 pub(crate) fn fd_clr(set: &mut libc::fd_set, fd: RawFd) -> Option<()> {
     if !fd_in_set_range(fd) {
@@ -59,6 +86,8 @@ pub(crate) fn fd_clr(set: &mut libc::fd_set, fd: RawFd) -> Option<()> {
 }
 
 /// `FD_ISSET(fd, set)`; false for any fd outside `0..FD_SETSIZE` (such an fd is never a member).
+///
+#[doc = man!(select(2))]
 #[inline]
 pub(crate) fn fd_isset(set: &libc::fd_set, fd: RawFd) -> bool {
     if !fd_in_set_range(fd) {
@@ -69,7 +98,7 @@ pub(crate) fn fd_isset(set: &libc::fd_set, fd: RawFd) -> bool {
 }
 
 fn opt_ptr(set: Option<&mut libc::fd_set>) -> *mut libc::fd_set {
-    set.map_or(std::ptr::null_mut(), |s| s as *mut libc::fd_set)
+    set.map_or(ptr::null_mut(), ptr::from_mut)
 }
 
 /// `nfds` as the C int the syscall takes, if the kernel will read only inside the sets.
@@ -84,6 +113,8 @@ fn checked_nfds(nfds: usize) -> io::Result<libc::c_int> {
 ///
 /// `nfds` above `FD_SETSIZE` is refused with `EINVAL` (the kernel would read past the sets);
 /// callers build it from the members of the sets, so it never is.
+///
+#[doc = man!(select(2))]
 pub(crate) fn select(
     nfds: usize,
     rset: Option<&mut libc::fd_set>,
@@ -92,7 +123,7 @@ pub(crate) fn select(
     timeout: Option<&mut libc::timeval>,
 ) -> io::Result<usize> {
     let nfds = checked_nfds(nfds)?;
-    let tv = timeout.map_or(std::ptr::null_mut(), |t| t as *mut libc::timeval);
+    let tv = timeout.map_or(ptr::null_mut(), ptr::from_mut);
     // SAFETY: each pointer is NULL or points to a live, exclusively borrowed `fd_set` (or
     // `timeval`) for the duration of the call; nfds <= FD_SETSIZE so the kernel reads and
     // writes only bits inside each set.
@@ -101,6 +132,8 @@ pub(crate) fn select(
 }
 
 /// The kernel's own `select` syscall (x86-64 Linux only), so that strace shows `select(`.
+///
+#[doc = man!(select(2))]
 #[cfg(all(target_os = "linux", target_arch = "x86_64"))]
 pub(crate) fn select_raw(
     nfds: usize,
@@ -110,7 +143,7 @@ pub(crate) fn select_raw(
     timeout: Option<&mut libc::timeval>,
 ) -> io::Result<usize> {
     let nfds = checked_nfds(nfds)? as libc::c_long;
-    let tv = timeout.map_or(std::ptr::null_mut(), |t| t as *mut libc::timeval);
+    let tv = timeout.map_or(ptr::null_mut(), ptr::from_mut);
     // SAFETY: as for `select` above: NULL or live exclusive pointers, nfds <= FD_SETSIZE. The
     // x86-64 `select` syscall takes (int, fd_set*, fd_set*, fd_set*, struct timeval*) with the
     // same layouts as glibc's, which the `libc` crate mirrors.
@@ -135,6 +168,8 @@ fn owned(fd: RawFd) -> OwnedFd {
 }
 
 /// `socket(domain, type | SOCK_CLOEXEC, 0)`.
+///
+#[doc = man!(socket(2))]
 pub(crate) fn socket(domain: i32, ty: i32) -> io::Result<OwnedFd> {
     // SAFETY: socket(2) takes only integers and returns a new fd or -1.
     cvt(unsafe { libc::socket(domain, ty | libc::SOCK_CLOEXEC, 0) }).map(owned)
@@ -142,6 +177,8 @@ pub(crate) fn socket(domain: i32, ty: i32) -> io::Result<OwnedFd> {
 
 /// `close(fd)`, reporting its error (dropping an `OwnedFd` would ignore it, and Python's
 /// `close()` raises it).
+///
+#[doc = man!(close(2))]
 pub(crate) fn close(fd: OwnedFd) -> io::Result<()> {
     // SAFETY: `fd` is owned and given up here: into_raw_fd() ends the OwnedFd without closing,
     // so the descriptor is closed exactly once.
@@ -163,7 +200,11 @@ fn to_sockaddr(addr: &SocketAddr) -> (libc::sockaddr_storage, libc::socklen_t) {
                 sin_zero: [0; 8],
             };
             // SAFETY: sockaddr_storage is larger than and aligned at least as sockaddr_in.
-            unsafe { std::ptr::write(&mut storage as *mut _ as *mut libc::sockaddr_in, sin) };
+            unsafe {
+                ptr::from_mut(&mut storage)
+                    .cast::<libc::sockaddr_in>()
+                    .write(sin)
+            };
             mem::size_of::<libc::sockaddr_in>()
         }
         SocketAddr::V6(a) => {
@@ -177,7 +218,11 @@ fn to_sockaddr(addr: &SocketAddr) -> (libc::sockaddr_storage, libc::socklen_t) {
                 sin6_scope_id: a.scope_id(),
             };
             // SAFETY: sockaddr_storage is larger than and aligned at least as sockaddr_in6.
-            unsafe { std::ptr::write(&mut storage as *mut _ as *mut libc::sockaddr_in6, sin6) };
+            unsafe {
+                ptr::from_mut(&mut storage)
+                    .cast::<libc::sockaddr_in6>()
+                    .write(sin6)
+            };
             mem::size_of::<libc::sockaddr_in6>()
         }
     };
@@ -190,7 +235,7 @@ fn from_sockaddr(storage: &libc::sockaddr_storage, len: libc::socklen_t) -> io::
     match storage.ss_family as i32 {
         libc::AF_INET if len >= mem::size_of::<libc::sockaddr_in>() => {
             // SAFETY: the family says the storage holds a sockaddr_in, and it is long enough.
-            let sin = unsafe { &*(storage as *const _ as *const libc::sockaddr_in) };
+            let sin = unsafe { &*ptr::from_ref(storage).cast::<libc::sockaddr_in>() };
             let ip = Ipv4Addr::from(sin.sin_addr.s_addr.to_ne_bytes());
             Ok(SocketAddr::V4(SocketAddrV4::new(
                 ip,
@@ -199,7 +244,7 @@ fn from_sockaddr(storage: &libc::sockaddr_storage, len: libc::socklen_t) -> io::
         }
         libc::AF_INET6 if len >= mem::size_of::<libc::sockaddr_in6>() => {
             // SAFETY: the family says the storage holds a sockaddr_in6, and it is long enough.
-            let sin6 = unsafe { &*(storage as *const _ as *const libc::sockaddr_in6) };
+            let sin6 = unsafe { &*ptr::from_ref(storage).cast::<libc::sockaddr_in6>() };
             Ok(SocketAddr::V6(SocketAddrV6::new(
                 Ipv6Addr::from(sin6.sin6_addr.s6_addr),
                 u16::from_be(sin6.sin6_port),
@@ -212,26 +257,34 @@ fn from_sockaddr(storage: &libc::sockaddr_storage, len: libc::socklen_t) -> io::
 }
 
 /// `bind(fd, addr, len)`.
+///
+#[doc = man!(bind(2))]
 pub(crate) fn bind(fd: RawFd, addr: &SocketAddr) -> io::Result<()> {
     let (storage, len) = to_sockaddr(addr);
     // SAFETY: `storage` holds a valid sockaddr of `len` bytes and outlives the call.
-    cvt(unsafe { libc::bind(fd, &storage as *const _ as *const libc::sockaddr, len) }).map(drop)
+    cvt(unsafe { libc::bind(fd, ptr::from_ref(&storage).cast(), len) }).map(drop)
 }
 
 /// `connect(fd, addr, len)`.
+///
+#[doc = man!(connect(2))]
 pub(crate) fn connect(fd: RawFd, addr: &SocketAddr) -> io::Result<()> {
     let (storage, len) = to_sockaddr(addr);
     // SAFETY: `storage` holds a valid sockaddr of `len` bytes and outlives the call.
-    cvt(unsafe { libc::connect(fd, &storage as *const _ as *const libc::sockaddr, len) }).map(drop)
+    cvt(unsafe { libc::connect(fd, ptr::from_ref(&storage).cast(), len) }).map(drop)
 }
 
 /// `listen(fd, backlog)`.
+///
+#[doc = man!(listen(2))]
 pub(crate) fn listen(fd: RawFd, backlog: i32) -> io::Result<()> {
     // SAFETY: listen(2) takes only integers.
     cvt(unsafe { libc::listen(fd, backlog) }).map(drop)
 }
 
 /// `accept4(fd, &addr, &len, SOCK_CLOEXEC)`.
+///
+#[doc = man!(accept4(2))]
 pub(crate) fn accept4(fd: RawFd) -> io::Result<(OwnedFd, SocketAddr)> {
     // SAFETY: sockaddr_storage is plain old data for which all-zero bytes are a valid value.
     let mut storage: libc::sockaddr_storage = unsafe { mem::zeroed() };
@@ -241,7 +294,7 @@ pub(crate) fn accept4(fd: RawFd) -> io::Result<(OwnedFd, SocketAddr)> {
     let new = owned(cvt(unsafe {
         libc::accept4(
             fd,
-            &mut storage as *mut _ as *mut libc::sockaddr,
+            ptr::from_mut(&mut storage).cast(),
             &mut len,
             libc::SOCK_CLOEXEC,
         )
@@ -261,58 +314,65 @@ fn sock_name(fd: RawFd, call: NameCall) -> io::Result<SocketAddr> {
     let mut len = mem::size_of::<libc::sockaddr_storage>() as libc::socklen_t;
     // SAFETY: `call` is getsockname or getpeername (the only two callers below); `storage` and
     // `len` are live and writable, and `len` bounds what the kernel writes.
-    cvt(unsafe { call(fd, &mut storage as *mut _ as *mut libc::sockaddr, &mut len) })?;
+    cvt(unsafe { call(fd, ptr::from_mut(&mut storage).cast(), &mut len) })?;
     from_sockaddr(&storage, len)
 }
 
 /// `getsockname(fd, ...)`.
+///
+#[doc = man!(getsockname(2))]
 pub(crate) fn getsockname(fd: RawFd) -> io::Result<SocketAddr> {
     sock_name(fd, libc::getsockname)
 }
 
 /// `getpeername(fd, ...)`.
+///
+#[doc = man!(getpeername(2))]
 pub(crate) fn getpeername(fd: RawFd) -> io::Result<SocketAddr> {
     sock_name(fd, libc::getpeername)
 }
 
-/// `recvfrom(fd, buf, len, flags, NULL, NULL)`: what Python's `recv` issues.
-pub(crate) fn recvfrom(fd: RawFd, buf: &mut [u8], flags: i32) -> io::Result<usize> {
-    // SAFETY: `buf` is a live, writable buffer of `buf.len()` bytes; NULL address arguments
-    // tell the kernel not to report the sender.
+/// `recvfrom(fd, buf, len, flags, NULL, NULL)`: what Python's `recv` issues, into a buffer
+/// that may be uninitialised. The one `recvfrom` call of the crate; the two below shape its
+/// buffer. Returns what the kernel returns (with `MSG_TRUNC` on a datagram socket that can be
+/// more than `buf.len()`).
+///
+#[doc = man!(recvfrom(2))]
+fn recvfrom_uninit(fd: RawFd, buf: &mut [MaybeUninit<u8>], flags: i32) -> io::Result<usize> {
+    // SAFETY: `buf` is a live, writable buffer of `buf.len()` bytes, and the kernel writes at
+    // most that many (only initialised bytes); NULL address arguments ask for no sender.
     let n = cvt(unsafe {
         libc::recvfrom(
             fd,
             buf.as_mut_ptr().cast(),
             buf.len(),
             flags,
-            std::ptr::null_mut(),
-            std::ptr::null_mut(),
+            ptr::null_mut(),
+            ptr::null_mut(),
         )
     })?;
     Ok(n as usize)
 }
 
-/// `recvfrom(fd, buf, n, flags, NULL, NULL)` into a new buffer of capacity `n`, as CPython
-/// does: the buffer is allocated but not zeroed, so a large `n` costs only what arrives, and an
-/// `n` that cannot be allocated is `ENOMEM` (Python's `MemoryError`), not an abort.
+/// [`recvfrom_uninit`] into a caller's initialised buffer (Python's `recv_into`).
+pub(crate) fn recvfrom(fd: RawFd, buf: &mut [u8], flags: i32) -> io::Result<usize> {
+    // SAFETY: the same `buf.len()` bytes, exclusively borrowed, viewed as `MaybeUninit<u8>`
+    // (same layout as `u8`); the view goes only to `recvfrom_uninit`, whose kernel call writes
+    // initialised bytes, so `buf` never holds an uninitialised byte afterwards.
+    let uninit = unsafe {
+        std::slice::from_raw_parts_mut(buf.as_mut_ptr().cast::<MaybeUninit<u8>>(), buf.len())
+    };
+    recvfrom_uninit(fd, uninit, flags)
+}
+
+/// [`recvfrom_uninit`] into a new buffer of capacity `n`, as CPython does: the buffer is
+/// allocated but not zeroed, so a large `n` costs only what arrives, and an `n` that cannot be
+/// allocated is `ENOMEM` (Python's `MemoryError`), not an abort.
 pub(crate) fn recvfrom_vec(fd: RawFd, n: usize, flags: i32) -> io::Result<Vec<u8>> {
     let mut buf: Vec<u8> = Vec::new();
     buf.try_reserve_exact(n)
         .map_err(|_| io::Error::from_raw_os_error(libc::ENOMEM))?;
-    let spare = buf.spare_capacity_mut();
-    // SAFETY: `spare` is `n` bytes of writable, allocated memory (the reserve above); the
-    // kernel writes at most `spare.len()` bytes into it; NULL address arguments ask for no
-    // sender address.
-    let got = cvt(unsafe {
-        libc::recvfrom(
-            fd,
-            spare.as_mut_ptr().cast(),
-            spare.len(),
-            flags,
-            std::ptr::null_mut(),
-            std::ptr::null_mut(),
-        )
-    })? as usize;
+    let got = recvfrom_uninit(fd, &mut buf.spare_capacity_mut()[..n], flags)?;
     // MSG_TRUNC on a datagram socket reports the datagram's full length, which can exceed
     // what was written: only the bytes actually written are initialised.
     let got = got.min(n);
@@ -326,80 +386,77 @@ pub(crate) fn recvfrom_vec(fd: RawFd, n: usize, flags: i32) -> io::Result<Vec<u8
 }
 
 /// `sendto(fd, buf, len, flags, NULL, 0)`: what Python's `send` issues.
+///
+#[doc = man!(sendto(2))]
 pub(crate) fn sendto(fd: RawFd, buf: &[u8], flags: i32) -> io::Result<usize> {
     // SAFETY: `buf` is a live buffer of `buf.len()` readable bytes; a NULL address with length
     // 0 means "the connected peer".
-    let n = cvt(unsafe {
-        libc::sendto(
-            fd,
-            buf.as_ptr().cast(),
-            buf.len(),
-            flags,
-            std::ptr::null(),
-            0,
-        )
-    })?;
+    let n =
+        cvt(unsafe { libc::sendto(fd, buf.as_ptr().cast(), buf.len(), flags, ptr::null(), 0) })?;
     Ok(n as usize)
 }
 
-/// `setsockopt(fd, level, name, &int, sizeof(int))`.
-pub(crate) fn setsockopt_int(fd: RawFd, level: i32, name: i32, value: i32) -> io::Result<()> {
-    // SAFETY: the option value is a live c_int and its exact size is passed.
+/// A value `setsockopt`/`getsockopt` pass by pointer: a C option type for which any bytes
+/// the kernel writes, and all-zero bytes, are a valid value. Sealed by being crate-private;
+/// implemented for exactly the types the crate passes.
+pub(crate) trait SockOpt: Copy {}
+
+impl SockOpt for libc::c_int {}
+impl SockOpt for libc::linger {}
+
+/// `setsockopt(fd, level, name, &value, sizeof(value))`.
+///
+#[doc = man!(setsockopt(2))]
+pub(crate) fn setsockopt<T: SockOpt>(fd: RawFd, level: i32, name: i32, value: T) -> io::Result<()> {
+    // SAFETY: the option value is a live `T` and its exact size is passed, so the kernel reads
+    // only inside it.
     cvt(unsafe {
         libc::setsockopt(
             fd,
             level,
             name,
-            &value as *const i32 as *const libc::c_void,
-            mem::size_of::<i32>() as libc::socklen_t,
+            ptr::from_ref(&value).cast(),
+            mem::size_of::<T>() as libc::socklen_t,
         )
     })
     .map(drop)
 }
 
-/// `getsockopt(fd, level, name, &int, &len)`.
-pub(crate) fn getsockopt_int(fd: RawFd, level: i32, name: i32) -> io::Result<i32> {
-    let mut value: i32 = 0;
-    let mut len = mem::size_of::<i32>() as libc::socklen_t;
-    // SAFETY: `value` is a live, writable c_int and `len` holds its size, which bounds the write.
-    cvt(unsafe {
-        libc::getsockopt(
-            fd,
-            level,
-            name,
-            &mut value as *mut i32 as *mut libc::c_void,
-            &mut len,
-        )
-    })?;
+/// `getsockopt(fd, level, name, &value, &len)`.
+///
+#[doc = man!(getsockopt(2))]
+pub(crate) fn getsockopt<T: SockOpt>(fd: RawFd, level: i32, name: i32) -> io::Result<T> {
+    // SAFETY: a `SockOpt` is a C option type for which all-zero bytes are a valid value.
+    let mut value: T = unsafe { MaybeUninit::zeroed().assume_init() };
+    let mut len = mem::size_of::<T>() as libc::socklen_t;
+    // SAFETY: `value` is a live, writable `T` and `len` holds its size, which bounds the
+    // write; any bytes the kernel writes into a `SockOpt` make a valid value.
+    cvt(unsafe { libc::getsockopt(fd, level, name, ptr::from_mut(&mut value).cast(), &mut len) })?;
     Ok(value)
 }
 
 /// `setsockopt(fd, SOL_SOCKET, SO_LINGER, {onoff, linger})`.
+///
+#[doc = man!(setsockopt(2))]
 pub(crate) fn set_linger(fd: RawFd, linger: Option<i32>) -> io::Result<()> {
     let value = libc::linger {
         l_onoff: linger.is_some() as i32,
         l_linger: linger.unwrap_or(0),
     };
-    // SAFETY: the option value is a live `struct linger` and its exact size is passed.
-    cvt(unsafe {
-        libc::setsockopt(
-            fd,
-            libc::SOL_SOCKET,
-            libc::SO_LINGER,
-            &value as *const libc::linger as *const libc::c_void,
-            mem::size_of::<libc::linger>() as libc::socklen_t,
-        )
-    })
-    .map(drop)
+    setsockopt(fd, libc::SOL_SOCKET, libc::SO_LINGER, value)
 }
 
 /// `shutdown(fd, how)`.
+///
+#[doc = man!(shutdown(2))]
 pub(crate) fn shutdown(fd: RawFd, how: i32) -> io::Result<()> {
     // SAFETY: shutdown(2) takes only integers.
     cvt(unsafe { libc::shutdown(fd, how) }).map(drop)
 }
 
 /// `ioctl(fd, FIONBIO, &on)`: how CPython switches a socket's blocking mode on Linux.
+///
+#[doc = man!(ioctl(2))]
 pub(crate) fn set_nonblocking(fd: RawFd, on: bool) -> io::Result<()> {
     let mut value: libc::c_int = on as libc::c_int;
     // SAFETY: FIONBIO reads one c_int through the pointer, which is live for the call.
@@ -408,6 +465,8 @@ pub(crate) fn set_nonblocking(fd: RawFd, on: bool) -> io::Result<()> {
 
 /// `poll([{fd, events}], 1, timeout_ms)`: how CPython waits on a socket with a timeout.
 /// Returns the `revents`, or 0 when the wait timed out.
+///
+#[doc = man!(poll(2))]
 pub(crate) fn poll_one(fd: RawFd, events: i16, timeout_ms: i32) -> io::Result<i16> {
     let mut pfd = libc::pollfd {
         fd,
@@ -420,37 +479,40 @@ pub(crate) fn poll_one(fd: RawFd, events: i16, timeout_ms: i32) -> io::Result<i1
 }
 
 /// `write(fd, buf, len)`, once.
+///
+#[doc = man!(write(2))]
 pub(crate) fn write(fd: RawFd, buf: &[u8]) -> io::Result<usize> {
     // SAFETY: `buf` is a live buffer of `buf.len()` readable bytes.
     let n = cvt(unsafe { libc::write(fd, buf.as_ptr().cast(), buf.len()) })?;
     Ok(n as usize)
 }
 
-/// The last watched signal that arrived and was not yet taken; 0 for none. Written only by
-/// [`record_signal`], the one handler this crate installs.
-pub(crate) static PENDING_SIGNAL: std::sync::atomic::AtomicI32 =
-    std::sync::atomic::AtomicI32::new(0);
-
-extern "C" fn record_signal(sig: libc::c_int) {
-    PENDING_SIGNAL.store(sig, std::sync::atomic::Ordering::SeqCst);
-}
-
-/// Install the recording handler for `sig` with `sigaction` (no `SA_RESTART`, so blocking
-/// calls see `EINTR`), returning the previous disposition.
-pub(crate) fn install_recording_handler(
+/// `sigaction(sig, {handler, flags: 0, mask: empty}, &old)` (`rt_sigaction` in strace): install
+/// `handler` for `sig` without `SA_RESTART` (so blocking calls see `EINTR`), returning the
+/// previous disposition.
+///
+/// `handler` runs inside a signal handler, so it must be async-signal-safe. The one caller,
+/// `signals::notify`, passes `signals::record`, which only stores the number in an atomic.
+///
+#[doc = man!(sigaction(2))]
+pub(crate) fn install_handler(
     sig: nix::sys::signal::Signal,
+    handler: extern "C" fn(libc::c_int),
 ) -> io::Result<nix::sys::signal::SigAction> {
     use nix::sys::signal::{SaFlags, SigAction, SigHandler, SigSet};
     let action = SigAction::new(
-        SigHandler::Handler(record_signal),
+        SigHandler::Handler(handler),
         SaFlags::empty(),
         SigSet::empty(),
     );
-    // SAFETY: the handler only stores to an atomic, which is async-signal-safe.
+    // SAFETY: the handler is async-signal-safe (the contract above, kept by the one caller:
+    // `signals::record` only stores to an atomic).
     unsafe { nix::sys::signal::sigaction(sig, &action) }.map_err(io::Error::from)
 }
 
-/// Put back a disposition returned by [`install_recording_handler`].
+/// Put back a disposition returned by [`install_handler`] (`sigaction(sig, old, NULL)`).
+///
+#[doc = man!(sigaction(2))]
 pub(crate) fn restore_handler(
     sig: nix::sys::signal::Signal,
     old: &nix::sys::signal::SigAction,
@@ -463,6 +525,8 @@ pub(crate) fn restore_handler(
 }
 
 /// The text of an errno, as C's `strerror` gives it (what Python prints after `[Errno N]`).
+///
+#[doc = man!(strerror(3))]
 pub(crate) fn strerror(errno: i32) -> String {
     let mut buf = [0 as libc::c_char; 256];
     // SAFETY: `buf` is a live, writable buffer and its exact length is passed; the XSI

@@ -19,16 +19,14 @@ const US_PER_SEC: i64 = 1_000_000;
 /// `OverflowError`. Negative results are returned as they are; callers decide.
 pub fn seconds_to_ns(seconds: f64) -> Result<i64> {
     if seconds.is_nan() {
-        return Err(Error::value("Invalid value NaN (not a number)"));
+        return Err(Error::timeout_nan());
     }
     let ns = seconds * 1e9;
     let ns = if ns >= 0.0 { ns.ceil() } else { ns.floor() };
     // i64::MIN as f64 is exactly -2^63; the half-open range is exactly the i64 range.
     let min = i64::MIN as f64;
     if !(min <= ns && ns < -min) {
-        return Err(Error::Overflow(
-            "timestamp out of range for platform time_t".into(),
-        ));
+        return Err(Error::timeout_overflow());
     }
     Ok(ns as i64)
 }
@@ -45,7 +43,7 @@ fn div_away(t: i64, k: i64) -> i64 {
 
 /// Nanoseconds to a `timeval`, microseconds rounded away from zero, seconds by floor division
 /// with a non-negative `tv_usec` (as CPython's `_PyTime_AsTimeval`).
-pub fn ns_to_timeval(ns: i64) -> libc::timeval {
+pub(crate) fn ns_to_timeval(ns: i64) -> libc::timeval {
     let us = div_away(ns, NS_PER_US);
     libc::timeval {
         tv_sec: us.div_euclid(US_PER_SEC) as libc::time_t,
@@ -66,7 +64,7 @@ pub(crate) fn select_timeout(seconds: f64) -> Result<(libc::timeval, Duration)> 
     let ns = seconds_to_ns(seconds)?;
     let tv = ns_to_timeval(ns);
     if tv.tv_sec < 0 {
-        return Err(Error::value("timeout must be non-negative"));
+        return Err(Error::timeout_negative());
     }
     // tv_sec >= 0 means ns >= 0: any negative ns rounds away from zero to at least -1 µs.
     Ok((tv, Duration::from_nanos(ns as u64)))
@@ -74,14 +72,14 @@ pub(crate) fn select_timeout(seconds: f64) -> Result<(libc::timeval, Duration)> 
 
 /// What is left of a wait, as a `timeval` rounded up to whole microseconds (the value CPython
 /// retries `select()` with after `EINTR`).
-pub fn remaining_timeval(left: Duration) -> libc::timeval {
+pub(crate) fn remaining_timeval(left: Duration) -> libc::timeval {
     let ns = i64::try_from(left.as_nanos()).unwrap_or(i64::MAX);
     ns_to_timeval(ns)
 }
 
 /// Whole milliseconds for `poll()`, rounded up and clamped to `c_int` (CPython's socket
 /// timeouts wait with `_PyTime_AsMilliseconds(.., _PyTime_ROUND_CEILING)`).
-pub fn poll_ms(left: Duration) -> i32 {
+pub(crate) fn poll_ms(left: Duration) -> i32 {
     let ns = i64::try_from(left.as_nanos()).unwrap_or(i64::MAX);
     let ms = div_away(ns, NS_PER_MS);
     i32::try_from(ms).unwrap_or(i32::MAX)
