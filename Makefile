@@ -1,13 +1,24 @@
 # pyselect: build, test, run and trace. `make help` lists the targets.
 
+# Each setting can be given on the command line (make demo HOST=::1) or in the environment.
+# HOST '' is the seed's '' (all interfaces); PORTS may hold 0s (the kernel picks; make demo
+# then uses the ports the server reports).
 CARGO    ?= cargo
-HOST     := 127.0.0.1
-PORTS    := 5050,5060
-MODE     := multiplex
-MESSAGE  := hi
-TRACEDIR := target/strace
-SERVER   := target/release/pyselect-server
-CLIENT   := target/release/pyselect-client
+HOST     ?= 127.0.0.1
+PORTS    ?= 5050,5060
+MODE     ?= multiplex
+MESSAGE  ?= hi
+TRACEDIR ?= target/strace
+export CARGO
+# The binaries are wherever cargo builds them (CARGO_TARGET_DIR, build.target-dir, a --target
+# triple): scripts/cargo-bin builds them and prints the paths cargo reports, so an old
+# target/release/ is never run instead.
+BIN := ./scripts/cargo-bin
+# A make value as one shell word, whatever quotes it holds.
+quote = '$(subst ','\'',$(1))'
+comma := ,
+# The ports the clients use: a blocking-mode server listens on the first one only.
+CLIENT_PORTS = $(if $(filter blocking,$(MODE)),$(firstword $(subst $(comma), ,$(PORTS))),$(subst $(comma), ,$(PORTS)))
 # The syscalls worth reading in a trace of these programs.
 STRACE_FILTER := trace=socket,bind,listen,setsockopt,ioctl,accept,accept4,select,pselect6,poll,recvfrom,sendto,write,close,shutdown,rt_sigaction,getsockname,connect,getsockopt,getpeername
 
@@ -16,10 +27,11 @@ STRACE_FILTER := trace=socket,bind,listen,setsockopt,ioctl,accept,accept4,select
 
 help:
 	@echo "make run-server   run the server (MODE=$(MODE) PORTS=$(PORTS) HOST=$(HOST))"
-	@echo "make run-clients  one client per port, as the seed's two client scripts"
-	@echo "make demo         server in the background, both clients, server stopped"
+	@echo "make run-clients  one client per port (the first only for MODE=blocking), MESSAGE=$(MESSAGE)"
+	@echo "make demo         server in the background, a client per port it reports, server stopped"
 	@echo "make strace-server / strace-clients   the same under strace -f, trace in $(TRACEDIR)/"
 	@echo "make test         lint plus every test;  make lint, make doc, make bench"
+	@echo "binaries: where cargo builds them (CARGO_TARGET_DIR honoured); scripts/cargo-bin NAME prints the path"
 
 all: build
 
@@ -54,28 +66,30 @@ doc:
 bench:
 	python3 bench/run.py
 
-run-server: release
-	$(SERVER) --host '$(HOST)' --ports $(PORTS) --mode $(MODE)
+run-server:
+	@server=$$($(BIN) pyselect-server) && set -x && exec \
+	  "$$server" --host $(call quote,$(HOST)) --ports $(call quote,$(PORTS)) --mode $(call quote,$(MODE))
 
-run-clients: release
-	@for p in $$(echo $(PORTS) | tr ',' ' '); do \
-	  $(CLIENT) --host '$(HOST)' --port $$p --message '$(MESSAGE)' || exit 1; \
+run-clients:
+	@client=$$($(BIN) pyselect-client) && set -x && \
+	for p in $(CLIENT_PORTS); do \
+	  "$$client" --host $(call quote,$(HOST)) --port "$$p" --message $(call quote,$(MESSAGE)) || exit 1; \
 	done
 
-demo: release
-	@./scripts/demo.sh '$(HOST)' '$(PORTS)' '$(MODE)'
+demo:
+	@./scripts/demo.sh $(call quote,$(HOST)) $(call quote,$(PORTS)) $(call quote,$(MODE)) $(call quote,$(MESSAGE))
 
-strace-server: release deps
-	@mkdir -p $(TRACEDIR)
-	@echo "tracing the server into $(TRACEDIR)/server.trace (Ctrl-C to stop)"
-	strace -f -tt -s 256 -e $(STRACE_FILTER) -o $(TRACEDIR)/server.trace \
-	  $(SERVER) --host '$(HOST)' --ports $(PORTS) --mode $(MODE)
+strace-server: deps
+	@server=$$($(BIN) pyselect-server) && mkdir -p $(call quote,$(TRACEDIR)) && \
+	echo "tracing the server into $(TRACEDIR)/server.trace (Ctrl-C to stop)" && set -x && \
+	strace -f -tt -s 256 -e $(STRACE_FILTER) -o $(call quote,$(TRACEDIR))/server.trace \
+	  "$$server" --host $(call quote,$(HOST)) --ports $(call quote,$(PORTS)) --mode $(call quote,$(MODE))
 
-strace-clients: release deps
-	@mkdir -p $(TRACEDIR)
-	@for p in $$(echo $(PORTS) | tr ',' ' '); do \
-	  strace -f -tt -s 256 -e $(STRACE_FILTER) -o $(TRACEDIR)/client-$$p.trace \
-	    $(CLIENT) --host '$(HOST)' --port $$p --message '$(MESSAGE)' || exit 1; \
+strace-clients: deps
+	@client=$$($(BIN) pyselect-client) && mkdir -p $(call quote,$(TRACEDIR)) && \
+	for p in $(CLIENT_PORTS); do \
+	  (set -x; strace -f -tt -s 256 -e $(STRACE_FILTER) -o $(call quote,$(TRACEDIR))/client-$$p.trace \
+	    "$$client" --host $(call quote,$(HOST)) --port "$$p" --message $(call quote,$(MESSAGE))) || exit 1; \
 	  echo "trace written to $(TRACEDIR)/client-$$p.trace"; \
 	done
 

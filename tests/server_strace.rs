@@ -9,10 +9,11 @@
 //! exits by itself), and compares the trace lines from the one after "listening on" to the
 //! close of the client's fd with the sequence below, exactly, after putting the ports in.
 //!
-//! Placeholders in the sequences: `P1` is the first listening port, `CPORT` the client's port
-//! (both have five digits, as every port in Linux's ephemeral range does, so the byte counts in
-//! the sequences are fixed); `{TIMEOUT}`/`{LEFT}` stand for timevals that depend on the clock
-//! and are checked for range separately.
+//! Placeholders in the sequences: `P1` is the first listening port, `{WLEN}` the byte count of
+//! the reply `welcome P1!` (13 for the Makefile's 5050 that docs/STRACE.md shows, 14 for the
+//! five-digit ports of `--ports 0,0`), `CPORT` the client's port (five digits, as every port in
+//! Linux's ephemeral range has, so the message line's byte count is fixed); `{TIMEOUT}`/`{LEFT}`
+//! stand for timevals that depend on the clock and are checked for range separately.
 
 mod stracekit;
 
@@ -26,7 +27,7 @@ const SELECT_MODE: &[&str] = &[
     r#"accept4(3, {sa_family=AF_INET, sin_port=htons(CPORT), sin_addr=inet_addr("127.0.0.1")}, [128 => 16], SOCK_CLOEXEC) = 5"#,
     r#"recvfrom(5, "hi", 1024, 0, NULL, NULL) = 2"#,
     r#"write(1, "[('127.0.0.1', CPORT)] message : b'hi'\n", 39) = 39"#,
-    r#"sendto(5, "welcome P1!", 14, MSG_NOSIGNAL, NULL, 0) = 14"#,
+    r#"sendto(5, "welcome P1!", {WLEN}, MSG_NOSIGNAL, NULL, 0) = {WLEN}"#,
     "close(5) = 0",
 ];
 
@@ -38,7 +39,7 @@ const MULTIPLEX_MODE: &[&str] = &[
     "pselect6(6, [3 4 5], NULL, [5], {TIMEOUT}, NULL) = 1 (in [5], left {LEFT})",
     r#"recvfrom(5, "hi", 1024, MSG_DONTWAIT, NULL, NULL) = 2"#,
     r#"write(1, "[('127.0.0.1', CPORT)] message : b'hi'\n", 39) = 39"#,
-    r#"sendto(5, "welcome P1!", 14, MSG_DONTWAIT|MSG_NOSIGNAL, NULL, 0) = 14"#,
+    r#"sendto(5, "welcome P1!", {WLEN}, MSG_DONTWAIT|MSG_NOSIGNAL, NULL, 0) = {WLEN}"#,
     "close(5) = 0",
 ];
 
@@ -51,7 +52,7 @@ const TIMEOUT_MODE: &[&str] = &[
     "ioctl(5, FIONBIO, [0]) = 0",
     r#"recvfrom(5, "hi", 1024, 0, NULL, NULL) = 2"#,
     r#"write(1, "[('127.0.0.1', CPORT)] message : b'hi'\n", 39) = 39"#,
-    r#"sendto(5, "welcome P1!", 14, MSG_NOSIGNAL, NULL, 0) = 14"#,
+    r#"sendto(5, "welcome P1!", {WLEN}, MSG_NOSIGNAL, NULL, 0) = {WLEN}"#,
     "close(5) = 0",
 ];
 
@@ -76,7 +77,7 @@ const CPYTHON_SELECT_UNBUFFERED: &[&str] = &[
     r#"recvfrom(5, "hi", 1024, 0, NULL, NULL) = 2"#,
     r#"write(1, "[('127.0.0.1', CPORT)] message : b'hi'", 38) = 38"#,
     r#"write(1, "\n", 1) = 1"#,
-    r#"sendto(5, "welcome P1!", 14, 0, NULL, 0) = 14"#,
+    r#"sendto(5, "welcome P1!", {WLEN}, 0, NULL, 0) = {WLEN}"#,
     "close(5) = 0",
 ];
 
@@ -86,21 +87,79 @@ const CPYTHON_SELECT_BUFFERED: &[&str] = &[
     r#"accept4(3, {sa_family=AF_INET, sin_port=htons(CPORT), sin_addr=inet_addr("127.0.0.1")}, [16], SOCK_CLOEXEC) = 5"#,
     r#"getsockname(5, {sa_family=AF_INET, sin_port=htons(P1), sin_addr=inet_addr("127.0.0.1")}, [128 => 16]) = 0"#,
     r#"recvfrom(5, "hi", 1024, 0, NULL, NULL) = 2"#,
-    r#"sendto(5, "welcome P1!", 14, 0, NULL, 0) = 14"#,
+    r#"sendto(5, "welcome P1!", {WLEN}, 0, NULL, 0) = {WLEN}"#,
     "close(5) = 0",
 ];
 
-/// The sequence with the ports put in.
+/// The lines a trace shows before the server's first `socket`, each explained in
+/// docs/STRACE.md section 2, as the start of the line (handler addresses vary): the dynamic
+/// loader's closes, Rust's runtime checking fds 0-2, ignoring SIGPIPE, reading
+/// /proc/self/maps and installing its stack-overflow handlers, then pyselect's own handlers.
+const STARTUP: &[&str] = &[
+    "close(3) = 0",
+    "poll([{fd=0, events=0}, {fd=1, events=0}, {fd=2, events=0}], 3, 0) = ",
+    "rt_sigaction(SIGPIPE, {sa_handler=SIG_IGN, ",
+    "rt_sigaction(SIGSEGV, NULL, ",
+    "rt_sigaction(SIGSEGV, {sa_handler=0x",
+    "rt_sigaction(SIGBUS, NULL, ",
+    "rt_sigaction(SIGBUS, {sa_handler=0x",
+    "rt_sigaction(SIGINT, {sa_handler=0x",
+    "rt_sigaction(SIGTERM, {sa_handler=0x",
+];
+
+/// Every line before the first `socket` is one docs/STRACE.md explains, and pyselect's own
+/// SIGINT and SIGTERM handlers are among them.
+fn assert_startup_explained(trace: &stracekit::Trace) {
+    let first_socket = trace
+        .lines
+        .iter()
+        .position(|l| l.name() == "socket")
+        .unwrap_or_else(|| panic!("no socket() in the trace:\n{}", trace.dump()));
+    let startup = &trace.lines[..first_socket];
+    for line in startup {
+        assert!(
+            STARTUP.iter().any(|p| line.text.starts_with(p)),
+            "a start-up line docs/STRACE.md (section 2) does not explain: {}\n--- whole trace:\n{}",
+            line.text,
+            trace.dump()
+        );
+    }
+    for own in &STARTUP[STARTUP.len() - 2..] {
+        assert!(
+            startup.iter().any(|l| l.text.starts_with(own)),
+            "no {own}... before the first socket:\n{}",
+            trace.dump()
+        );
+    }
+}
+
+/// The first port of the Makefile's `PORTS`, which `make strace-server` uses and the guide's
+/// traces show.
+fn makefile_first_port() -> u16 {
+    let makefile = std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/Makefile"))
+        .expect("read the Makefile");
+    makefile
+        .lines()
+        .find_map(|l| {
+            let (name, value) = l.split_once("?=").or_else(|| l.split_once(":="))?;
+            (name.trim() == "PORTS").then(|| value.trim().split(',').next()?.parse().ok())?
+        })
+        .expect("the Makefile sets PORTS ?= P1,P2")
+}
+
+/// The sequence with the ports, and the reply's length for the first port, put in.
 fn expected(template: &[&str], p1: u16, cport: u16) -> Vec<String> {
     assert!(
-        p1 >= 10000 && cport >= 10000,
-        "the sequences assume five-digit (ephemeral) ports, got {p1} and {cport}"
+        cport >= 10000,
+        "the sequences assume a five-digit (ephemeral) client port, got {cport}"
     );
+    let wlen = format!("welcome {p1}!").len().to_string();
     template
         .iter()
         .map(|l| {
             l.replace("CPORT", &cport.to_string())
                 .replace("P1", &p1.to_string())
+                .replace("{WLEN}", &wlen)
         })
         .collect()
 }
@@ -163,6 +222,7 @@ fn select_mode_sequence() {
         format!("hello socket1\n[('127.0.0.1', {cport})] message : b'hi'\n")
     );
     assert_clean_exit(&trace, &[3, 4]);
+    assert_startup_explained(&trace);
 }
 
 #[test]
@@ -347,8 +407,9 @@ fn cpython_select_sequence_buffered() {
     cpython_select("cpython-buf", &["PYTHONUNBUFFERED"], &[], Signal::SIGINT);
 }
 
-/// docs/STRACE.md shows every tested line, with the ports it uses for anonymised traces
-/// (server 40001, client 50001): change a sequence here and the guide must change too.
+/// docs/STRACE.md shows every tested line, with the ports of its traces (the server on the
+/// Makefile's 5050, as `make strace-server` runs it; the client shown as 50001): change a
+/// sequence here and the guide must change too.
 #[test]
 fn guide_shows_the_tested_sequences() {
     let guide = std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/docs/STRACE.md"))
@@ -367,8 +428,14 @@ fn guide_shows_the_tested_sequences() {
         ("CPYTHON_SELECT_BUFFERED", CPYTHON_SELECT_BUFFERED),
         ("--syscall select", raw_select),
     ];
+    for prefix in STARTUP {
+        assert!(
+            guide.contains(prefix),
+            "docs/STRACE.md (section 2) does not show the start-up line {prefix}..."
+        );
+    }
     for (name, lines) in all {
-        for line in expected(lines, 40001, 50001) {
+        for line in expected(lines, makefile_first_port(), 50001) {
             let line = line.replace("{MS}", "1000");
             // The clock-dependent part of a timeval line is shown with sample values.
             let shown = line.split("{TIMEOUT}").next().unwrap();
