@@ -1,10 +1,11 @@
 # pyselect: build, test, run and trace. `make help` lists the targets.
 
-# Each setting can be given on the command line (make demo HOST=::1) or in the environment.
+# Each setting can be given on the command line (make demo HOST=::1), and all but HOST in the
+# environment too: some shells (tcsh) export HOST as the machine's name, which is no address.
 # HOST '' is the seed's '' (all interfaces); PORTS may hold 0s (the kernel picks; make demo
 # then uses the ports the server reports).
 CARGO    ?= cargo
-HOST     ?= 127.0.0.1
+HOST     := 127.0.0.1
 PORTS    ?= 5050,5060
 MODE     ?= multiplex
 MESSAGE  ?= hi

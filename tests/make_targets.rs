@@ -188,9 +188,23 @@ fn demo_runs_what_cargo_built_in_cargo_target_dir_on_the_ports_the_server_report
 }
 
 #[test]
-fn demo_takes_host_from_the_environment_and_the_command_line() {
-    // HOST in the environment: the Makefile's own default must not replace it.
+fn demo_takes_host_from_the_command_line_not_the_environment() {
+    // Some shells export HOST as the machine's name: the Makefile's default must win over it.
     let out = make(&["demo", "PORTS=0,0"], &[("HOST", "::1")]).success("HOST=::1 make demo");
+    assert!(
+        out.stdout
+            .contains("pyselect-server: listening on 127.0.0.1:"),
+        "{}",
+        out.stdout
+    );
+    assert_eq!(
+        out.stdout.matches("[('127.0.0.1', ").count(),
+        2,
+        "{}",
+        out.stdout
+    );
+    // On the command line: IPv6 loopback, then another loopback address than the default.
+    let out = make(&["demo", "PORTS=0,0", "HOST=::1"], &[]).success("make demo HOST=::1");
     assert!(
         out.stdout.contains("pyselect-server: listening on [::1]:"),
         "{}",
