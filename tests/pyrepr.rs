@@ -5,7 +5,7 @@
 //! it prints with the Rust output. `python3` is required: if it cannot be
 //! run, the tests fail with an explanatory message instead of passing.
 
-mod common;
+mod util;
 
 use std::io::ErrorKind;
 use std::net::{
@@ -13,8 +13,8 @@ use std::net::{
 };
 use std::time::{Duration, Instant};
 
-use common::python;
 use pyselect::pyrepr::{addr_repr, bytes_repr};
+use util::python;
 
 fn hex(data: &[u8]) -> String {
     data.iter().map(|b| format!("{b:02x}")).collect()

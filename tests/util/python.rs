@@ -2,19 +2,12 @@
 //! interpreter behind `python3`. Both fail the calling test loudly when `python3` is missing or
 //! fails: a test never passes without its reference.
 
-// Each test crate uses a different subset of these helpers.
-#![allow(dead_code)]
-
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::process::Command;
 use std::sync::OnceLock;
-use std::time::Duration;
 
 use super::child::ChildGuard;
-
-/// Upper bound for one `python3` run. Every script here finishes in well under a second; this
-/// only turns a hang into a failure.
-pub const LIMIT: Duration = Duration::from_secs(120);
+use super::LIMIT;
 
 /// Run `python3 -I -c script args...` with `input` on stdin and return its stdout. Panics, with
 /// python3's stderr, when the script fails.
@@ -84,4 +77,30 @@ pub fn interpreter() -> &'static Interpreter {
             version,
         }
     })
+}
+
+/// The real CPython executable behind `python3` (`sys.executable`, so that a pyenv shim script
+/// is not what strace follows). Panics with an explanation unless it is Python 3.
+pub fn exe() -> &'static Path {
+    let python = interpreter();
+    assert_eq!(
+        python.version.0, 3,
+        "python3 is version {:?}; CPython 3 (3.11 is the reference) is required",
+        python.version
+    );
+    &python.exe
+}
+
+/// The real interpreter behind `python3` (see [`Interpreter::exe`]) if it is CPython 3.11.
+/// Panics when `python3` cannot be run at all.
+pub fn cpython311() -> Option<&'static Path> {
+    let python = interpreter();
+    python.is_cpython(3, 11).then_some(python.exe.as_path())
+}
+
+/// `python3 -I script args...`, with the real interpreter ([`exe`]).
+pub fn script_command(script: &Path, args: &[&str]) -> Command {
+    let mut cmd = Command::new(exe());
+    cmd.arg("-I").arg(script).args(args);
+    cmd
 }
