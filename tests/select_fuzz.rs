@@ -542,6 +542,13 @@ fn model_and_library_agree_with_cpython() {
         cases.len()
     );
 
+    // An older 3.11's known differences, as the reference words them (see `util::python`).
+    let python: Vec<String> = python
+        .iter()
+        .zip(&cases)
+        .map(|(line, case)| util::python::outcome_as_reference(case.timeout, line))
+        .collect();
+
     let closed = util::fd::closed_low_fd();
     let mut mismatches = Vec::new();
     for (case, py) in cases.iter().zip(&python) {
