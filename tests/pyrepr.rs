@@ -43,13 +43,7 @@ fn check_bytes_against_python(cases: &[Vec<u8>]) {
         .filter(|(case, py)| bytes_repr(case) != **py)
         .map(|(case, py)| format!("{case:?}: python {py}, rust {}", bytes_repr(case)))
         .collect();
-    assert!(
-        mismatches.is_empty(),
-        "{} of {} cases differ from CPython:\n{}",
-        mismatches.len(),
-        cases.len(),
-        mismatches.join("\n")
-    );
+    python::assert_no_mismatches(&mismatches, cases.len(), "cases");
 }
 
 /// Tiny deterministic xorshift64 generator (fixed seed, no dependencies).
@@ -183,13 +177,7 @@ fn check_addrs_against_python(addrs: &[SocketAddr]) {
         .filter(|(addr, py)| addr_repr(addr) != **py)
         .map(|(addr, py)| format!("{addr:?}: python {py}, rust {}", addr_repr(addr)))
         .collect();
-    assert!(
-        mismatches.is_empty(),
-        "{} of {} addresses differ from CPython:\n{}",
-        mismatches.len(),
-        addrs.len(),
-        mismatches.join("\n")
-    );
+    python::assert_no_mismatches(&mismatches, addrs.len(), "addresses");
 }
 
 fn v6(ip: &str, port: u16, flowinfo: u32, scope_id: u32) -> SocketAddr {

@@ -300,13 +300,7 @@ fn select_matches_cpython_on_the_same_fds() {
             format!("{name}:\n  pyselect: {ours}\n  CPython:  {theirs}")
         })
         .collect();
-    assert!(
-        mismatches.is_empty(),
-        "{} of {} scenarios differ from CPython:\n{}",
-        mismatches.len(),
-        scenarios.len(),
-        mismatches.join("\n")
-    );
+    python::assert_no_mismatches(&mismatches, scenarios.len(), "scenarios");
 }
 
 #[test]

@@ -577,13 +577,7 @@ fn model_and_library_agree_with_cpython() {
             ));
         }
     }
-    assert!(
-        mismatches.is_empty(),
-        "{} of {} cases differ from CPython:\n{}",
-        mismatches.len(),
-        cases.len(),
-        mismatches.join("\n")
-    );
+    util::python::assert_no_mismatches(&mismatches, cases.len(), "cases");
     // The batch exercised every kind of outcome.
     let kinds: BTreeSet<&str> = python
         .iter()

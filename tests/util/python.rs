@@ -209,3 +209,14 @@ pub fn outcome_as_reference(timeout: Option<f64>, line: &str) -> String {
     let python = interpreter();
     outcome_as_reference_for(&python.implementation, python.release(), timeout, line)
 }
+
+/// Panics, listing them, when any of `total` `what` (cases, scenarios...) differed from
+/// CPython: `mismatches` holds one description per difference.
+pub fn assert_no_mismatches(mismatches: &[String], total: usize, what: &str) {
+    assert!(
+        mismatches.is_empty(),
+        "{} of {total} {what} differ from CPython:\n{}",
+        mismatches.len(),
+        mismatches.join("\n")
+    );
+}
