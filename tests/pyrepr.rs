@@ -7,11 +7,9 @@
 
 mod util;
 
-use std::io::ErrorKind;
 use std::net::{
     Ipv4Addr, Ipv6Addr, SocketAddr, SocketAddrV4, SocketAddrV6, TcpListener, TcpStream,
 };
-use std::time::{Duration, Instant};
 
 use pyselect::pyrepr::{addr_repr, bytes_repr};
 use util::python;
@@ -285,21 +283,6 @@ sys.stdout.write(repr(s.getsockname()) + "\n")
 s.close()
 "#;
 
-/// Accepts one connection, failing (instead of hanging) after 10 seconds.
-fn accept_with_timeout(listener: &TcpListener) -> SocketAddr {
-    listener.set_nonblocking(true).expect("set_nonblocking");
-    let deadline = Instant::now() + Duration::from_secs(10);
-    loop {
-        match listener.accept() {
-            Ok((_stream, peer)) => return peer,
-            Err(err) if err.kind() == ErrorKind::WouldBlock && Instant::now() < deadline => {
-                std::thread::sleep(Duration::from_millis(5));
-            }
-            Err(err) => panic!("accept: {err}"),
-        }
-    }
-}
-
 /// Connects a python3 client to `listener` (via `connect_host`) and returns
 /// the Rust-side peer address together with the client's own view of its
 /// address, as Python formats it.
@@ -313,7 +296,7 @@ fn accept_python_client(listener: &TcpListener, connect_host: &str) -> (SocketAd
     // in the listen queue for accept() below.
     let lines = python::run_lines(CLIENT_SCRIPT, &[connect_host, &port], b"");
     assert_eq!(lines.len(), 1, "python3 client output: {lines:?}");
-    let peer = accept_with_timeout(listener);
+    let peer = util::client::accept(listener).1;
     (peer, lines[0].clone())
 }
 
@@ -354,7 +337,7 @@ fn dual_stack_peer_is_v4_mapped_four_tuple() {
             return;
         }
     };
-    let peer = accept_with_timeout(&listener);
+    let peer = util::client::accept(&listener).1;
     let client_port = client.local_addr().expect("client local_addr").port();
     assert_eq!(
         addr_repr(&peer),

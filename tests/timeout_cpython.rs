@@ -33,9 +33,8 @@ fn child_entry() {
     }
 }
 
-/// 2^63 ns in seconds (9223372036.854775808), the edge of CPython's range, as the nearest f64
-/// (one correctly rounded division).
-const EDGE: f64 = 9_223_372_036_854_775_808.0 / 1e9;
+// EDGE: 2^63 ns in seconds, the edge of CPython's range, as the nearest f64.
+use util::python::EDGE;
 
 /// Values worth a real CPython call each.
 fn representative() -> Vec<f64> {

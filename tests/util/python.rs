@@ -148,9 +148,9 @@ pub const OLD_OVERFLOW: &str = "timestamp too large to convert to C _PyTime_t";
 /// `tests/python_versions.rs`).
 pub const LAST_OLD_PATCH: u32 = 2;
 
-/// 2**63 ns in seconds (9223372036.854775808) as the nearest f64: the edge value older
-/// releases let through.
-pub const EDGE: f64 = f64::from_bits(0x4201_2e0b_e826_d695);
+/// 2^63 ns in seconds (9223372036.854775808), the edge of CPython's range, as the nearest f64
+/// (one correctly rounded division): the value older releases let through.
+pub const EDGE: f64 = 9_223_372_036_854_775_808.0 / 1e9;
 
 /// What older releases say (as a ValueError) for [`EDGE`] instead of the OverflowError.
 const OLD_EDGE_TEXT: &str = "timeout must be non-negative";
