@@ -33,7 +33,7 @@ use pyselect::{select, Error, Family, Socket, Type};
 
 use util::child::{self, assert_one_test_passed, test_command, ChildGuard};
 use util::python::interpreter;
-use util::strace::{self as strace_util, Trace};
+use util::strace::{self, Trace};
 use util::{TempPath, LIMIT};
 
 /// The calls worth comparing: the brief's filter plus `getsockname` (CPython's extra call after
@@ -193,7 +193,7 @@ fn replace_numbers(s: &str, key: &str, mut f: impl FnMut(&str) -> String) -> Str
 fn normalize(raw: &str, pyselect_side: bool) -> Result<Vec<String>, String> {
     let trace = Trace::parse(raw);
     // `+++ exited` and `--- SIG...` lines have no name.
-    let lines: Vec<&strace_util::Line> = trace
+    let lines: Vec<&strace::Line> = trace
         .lines
         .iter()
         .filter(|l| !l.name().is_empty())
@@ -292,10 +292,10 @@ fn traces() -> &'static Traces {
         // own syscalls would land in the trace under `strace -f`).
         let mut python = std::process::Command::new(&interpreter().exe);
         python.args(["-I", "-c", PY_SCENARIO]);
-        let mut py_cmd = strace_util::command(&py_file, TRACE_FILTER, &[], &python);
+        let mut py_cmd = strace::command(&py_file, TRACE_FILTER, &[], &python);
         let py = ChildGuard::spawn(&mut py_cmd, "strace (CPython scenario)");
         let mut rs_cmd =
-            strace_util::command(&rs_file, TRACE_FILTER, &[], &test_command(CHILD_TEST, ROLE));
+            strace::command(&rs_file, TRACE_FILTER, &[], &test_command(CHILD_TEST, ROLE));
         let rs = ChildGuard::spawn(&mut rs_cmd, "strace (pyselect scenario)");
 
         let py_out = py.output(LIMIT);
