@@ -2,14 +2,15 @@
 //! `std::net::TcpListener` on loopback, ephemeral ports.
 //!
 //! Synchronisation is by the data itself (a server reads the client's message before acting),
-//! never by sleeping; every wait is bounded (see `clientutil::DEADLINE`).
+//! never by sleeping; every wait is bounded (see `util::LIMIT`).
 
-mod clientutil;
+mod util;
 
 use std::net::{IpAddr, TcpListener};
 
-use clientutil::*;
 use nix::sys::signal::Signal;
+use util::child::Output;
+use util::client::*;
 
 /// The seed's reply for a port: `welcome 5050!`.
 fn welcome(port: u16) -> Vec<u8> {
@@ -37,7 +38,7 @@ fn assert_one_error_line(out: &Output, expected: &str) {
 
 #[test]
 fn single_mode_prints_the_seeds_line_for_the_port_reached() {
-    let (listener, port) = listener_v4();
+    let (listener, port) = tcp_listener_v4();
     let server = one_shot(listener, 2, welcome(port));
     let out = run_client(&["--port", &port.to_string()]);
     assert_eq!(out.code(), 0, "{out:?}");
@@ -51,7 +52,7 @@ fn single_mode_prints_the_seeds_line_for_the_port_reached() {
 
 #[test]
 fn single_mode_sends_the_message_given_and_accepts_the_blocking_servers_reply() {
-    let (listener, port) = listener_v4();
+    let (listener, port) = tcp_listener_v4();
     let server = one_shot(listener, 11, b"welcome!".to_vec());
     let out = run_client(&[
         "--host",
@@ -67,7 +68,7 @@ fn single_mode_sends_the_message_given_and_accepts_the_blocking_servers_reply() 
 
 #[test]
 fn single_mode_prints_the_reply_as_python_bytes_repr() {
-    let (listener, port) = listener_v4();
+    let (listener, port) = tcp_listener_v4();
     let server = one_shot(listener, 2, b"welcome 'back'\n\x00\xff".to_vec());
     let out = run_client(&["--port", &port.to_string()]);
     assert_eq!(out.code(), 0, "{out:?}");
@@ -81,7 +82,7 @@ fn single_mode_prints_the_reply_as_python_bytes_repr() {
 
 #[test]
 fn single_mode_over_ipv6_uses_af_inet6() {
-    let Some((listener, port)) = listener_v6() else {
+    let Some((listener, port)) = tcp_listener_v6() else {
         eprintln!("skipped: no IPv6 loopback on this machine");
         return;
     };
@@ -105,7 +106,7 @@ fn single_mode_over_ipv6_uses_af_inet6() {
 
 #[test]
 fn oob_sends_one_urgent_byte_before_the_message() {
-    let (listener, port) = listener_v4();
+    let (listener, port) = tcp_listener_v4();
     let server = serve(listener, move |listener| {
         let (mut stream, _) = accept(&listener);
         let urgent = recv_urgent(&stream);
@@ -141,7 +142,7 @@ fn refused_connection_is_one_line_and_exit_1() {
 
 #[test]
 fn reset_is_one_line_and_exit_1() {
-    let (listener, port) = listener_v4();
+    let (listener, port) = tcp_listener_v4();
     let server = serve(listener, |listener| {
         let (mut stream, _) = accept(&listener);
         let msg = read_message(&mut stream, 2);
@@ -160,7 +161,7 @@ fn reset_is_one_line_and_exit_1() {
 
 #[test]
 fn eof_without_a_reply_is_one_line_and_exit_1() {
-    let (listener, port) = listener_v4();
+    let (listener, port) = tcp_listener_v4();
     let server = one_shot(listener, 2, Vec::new());
     let out = run_client(&["--port", &port.to_string()]);
     assert_one_error_line(
@@ -174,7 +175,7 @@ fn eof_without_a_reply_is_one_line_and_exit_1() {
 
 #[test]
 fn a_reply_not_starting_with_welcome_is_shown_and_exit_1() {
-    let (listener, port) = listener_v4();
+    let (listener, port) = tcp_listener_v4();
     let server = one_shot(listener, 2, b"go away\n".to_vec());
     let out = run_client(&["--port", &port.to_string()]);
     assert_one_error_line(
@@ -187,7 +188,7 @@ fn a_reply_not_starting_with_welcome_is_shown_and_exit_1() {
 #[test]
 fn single_mode_timeout_gives_up_on_a_silent_server() {
     // The kernel completes the handshake from the backlog; nobody ever accepts or replies.
-    let (_listener, port) = listener_v4();
+    let (_listener, port) = tcp_listener_v4();
     let out = run_client(&["--port", &port.to_string(), "--timeout", "0.2"]);
     assert_one_error_line(
         &out,
@@ -286,7 +287,7 @@ fn serve_n(
 
 #[test]
 fn load_mode_runs_every_transaction_and_prints_one_summary_line() {
-    let (listener, port) = listener_v4();
+    let (listener, port) = tcp_listener_v4();
     let server = serve_n(listener, 500, |_, port| Some(welcome(port)));
     let out = run_client(&[
         "--port",
@@ -321,7 +322,7 @@ fn load_mode_runs_every_transaction_and_prints_one_summary_line() {
 fn load_mode_keeps_concurrency_transactions_in_flight_and_no_more() {
     const C: usize = 4;
     const ROUNDS: usize = 3;
-    let (listener, port) = listener_v4();
+    let (listener, port) = tcp_listener_v4();
     // Each round the server holds C connections open, each with its message read, before
     // answering any: a client that did not multiplex C sockets would never get there.
     let server = serve(listener, move |listener| {
@@ -363,7 +364,7 @@ fn load_mode_keeps_concurrency_transactions_in_flight_and_no_more() {
 
 #[test]
 fn load_mode_counts_broken_connections_and_still_prints_the_summary() {
-    let (listener, port) = listener_v4();
+    let (listener, port) = tcp_listener_v4();
     // Of every 5: reset, a reply for the wrong port, EOF without a reply, and two good ones
     // (the select server's `welcome <port>!` and the blocking server's `welcome!`).
     let server = serve_n(listener, 40, |k, port| match k % 5 {
@@ -425,7 +426,7 @@ fn load_mode_counts_refused_connections() {
 #[test]
 fn load_mode_times_out_transactions_of_a_silent_server() {
     // Connections complete in the backlog; nobody accepts, nobody replies.
-    let (_listener, port) = listener_v4();
+    let (_listener, port) = tcp_listener_v4();
     let out = run_client(&[
         "--port",
         &port.to_string(),
@@ -453,7 +454,7 @@ fn load_mode_times_out_transactions_of_a_silent_server() {
 
 #[test]
 fn load_mode_with_oob_sends_the_urgent_byte_on_every_connection() {
-    let (listener, port) = listener_v4();
+    let (listener, port) = tcp_listener_v4();
     let server = serve(listener, move |listener| {
         (0..3)
             .map(|_| {
@@ -485,7 +486,7 @@ fn load_mode_with_oob_sends_the_urgent_byte_on_every_connection() {
 /// Start a load run against a server that never replies, wait until both in-flight
 /// transactions have sent their message (so the client is in its select loop), signal it.
 fn interrupt_load_run(sig: Signal) -> Output {
-    let (listener, port) = listener_v4();
+    let (listener, port) = tcp_listener_v4();
     let client = spawn_client(&[
         "--port",
         &port.to_string(),

@@ -1,7 +1,7 @@
 //! `Error`'s Python face and its conversion into `std::io::Error`, and `recv` with a size that
 //! cannot be allocated.
 
-mod common;
+mod util;
 
 use std::io;
 
@@ -23,7 +23,7 @@ fn errno_is_there_only_for_os_errors_as_in_python() {
 #[test]
 fn os_errors_display_as_python_oserror() {
     // python3 is needed: these tests compare with CPython.
-    let expected = common::python::run(
+    let expected = util::python::run(
         "import os\nfor n in (9, 32, 98, 104, 111): print('[Errno {}] {}'.format(n, os.strerror(n)))",
         &[],
         b"",

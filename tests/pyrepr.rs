@@ -5,16 +5,14 @@
 //! it prints with the Rust output. `python3` is required: if it cannot be
 //! run, the tests fail with an explanatory message instead of passing.
 
-mod common;
+mod util;
 
-use std::io::ErrorKind;
 use std::net::{
     Ipv4Addr, Ipv6Addr, SocketAddr, SocketAddrV4, SocketAddrV6, TcpListener, TcpStream,
 };
-use std::time::{Duration, Instant};
 
-use common::python;
 use pyselect::pyrepr::{addr_repr, bytes_repr};
+use util::python;
 
 fn hex(data: &[u8]) -> String {
     data.iter().map(|b| format!("{b:02x}")).collect()
@@ -43,13 +41,7 @@ fn check_bytes_against_python(cases: &[Vec<u8>]) {
         .filter(|(case, py)| bytes_repr(case) != **py)
         .map(|(case, py)| format!("{case:?}: python {py}, rust {}", bytes_repr(case)))
         .collect();
-    assert!(
-        mismatches.is_empty(),
-        "{} of {} cases differ from CPython:\n{}",
-        mismatches.len(),
-        cases.len(),
-        mismatches.join("\n")
-    );
+    python::assert_no_mismatches(&mismatches, cases.len(), "cases");
 }
 
 /// Tiny deterministic xorshift64 generator (fixed seed, no dependencies).
@@ -183,13 +175,7 @@ fn check_addrs_against_python(addrs: &[SocketAddr]) {
         .filter(|(addr, py)| addr_repr(addr) != **py)
         .map(|(addr, py)| format!("{addr:?}: python {py}, rust {}", addr_repr(addr)))
         .collect();
-    assert!(
-        mismatches.is_empty(),
-        "{} of {} addresses differ from CPython:\n{}",
-        mismatches.len(),
-        addrs.len(),
-        mismatches.join("\n")
-    );
+    python::assert_no_mismatches(&mismatches, addrs.len(), "addresses");
 }
 
 fn v6(ip: &str, port: u16, flowinfo: u32, scope_id: u32) -> SocketAddr {
@@ -297,21 +283,6 @@ sys.stdout.write(repr(s.getsockname()) + "\n")
 s.close()
 "#;
 
-/// Accepts one connection, failing (instead of hanging) after 10 seconds.
-fn accept_with_timeout(listener: &TcpListener) -> SocketAddr {
-    listener.set_nonblocking(true).expect("set_nonblocking");
-    let deadline = Instant::now() + Duration::from_secs(10);
-    loop {
-        match listener.accept() {
-            Ok((_stream, peer)) => return peer,
-            Err(err) if err.kind() == ErrorKind::WouldBlock && Instant::now() < deadline => {
-                std::thread::sleep(Duration::from_millis(5));
-            }
-            Err(err) => panic!("accept: {err}"),
-        }
-    }
-}
-
 /// Connects a python3 client to `listener` (via `connect_host`) and returns
 /// the Rust-side peer address together with the client's own view of its
 /// address, as Python formats it.
@@ -325,7 +296,7 @@ fn accept_python_client(listener: &TcpListener, connect_host: &str) -> (SocketAd
     // in the listen queue for accept() below.
     let lines = python::run_lines(CLIENT_SCRIPT, &[connect_host, &port], b"");
     assert_eq!(lines.len(), 1, "python3 client output: {lines:?}");
-    let peer = accept_with_timeout(listener);
+    let peer = util::client::accept(listener).1;
     (peer, lines[0].clone())
 }
 
@@ -366,7 +337,7 @@ fn dual_stack_peer_is_v4_mapped_four_tuple() {
             return;
         }
     };
-    let peer = accept_with_timeout(&listener);
+    let peer = util::client::accept(&listener).1;
     let client_port = client.local_addr().expect("client local_addr").port();
     assert_eq!(
         addr_repr(&peer),

@@ -21,7 +21,9 @@ use std::time::{Duration, Instant};
 use pyselect::consts::MSG_OOB;
 use pyselect::{select, select_with, Error, FileNo, Socket, Syscall, FD_SETSIZE};
 
-use util::{pipe, socketpair, tcp_pair, write_fd, GENEROUS_SECS};
+use util::fd::{pipe, socketpair, write_fd};
+use util::sock::tcp_pair;
+use util::LIMIT_SECS;
 
 /// Are `a` and `b` the same object? (The address of the data, for references to trait objects
 /// and to sized values alike.)
@@ -73,7 +75,7 @@ fn pipe_readiness_in_each_list() {
     assert_items(&xx, &[] as &[&OwnedFd]);
 
     write_fd(&w, b"x");
-    let (rr, ww, xx) = select([&r, &w], [&r, &w], [&r, &w], Some(GENEROUS_SECS)).unwrap();
+    let (rr, ww, xx) = select([&r, &w], [&r, &w], [&r, &w], Some(LIMIT_SECS)).unwrap();
     assert_items(&rr, &[&r]);
     assert_items(&ww, &[&w]);
     assert_items(&xx, &[] as &[&OwnedFd]);
@@ -86,7 +88,7 @@ fn pipe_readiness_in_each_list() {
 
     // The writer goes away: EOF is in rlist, not xlist.
     drop(w);
-    let (rr, _, xx) = select([&r], [], [&r], Some(GENEROUS_SECS)).unwrap();
+    let (rr, _, xx) = select([&r], [], [&r], Some(LIMIT_SECS)).unwrap();
     assert_items(&rr, &[&r]);
     assert!(xx.is_empty(), "EOF on a pipe must not show in xlist");
 }
@@ -96,7 +98,7 @@ fn pipe_with_no_reader_shows_the_error_in_rlist_and_wlist_not_xlist() {
     // CPython: r, w = os.pipe(); os.close(r); select([w], [w], [w], 5) == ([w], [w], [])
     let (r, w) = pipe();
     drop(r);
-    let (rr, ww, xx) = select([&w], [&w], [&w], Some(GENEROUS_SECS)).unwrap();
+    let (rr, ww, xx) = select([&w], [&w], [&w], Some(LIMIT_SECS)).unwrap();
     assert_items(&rr, &[&w]);
     assert_items(&ww, &[&w]);
     assert!(xx.is_empty(), "an error condition must not show in xlist");
@@ -111,7 +113,7 @@ fn socketpair_readiness_in_each_list() {
     assert!(xx.is_empty());
 
     a.write_all(b"hi").unwrap();
-    let (rr, ww, xx) = select([&a, &b], [&a, &b], [&a, &b], Some(GENEROUS_SECS)).unwrap();
+    let (rr, ww, xx) = select([&a, &b], [&a, &b], [&a, &b], Some(LIMIT_SECS)).unwrap();
     assert_items(&rr, &[&b]);
     assert_items(&ww, &[&a, &b]);
     assert!(xx.is_empty());
@@ -122,7 +124,7 @@ fn socketpair_readiness_in_each_list() {
     assert!(rr.is_empty(), "drained socket still reported readable");
 
     drop(a);
-    let (rr, _, xx) = select([&b], [], [&b], Some(GENEROUS_SECS)).unwrap();
+    let (rr, _, xx) = select([&b], [], [&b], Some(LIMIT_SECS)).unwrap();
     assert_items(&rr, &[&b]);
     assert!(xx.is_empty(), "EOF must show in rlist, not xlist");
 }
@@ -137,7 +139,7 @@ fn tcp_readiness_in_each_list() {
     assert!(xx.is_empty());
 
     assert_eq!(c.send(b"hi").unwrap(), 2);
-    let (rr, _, xx) = select([c, s], [], [c, s], Some(GENEROUS_SECS)).unwrap();
+    let (rr, _, xx) = select([c, s], [], [c, s], Some(LIMIT_SECS)).unwrap();
     assert_items(&rr, &[s]);
     assert!(xx.is_empty(), "ordinary data must not show in xlist");
     assert_eq!(s.recv(16).unwrap(), b"hi");
@@ -154,7 +156,7 @@ fn listener_with_a_pending_connection_is_readable() {
     client
         .connect(("127.0.0.1", listener.getsockname().unwrap().port()))
         .unwrap();
-    let (rr, _, xx) = select([&listener], [], [&listener], Some(GENEROUS_SECS)).unwrap();
+    let (rr, _, xx) = select([&listener], [], [&listener], Some(LIMIT_SECS)).unwrap();
     assert_items(&rr, &[&listener]);
     assert!(xx.is_empty());
 }
@@ -164,7 +166,7 @@ fn tcp_urgent_data_shows_in_xlist_only() {
     let p = tcp_pair();
     let (c, s) = (&p.client, &p.server);
     assert_eq!(c.send_flags(b"!", MSG_OOB).unwrap(), 1);
-    let (_, _, xx) = select([], [], [c, s], Some(GENEROUS_SECS)).unwrap();
+    let (_, _, xx) = select([], [], [c, s], Some(LIMIT_SECS)).unwrap();
     assert_items(&xx, &[s]);
     // As CPython shows on Linux: a lone urgent byte is not readable in-band.
     let (rr, ww, xx) = select([c, s], [s], [c, s], Some(0.0)).unwrap();
@@ -189,7 +191,7 @@ fn tcp_eof_shows_in_rlist_not_xlist() {
     let p = tcp_pair();
     p.client.shutdown(Shutdown::Write).unwrap();
     let s = &p.server;
-    let (rr, _, xx) = select([s], [], [s], Some(GENEROUS_SECS)).unwrap();
+    let (rr, _, xx) = select([s], [], [s], Some(LIMIT_SECS)).unwrap();
     assert_items(&rr, &[s]);
     assert!(xx.is_empty());
     let (rr, ww, xx) = select([s], [s], [s], Some(0.0)).unwrap();
@@ -205,7 +207,7 @@ fn tcp_reset_shows_in_rlist_and_wlist_not_xlist() {
     p.client.set_linger(Some(0)).unwrap();
     p.client.close().unwrap(); // RST
     let s = &p.server;
-    let (rr, _, _) = select([s], [], [], Some(GENEROUS_SECS)).unwrap();
+    let (rr, _, _) = select([s], [], [], Some(LIMIT_SECS)).unwrap();
     assert_items(&rr, &[s]);
     let (rr, ww, xx) = select([s], [s], [s], Some(0.0)).unwrap();
     assert_items(&rr, &[s]);
@@ -240,8 +242,8 @@ fn results_follow_input_order_not_fd_order() {
     let (quiet, _quiet_peer) = socketpair();
     a1.write_all(b"1").unwrap();
     a2.write_all(b"2").unwrap();
-    select([&b1], [], [], Some(GENEROUS_SECS)).unwrap();
-    select([&b2], [], [], Some(GENEROUS_SECS)).unwrap();
+    select([&b1], [], [], Some(LIMIT_SECS)).unwrap();
+    select([&b2], [], [], Some(LIMIT_SECS)).unwrap();
     // The higher fd first: the kernel's set is in fd order, the result must not be.
     let (hi, lo) = if b1.as_raw_fd() > b2.as_raw_fd() {
         (&b1, &b2)
@@ -290,7 +292,7 @@ fn spec_shape_vecs_of_sockets_by_reference() {
         keep.push(p.listener);
     }
     pending[1].send(b"ping").unwrap();
-    select([&clients[1]], [], [], Some(GENEROUS_SECS)).unwrap();
+    select([&clients[1]], [], [], Some(LIMIT_SECS)).unwrap();
 
     let (r, w, _) = select(&clients, &pending, [], Some(0.5)).unwrap();
     assert_items(&r, &[&clients[1]]);
@@ -303,7 +305,7 @@ fn spec_shape_mixed_kinds_through_dyn_fileno() {
     listener.bind(("127.0.0.1", 0)).unwrap();
     listener.listen(None).unwrap();
     let _client = TcpStream::connect(listener.getsockname().unwrap()).unwrap();
-    select([&listener], [], [], Some(GENEROUS_SECS)).unwrap();
+    select([&listener], [], [], Some(LIMIT_SECS)).unwrap();
     let (empty_pipe, _w) = pipe();
     let fd: RawFd = empty_pipe.as_raw_fd();
 
@@ -333,7 +335,7 @@ fn mixed_kinds_each_come_back_as_themselves() {
     // Wait until every one of them is readable, then poll once with all of them.
     let all: Vec<&dyn FileNo> = vec![&p.server, &ub, &pr, &std_server, &file, &quiet, &raw];
     for item in &all[..5] {
-        select([*item], [], [], Some(GENEROUS_SECS)).unwrap();
+        select([*item], [], [], Some(LIMIT_SECS)).unwrap();
     }
     let (r, w, x) = select(all.iter().copied(), [], [], Some(0.0)).unwrap();
     let want: Vec<&dyn FileNo> = vec![&p.server, &ub, &pr, &std_server, &file, &raw];
@@ -346,7 +348,7 @@ fn spec_shape_raw_fds_with_duplicates() {
     let (r, w) = pipe();
     write_fd(&w, b"x");
     let (r3, w3) = (r.as_raw_fd(), w.as_raw_fd());
-    select([r3], [], [], Some(GENEROUS_SECS)).unwrap();
+    select([r3], [], [], Some(LIMIT_SECS)).unwrap();
     let (rr, ww, xx) = select(vec![r3, r3, w3], [w3], [], Some(0.0)).unwrap();
     assert_eq!(rr, vec![r3, r3]);
     assert_eq!(ww, vec![w3]);
@@ -648,10 +650,10 @@ fn a_closed_socket_reports_minus_one_and_select_refuses_it() {
 
 #[test]
 fn a_just_closed_fd_fails_the_whole_call_with_ebadf() {
-    util::in_child("a_just_closed_fd_fails_the_whole_call_with_ebadf", || {
+    util::child::in_child("a_just_closed_fd_fails_the_whole_call_with_ebadf", || {
         let (a, _b) = socketpair();
         let fa = a.as_raw_fd();
-        let closed = util::closed_low_fd();
+        let closed = util::fd::closed_low_fd();
         let syscalls: &[Syscall] = if Syscall::raw_select_available() {
             &[Syscall::Libc, Syscall::Select]
         } else {
@@ -677,7 +679,7 @@ fn a_just_closed_fd_fails_the_whole_call_with_ebadf() {
 
 #[test]
 fn fd_1023_works_and_fd_1024_is_refused() {
-    util::in_child("fd_1023_works_and_fd_1024_is_refused", || {
+    util::child::in_child("fd_1023_works_and_fd_1024_is_refused", || {
         use nix::sys::resource::{getrlimit, setrlimit, Resource};
         let (soft, hard) = getrlimit(Resource::RLIMIT_NOFILE).unwrap();
         if soft < 1100 {
@@ -689,7 +691,7 @@ fn fd_1023_works_and_fd_1024_is_refused() {
         }
         let (r, w) = pipe();
         let dup_to = |fd: &OwnedFd, target: RawFd| -> OwnedFd {
-            assert!(!util::is_open(target), "fd {target} already open");
+            assert!(!util::fd::is_open(target), "fd {target} already open");
             // SAFETY: dup2 onto a free fd number; the new fd is owned by the returned OwnedFd.
             let got = unsafe { libc::dup2(fd.as_raw_fd(), target) };
             assert_eq!(got, target, "dup2: {}", std::io::Error::last_os_error());
@@ -701,7 +703,7 @@ fn fd_1023_works_and_fd_1024_is_refused() {
         let w1024 = dup_to(&w, 1024);
         write_fd(&w, b"x");
 
-        let (rr, ww, xx) = select([&r1023], [&w1022], [&r1023], Some(GENEROUS_SECS)).unwrap();
+        let (rr, ww, xx) = select([&r1023], [&w1022], [&r1023], Some(LIMIT_SECS)).unwrap();
         assert_items(&rr, &[&r1023]);
         assert_items(&ww, &[&w1022]);
         assert!(xx.is_empty());
@@ -741,9 +743,9 @@ fn raw_select_gives_the_same_results_as_libc() {
     let (pr, pw) = pipe();
     let (quiet, _peer) = socketpair();
     // Wait until the state is settled: data and urgent byte in, the unix socket readable.
-    select([&p.server], [], [], Some(GENEROUS_SECS)).unwrap();
-    select([], [], [&p.server], Some(GENEROUS_SECS)).unwrap();
-    select([&ub], [], [], Some(GENEROUS_SECS)).unwrap();
+    select([&p.server], [], [], Some(LIMIT_SECS)).unwrap();
+    select([], [], [&p.server], Some(LIMIT_SECS)).unwrap();
+    select([&ub], [], [], Some(LIMIT_SECS)).unwrap();
 
     let items: Vec<&dyn FileNo> = vec![&p.server, &p.client, &ub, &ua, &pr, &pw, &quiet];
     let run = |sys: Syscall| {
@@ -792,23 +794,23 @@ fn raw_select_gives_the_same_results_as_libc() {
 #[test]
 fn each_syscall_option_blocks_in_the_syscall_it_names_with_the_args_python_passes() {
     for (sys, nr) in [
-        (Syscall::Libc, util::SYS_PSELECT6),
-        (Syscall::Select, util::SYS_SELECT),
+        (Syscall::Libc, util::proc::SYS_PSELECT6),
+        (Syscall::Select, util::proc::SYS_SELECT),
     ] {
-        for timeout in [None, Some(GENEROUS_SECS)] {
+        for timeout in [None, Some(LIMIT_SECS)] {
             let (r, w) = pipe();
             let (quiet, _quiet_w) = pipe();
             let nfds = r.as_raw_fd().max(quiet.as_raw_fd()) as u64 + 1;
             let (tx, rx) = std::sync::mpsc::channel();
             let waiter = std::thread::spawn(move || {
-                tx.send(util::gettid()).unwrap();
+                tx.send(util::proc::gettid()).unwrap();
                 // A pipe is never exceptional: only the data on `r` ends the wait.
                 let (rr, _, _) = select_with(sys, [&r], [], [&quiet], timeout).unwrap();
                 rr.len()
             });
             let tid = rx.recv().unwrap();
-            let seen = util::wait_until_blocked_in(tid, nr, || waiter.is_finished());
-            let args = util::blocked_syscall_args(tid);
+            let seen = util::proc::wait_until_blocked_in(tid, nr, || waiter.is_finished());
+            let args = util::proc::blocked_syscall_args(tid);
             write_fd(&w, b"x");
             assert_eq!(waiter.join().unwrap(), 1);
             assert!(seen, "{sys:?}: thread never blocked in syscall {nr}");

@@ -21,7 +21,9 @@ use std::time::{Duration, Instant};
 use nix::sys::signal::{self, SaFlags, SigAction, SigHandler, SigSet, Signal};
 use pyselect::{select, select_with, signals, Error, Syscall};
 
-use util::{pipe, write_fd, GENEROUS, GENEROUS_SECS, SYS_PSELECT6};
+use util::fd::{pipe, write_fd};
+use util::proc::SYS_PSELECT6;
+use util::{LIMIT, LIMIT_SECS};
 
 static ALARMS: AtomicUsize = AtomicUsize::new(0);
 
@@ -51,7 +53,7 @@ struct Target {
 impl Target {
     fn current() -> Target {
         Target {
-            tid: util::gettid(),
+            tid: util::proc::gettid(),
             // SAFETY: pthread_self has no preconditions.
             thread: unsafe { libc::pthread_self() },
         }
@@ -74,7 +76,7 @@ impl Target {
 /// From a helper thread: send `sig` to `target` `count` times, each time once the previous one
 /// has been handled (`handled()` has caught up) and the target is blocked in syscall `nr`
 /// again. Stops early when `done` is set (the target left `select()`). Returns how many were
-/// sent. Bounded by [`GENEROUS`].
+/// sent. Bounded by [`LIMIT`].
 fn send_while_blocked(
     target: Target,
     nr: i64,
@@ -83,13 +85,13 @@ fn send_while_blocked(
     handled: impl Fn() -> usize,
     done: &AtomicBool,
 ) -> usize {
-    let deadline = Instant::now() + GENEROUS;
+    let deadline = Instant::now() + LIMIT;
     let mut sent = 0;
     while sent < count && Instant::now() < deadline {
         if done.load(Ordering::SeqCst) {
             break;
         }
-        if handled() == sent && util::blocked_syscall(target.tid) == Some(nr) {
+        if handled() == sent && util::proc::blocked_syscall(target.tid) == Some(nr) {
             target.kill(sig);
             sent += 1;
         } else {
@@ -101,7 +103,7 @@ fn send_while_blocked(
 
 /// Wait (bounded) until `cond()` holds; false if it never did.
 fn wait_for(cond: impl Fn() -> bool) -> bool {
-    let deadline = Instant::now() + GENEROUS;
+    let deadline = Instant::now() + LIMIT;
     while Instant::now() < deadline {
         if cond() {
             return true;
@@ -114,14 +116,14 @@ fn wait_for(cond: impl Fn() -> bool) -> bool {
 #[cfg(all(target_os = "linux", target_arch = "x86_64"))]
 const BOTH: &[(Syscall, i64)] = &[
     (Syscall::Libc, SYS_PSELECT6),
-    (Syscall::Select, util::SYS_SELECT),
+    (Syscall::Select, util::proc::SYS_SELECT),
 ];
 #[cfg(not(all(target_os = "linux", target_arch = "x86_64")))]
 const BOTH: &[(Syscall, i64)] = &[(Syscall::Libc, SYS_PSELECT6)];
 
 #[test]
 fn eintr_with_a_timeout_waits_until_the_deadline() {
-    util::in_child("eintr_with_a_timeout_waits_until_the_deadline", || {
+    util::child::in_child("eintr_with_a_timeout_waits_until_the_deadline", || {
         install_noop_alarm_handler();
         for &(sys, nr) in BOTH {
             ALARMS.store(0, Ordering::SeqCst);
@@ -162,7 +164,7 @@ fn eintr_with_a_timeout_waits_until_the_deadline() {
 
 #[test]
 fn eintr_without_a_timeout_retries_until_the_fd_is_ready() {
-    util::in_child(
+    util::child::in_child(
         "eintr_without_a_timeout_retries_until_the_fd_is_ready",
         || {
             install_noop_alarm_handler();
@@ -182,7 +184,7 @@ fn eintr_without_a_timeout_retries_until_the_fd_is_ready() {
                         let back = wait_for(|| {
                             done.load(Ordering::SeqCst)
                                 || (ALARMS.load(Ordering::SeqCst) == sent
-                                    && util::blocked_syscall(target.tid) == Some(nr))
+                                    && util::proc::blocked_syscall(target.tid) == Some(nr))
                         });
                         write_fd(&w, b"x");
                         (sent, back, w)
@@ -238,7 +240,7 @@ fn current_handler(sig: Signal) -> libc::sighandler_t {
 
 #[test]
 fn sigint_under_notify_interrupts_select() {
-    util::in_child("sigint_under_notify_interrupts_select", || {
+    util::child::in_child("sigint_under_notify_interrupts_select", || {
         // Usually SIG_DFL; SIG_IGN when the tests run as a background job of a shell.
         let inherited = current_handler(Signal::SIGINT);
         let guard = signals::notify(&[Signal::SIGINT]).unwrap();
@@ -246,7 +248,7 @@ fn sigint_under_notify_interrupts_select() {
         assert_ne!(installed, libc::SIG_DFL);
         assert_ne!(installed, libc::SIG_IGN);
 
-        for timeout in [None, Some(GENEROUS_SECS)] {
+        for timeout in [None, Some(LIMIT_SECS)] {
             let err = select_hit_by(Signal::SIGINT, timeout).unwrap_err();
             assert!(
                 matches!(err, Error::Interrupted(Signal::SIGINT)),
@@ -275,7 +277,7 @@ fn sigint_under_notify_interrupts_select() {
 
 #[test]
 fn sigterm_under_notify_interrupts_select() {
-    util::in_child("sigterm_under_notify_interrupts_select", || {
+    util::child::in_child("sigterm_under_notify_interrupts_select", || {
         let _guard = signals::notify(&[Signal::SIGINT, Signal::SIGTERM]).unwrap();
         let err = select_hit_by(Signal::SIGTERM, None).unwrap_err();
         assert!(
@@ -287,7 +289,7 @@ fn sigterm_under_notify_interrupts_select() {
 
 #[test]
 fn an_unwatched_signal_is_retried_while_a_watched_one_interrupts() {
-    util::in_child(
+    util::child::in_child(
         "an_unwatched_signal_is_retried_while_a_watched_one_interrupts",
         || {
             install_noop_alarm_handler();
@@ -305,7 +307,7 @@ fn an_unwatched_signal_is_retried_while_a_watched_one_interrupts() {
                     let back = wait_for(|| {
                         done.load(Ordering::SeqCst)
                             || (alarms() == sent
-                                && util::blocked_syscall(target.tid) == Some(SYS_PSELECT6))
+                                && util::proc::blocked_syscall(target.tid) == Some(SYS_PSELECT6))
                     });
                     target.kill(Signal::SIGINT);
                     (sent, back)
@@ -329,7 +331,7 @@ fn an_unwatched_signal_is_retried_while_a_watched_one_interrupts() {
 
 #[test]
 fn a_watched_signal_that_came_before_select_interrupts_it_at_once() {
-    util::in_child(
+    util::child::in_child(
         "a_watched_signal_that_came_before_select_interrupts_it_at_once",
         || {
             let _guard = signals::notify(&[Signal::SIGINT]).unwrap();

@@ -3,20 +3,21 @@
 //!
 //! One Rust child (this test binary re-executed, running only `child_entry`) and one Python
 //! program (`tests/fixtures/select_calls.py`) each set up the same fds at the same numbers
-//! (40..=43, see `pyref::FIXED_FDS`), make the same list of `select` calls under
+//! (40..=43, see `util::pyref::FIXED_FDS`), make the same list of `select` calls under
 //! `strace -f -e trace=pselect6,select`, and the traced calls are compared line by line (the
 //! kernel's `left {...}` write-back and the pids ignored).
 //!
 //! Needs `python3` and `strace`; without them the tests fail with a message saying so.
 
-mod pyref;
+mod util;
 
 use std::sync::OnceLock;
 
-use pyref::{Call, Traced, Via};
+use util::pyref::{self, Call, Via};
+use util::strace::Syscall;
 
 /// Not a test: the traced Rust child. The other tests run it in a fresh process (see
-/// `pyref::rust_child_cmd`); it makes the calls it reads from stdin on the fixed fds.
+/// `util::pyref::rust_child_cmd`); it makes the calls it reads from stdin on the fixed fds.
 #[test]
 #[ignore = "entry point of the traced child process, run by the other tests"]
 fn child_entry() {
@@ -128,7 +129,7 @@ fn cases() -> Vec<Case> {
 
 /// The pselect6 line CPython shows, as the kernel's own `select` shows the same call:
 /// no sixth (sigmask) argument, microseconds instead of nanoseconds.
-fn as_raw_select(t: &Traced) -> Traced {
+fn as_raw_select(t: &Syscall) -> Syscall {
     let args = t
         .args
         .strip_suffix(", NULL")
@@ -150,24 +151,24 @@ fn as_raw_select(t: &Traced) -> Traced {
             )
         }
     };
-    Traced {
+    Syscall {
         name: "select".into(),
         args,
         result: t.result.clone(),
     }
 }
 
-fn show(calls: &[Traced]) -> String {
+fn show(calls: &[Syscall]) -> String {
     calls.iter().map(|t| format!("  {}\n", t.line())).collect()
 }
 
 /// CPython's run of every case, once per test binary: its printed outcomes and its trace.
-fn cpython() -> &'static (Vec<String>, Vec<Traced>) {
-    static CPYTHON: OnceLock<(Vec<String>, Vec<Traced>)> = OnceLock::new();
+fn cpython() -> &'static (Vec<String>, Vec<Syscall>) {
+    static CPYTHON: OnceLock<(Vec<String>, Vec<Syscall>)> = OnceLock::new();
     CPYTHON.get_or_init(|| {
         let calls: Vec<Call> = cases().into_iter().map(|c| c.call).collect();
         let (out, trace) = pyref::trace(
-            pyref::python_cmd(&pyref::fixture("select_calls.py"), &["--fixed-fds"]),
+            util::python::script_command(&util::fixture("select_calls.py"), &["--fixed-fds"]),
             &pyref::calls_text(&calls),
             "py-calls",
         );
@@ -177,7 +178,7 @@ fn cpython() -> &'static (Vec<String>, Vec<Traced>) {
 }
 
 /// pyselect's run of every case with `via`, in a traced Rust child.
-fn pyselect(via: Via) -> (Vec<String>, Vec<Traced>) {
+fn pyselect(via: Via) -> (Vec<String>, Vec<Syscall>) {
     let calls: Vec<Call> = cases().into_iter().map(|c| c.call.via(via)).collect();
     let (out, trace) = pyref::trace(
         pyref::rust_child_cmd("child_entry"),

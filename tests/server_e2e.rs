@@ -5,7 +5,7 @@
 //! lines the seed's Python servers print for the same clients, the replies, the exit status and
 //! the totals line.
 
-mod serverutil;
+mod util;
 
 use std::io::Write;
 use std::net::{SocketAddr, TcpListener, TcpStream};
@@ -16,9 +16,10 @@ use std::time::{Duration, Instant};
 use nix::sys::signal::Signal;
 use nix::sys::socket::{send, MsgFlags};
 
-use serverutil::{
+use util::proc::waiting_syscalls;
+use util::server::{
     connect, hold_port, message_line, parse_totals, py_addr, read_some, run_to_exit, transact_from,
-    waiting_syscalls, ServerProcess, Totals,
+    ServerProcess, Totals,
 };
 
 /// `pyselect-server: 2 served, ...`: the totals line, parsed, or a panic showing `line`.
@@ -623,7 +624,7 @@ fn each_output_line_is_a_single_write() {
     let mut cmd = Command::new("strace");
     cmd.args(["-f", "-qq", "-s", "65536", "-e", "trace=write", "-o"])
         .arg(&trace.0)
-        .arg(serverutil::SERVER)
+        .arg(util::SERVER)
         .args(["--mode", "select", "--ports", "0,0", "--count", "1"]);
     let mut server = ServerProcess::start_command(cmd);
     let (client, reply) = transact_from(server.addr(0), b"hi");

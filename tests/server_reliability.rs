@@ -5,11 +5,11 @@
 //! Each test runs the real binary on ephemeral loopback ports and judges it from outside, by
 //! what its users see: replies, EOFs and resets, its stdout/stderr lines, its exit status, and
 //! `/proc/PID` (CPU time, VmRSS, open fds). Synchronisation is by causality (a line the server
-//! prints after the event, a reply, an EOF); every wait is bounded (`serverutil::LIMIT`). Where a
+//! prints after the event, a reply, an EOF); every wait is bounded (`util::LIMIT`). Where a
 //! scenario stalls the seed's design, the same scenario is run against `--mode select` (the
 //! seed's third server), `timeout` and `blocking` and the stall is asserted too.
 
-mod serverutil;
+mod util;
 
 use std::io::{self, Read, Write};
 use std::net::TcpStream;
@@ -18,11 +18,12 @@ use std::time::{Duration, Instant};
 
 use nix::poll::{poll, PollFd, PollFlags, PollTimeout};
 use nix::sys::signal::Signal;
-use serverutil::{
+use util::server::{
     assert_no_panic, client, connect_port, count, describe_status, ensure_nofile, find_totals,
-    half_close, read_to_end, serial, server, set_linger_zero, transact, wait_until, welcome,
-    write_ignoring_reset, End, ServerProcess, Totals, IO_LIMIT, LIMIT,
+    half_close, read_to_end, server, set_linger_zero, transact, welcome, write_ignoring_reset, End,
+    ServerProcess, Totals,
 };
+use util::{serial, wait_until, LIMIT};
 
 /// The serial modes, the seed's three servers.
 const SERIAL_MODES: [&str; 3] = ["select", "timeout", "blocking"];
@@ -176,7 +177,7 @@ fn serial_modes_stall_behind_a_silent_client() {
         // Why: it sits in recv() on the silent client (seen in /proc/PID/syscall).
         srv.wait_blocked_in(libc::SYS_recvfrom);
         drop(silent);
-        second.set_read_timeout(Some(IO_LIMIT)).unwrap();
+        second.set_read_timeout(Some(LIMIT)).unwrap();
         let (reply, end) = read_to_end(&mut second);
         assert_eq!(
             (String::from_utf8_lossy(&reply), end),
@@ -568,7 +569,7 @@ fn multiplex_out_of_fds_backs_off_instead_of_spinning() {
 
     // Saturated: measure one second of it. (The sleep is the measuring window, not a wait
     // for anything to happen.)
-    let tck = serverutil::clock_ticks_per_second();
+    let tck = util::proc::clock_ticks_per_second();
     let (ticks0, lines0, t0) = (
         srv.cpu_ticks(),
         count(&srv.stderr_all(), "accept failed"),
@@ -645,7 +646,7 @@ fn signals_exit_zero_with_totals_and_the_ports_rebind_at_once() {
             match plain.bind(("127.0.0.1", ports[0])) {
                 Err(e) => assert_eq!(e.errno(), Some(libc::EADDRINUSE), "{e}"),
                 Ok(()) => assert!(
-                    !serverutil::time_wait_on(ports[0]),
+                    !util::proc::time_wait_on(ports[0]),
                     "{mode}: bound without SO_REUSEADDR beside a TIME_WAIT"
                 ),
             }

@@ -15,10 +15,14 @@
 //! Linux's ephemeral range has, so the message line's byte count is fixed); `{TIMEOUT}`/`{LEFT}`
 //! stand for timevals that depend on the clock and are checked for range separately.
 
-mod stracekit;
+mod util;
 
 use nix::sys::signal::Signal;
-use stracekit::{client, cpython311, fixture, require_strace, server_bin, take_timeval, Traced};
+use util::fixture;
+use util::python::cpython311;
+use util::server::seed_client;
+use util::strace::{require_strace, take_timeval, Trace, TracedProcess};
+use util::SERVER;
 
 /// `select` mode, one client on the first port (docs/STRACE.md, "select mode").
 const SELECT_MODE: &[&str] = &[
@@ -164,7 +168,7 @@ fn expected(template: &[&str], p1: u16, cport: u16) -> Vec<String> {
         .collect()
 }
 
-fn assert_sequence(got: &[String], want: &[String], trace: &stracekit::Trace) {
+fn assert_sequence(got: &[String], want: &[String], trace: &Trace) {
     assert_eq!(
         got,
         want,
@@ -175,14 +179,14 @@ fn assert_sequence(got: &[String], want: &[String], trace: &stracekit::Trace) {
 
 /// Run `pyselect-server --ports 0,0 --count 1 ARGS` under strace, serve one `hi` on the first
 /// port, and return (first port, client port, the connection's trace lines, whole trace).
-fn one_connection(tag: &str, args: &[&str]) -> (u16, u16, Vec<String>, String, stracekit::Trace) {
+fn one_connection(tag: &str, args: &[&str]) -> (u16, u16, Vec<String>, String, Trace) {
     require_strace();
     let mut all = vec!["--count", "1"];
     all.extend_from_slice(args);
-    let mut server = Traced::spawn(tag, server_bin(), &all, &[]);
+    let mut server = TracedProcess::spawn(tag, SERVER, &all, &[]);
     let ports = server.wait_listening();
     let p1 = ports[0];
-    let (reply, cport) = client(p1, b"hi");
+    let (reply, cport) = seed_client(p1, b"hi");
     let want = match args.contains(&"blocking") {
         true => "welcome!".to_string(), // the seed's first server names no port
         false => format!("welcome {p1}!"),
@@ -195,7 +199,7 @@ fn one_connection(tag: &str, args: &[&str]) -> (u16, u16, Vec<String>, String, s
 
 /// After the connection, `--count 1` ends the server: listeners closed, totals on stderr, the
 /// signal handlers put back, exit 0.
-fn assert_clean_exit(trace: &stracekit::Trace, listeners: &[i32]) {
+fn assert_clean_exit(trace: &Trace, listeners: &[i32]) {
     let texts: Vec<&str> = trace.lines.iter().map(|l| l.text.as_str()).collect();
     let tail = &texts[texts.len() - (listeners.len() + 4)..];
     for (line, fd) in tail.iter().zip(listeners) {
@@ -361,13 +365,13 @@ fn cpython_select(tag: &str, env_remove: &[&str], args: &[&str], stop: Signal) -
     let python = cpython311().expect(
         "these tests compare with CPython 3.11 (`python3`); install it (.ci/deps does on Debian)",
     );
-    let script = fixture("seed_select_server.py");
+    let script = fixture("seed_select_server.py").display().to_string();
     let mut all: Vec<&str> = args.to_vec();
     all.extend_from_slice(&[script.as_str(), "0", "0", "127.0.0.1"]);
-    let mut server = Traced::spawn(tag, &python, &all, env_remove);
+    let mut server = TracedProcess::spawn(tag, python, &all, env_remove);
     let ports = server.wait_listening();
     let p1 = ports[0];
-    let (reply, cport) = client(p1, b"hi");
+    let (reply, cport) = seed_client(p1, b"hi");
     assert_eq!(reply, format!("welcome {}!", p1).into_bytes());
     // The client saw EOF: close(5) has run. The seed's server never exits by itself.
     server.signal(stop);

@@ -3,9 +3,9 @@
 //! Loopback only, ephemeral ports. Where a behaviour is "as Python", the test runs the same
 //! operation in `python3` and compares the exception class and `str()` word for word. Tests
 //! that need process-wide state (the fd table, the SIGPIPE disposition) re-run themselves in a
-//! child process (see `sockutil::run_self`).
+//! child process (see `util::child::run_test`).
 
-mod sockutil;
+mod util;
 
 use std::net::{IpAddr, Ipv4Addr, Ipv6Addr, Shutdown, SocketAddr};
 use std::os::fd::AsRawFd;
@@ -20,10 +20,11 @@ use nix::sys::signal::{SigHandler, Signal};
 use pyselect::consts::{MSG_OOB, SOL_SOCKET, SO_RCVBUF, SO_REUSEADDR, SO_SNDBUF, SO_TYPE};
 use pyselect::{select, Error, Family, FileNo, Socket, Type};
 
-use sockutil::{
-    assert_child_ok, child_done_marker, child_role, fd_flags, is_nonblocking, listener,
-    listener_v4, pair, pair_v4, python, recv_exact, run_self, text, wait_readable, IO_LIMIT,
-};
+use util::child::{self, assert_one_test_passed, run_test};
+use util::fd::{fd_flags, is_nonblocking};
+use util::python;
+use util::sock::{listener, listener_v4, pair, pair_v4, recv_exact, wait_readable};
+use util::LIMIT_SECS;
 
 /// `"{python_name}: {Display}"`, the shape the Python oracles print as
 /// `"%s: %s" % (type(e).__name__, e)`.
@@ -147,7 +148,7 @@ for fam, host in zip(args[::2], args[1::2]):
         s.close()
 "#;
     let args: Vec<&str> = GAI_CASES.iter().flat_map(|(f, h)| [*f, *h]).collect();
-    let want = python(script, &args);
+    let want = python::run_lines(script, &args, b"");
     let mut got = Vec::new();
     for (fam, host) in GAI_CASES {
         let family = if *fam == "AF_INET" {
@@ -236,11 +237,11 @@ for _ in range(5):
         print(e)
         break
 "#;
-    let want = python(script, &[]);
+    let want = python::run_lines(script, &[], b"");
     assert_eq!(want, ["[Errno 111] Connection refused"]);
     // A port that was just bound and closed is free; if some other process takes it in
     // between, try a fresh one (bounded).
-    for timeout in [None, Some(IO_LIMIT)] {
+    for timeout in [None, Some(LIMIT_SECS)] {
         let mut refused = None;
         for _ in 0..5 {
             let (lst, addr) = listener_v4();
@@ -269,7 +270,7 @@ for _ in range(5):
 #[test]
 fn recv_returns_empty_at_eof() {
     let (mut cli, mut conn) = pair_v4();
-    conn.settimeout(Some(IO_LIMIT)).unwrap(); // an upper bound only
+    conn.settimeout(Some(LIMIT_SECS)).unwrap(); // an upper bound only
     cli.sendall(b"last").unwrap();
     cli.close().unwrap();
     assert_eq!(recv_exact(&conn, 4), b"last");
@@ -282,10 +283,10 @@ fn recv_oob_reads_the_urgent_byte() {
     let (cli, mut conn) = pair_v4();
     cli.sendall(b"ab").unwrap();
     assert_eq!(cli.send_flags(b"!", MSG_OOB).unwrap(), 1);
-    let (_, _, x) = select([], [], [&conn], Some(IO_LIMIT)).unwrap();
+    let (_, _, x) = select([], [], [&conn], Some(LIMIT_SECS)).unwrap();
     assert_eq!(x.len(), 1, "urgent data shows in the exception set");
     assert_eq!(conn.recv_oob(1).unwrap(), b"!");
-    conn.settimeout(Some(IO_LIMIT)).unwrap();
+    conn.settimeout(Some(LIMIT_SECS)).unwrap();
     // As CPython: the in-band bytes come without the urgent one.
     assert_eq!(conn.recv(16).unwrap(), b"ab");
     // No urgent data left: on a blocking socket Linux says EINVAL, as CPython's
@@ -314,7 +315,7 @@ fn restore_default_sigpipe() {
 #[test]
 fn send_to_reset_peer_is_an_error_not_sigpipe() {
     const ROLE: &str = "sigpipe-nosignal";
-    if child_role().as_deref() == Some(ROLE) {
+    if child::role().as_deref() == Some(ROLE) {
         restore_default_sigpipe();
         let cli = reset_client();
         // The first send after a reset reports ECONNRESET; the next one is EPIPE, which
@@ -339,17 +340,16 @@ fn send_to_reset_peer_is_an_error_not_sigpipe() {
         assert_eq!(e.to_string(), "[Errno 32] Broken pipe");
         let e = cli.send_flags(b"!", MSG_OOB).unwrap_err();
         assert_eq!(e.errno(), Some(libc::EPIPE));
-        println!("{}", child_done_marker(ROLE));
         return;
     }
-    let out = run_self("send_to_reset_peer_is_an_error_not_sigpipe", ROLE);
+    let out = run_test("send_to_reset_peer_is_an_error_not_sigpipe", ROLE);
     assert_ne!(
         out.status.signal(),
         Some(libc::SIGPIPE),
         "the child died of SIGPIPE: sends must use MSG_NOSIGNAL\n{}",
-        text(&out.stdout)
+        out.stdout
     );
-    assert_child_ok(&out, ROLE);
+    assert_one_test_passed(&out, ROLE);
 }
 
 /// The control for the test above: the same scenario with a plain `send(fd, .., 0)` kills
@@ -358,18 +358,17 @@ fn send_to_reset_peer_is_an_error_not_sigpipe() {
 fn control_plain_send_to_reset_peer_dies_of_sigpipe() {
     const ROLE: &str = "sigpipe-control";
     const MARK: &str = "CONTROL: sending without MSG_NOSIGNAL";
-    if child_role().as_deref() == Some(ROLE) {
+    if child::role().as_deref() == Some(ROLE) {
         restore_default_sigpipe();
         let cli = reset_client();
         println!("{MARK}");
         for _ in 0..4 {
             let _ = nix::sys::socket::send(cli.fileno(), b"x", nix::sys::socket::MsgFlags::empty());
         }
-        println!("{}", child_done_marker(ROLE));
         return;
     }
-    let out = run_self("control_plain_send_to_reset_peer_dies_of_sigpipe", ROLE);
-    assert!(text(&out.stdout).contains(MARK), "{}", text(&out.stderr));
+    let out = run_test("control_plain_send_to_reset_peer_dies_of_sigpipe", ROLE);
+    assert!(out.stdout.contains(MARK), "{}", out.stderr);
     assert_eq!(
         out.status.signal(),
         Some(libc::SIGPIPE),
@@ -444,7 +443,7 @@ fn sendall_times_out_against_a_peer_that_never_reads() {
 #[test]
 fn sendall_timeout_is_one_deadline_for_the_whole_transfer() {
     let (mut cli, mut conn) = small_buffer_pair();
-    conn.settimeout(Some(IO_LIMIT)).unwrap();
+    conn.settimeout(Some(LIMIT_SECS)).unwrap();
     let stop = Arc::new(AtomicBool::new(false));
     let stop2 = Arc::clone(&stop);
     let reader = thread::spawn(move || {
@@ -515,7 +514,11 @@ for a in sys.argv[1:]:
         r = "%s: %s" % (type(e).__name__, e)
     print(r + " | " + repr(s.gettimeout()))
 "#;
-    let want = python(script, &cases);
+    // An older 3.11's known wording, as the reference words it (see `util::python`).
+    let want: Vec<String> = python::run_lines(script, &cases, b"")
+        .iter()
+        .map(|l| python::as_reference(l))
+        .collect();
     assert_eq!(want.len(), cases.len());
     let mut s = Socket::tcp_v4().unwrap();
     for (case, line) in cases.iter().zip(&want) {
@@ -606,7 +609,7 @@ except OSError as e:
     print(type(e).__name__)
     print(e)
 "#;
-    let want = python(script, &[]);
+    let want = python::run_lines(script, &[], b"");
     assert_eq!(
         want,
         [
@@ -627,7 +630,7 @@ except OSError as e:
 #[test]
 fn accepted_socket_is_blocking_whatever_the_listener_timeout() {
     let (mut lst, addr) = listener_v4();
-    lst.settimeout(Some(IO_LIMIT)).unwrap();
+    lst.settimeout(Some(LIMIT_SECS)).unwrap();
     assert!(is_nonblocking(lst.fileno()));
     let cli = Socket::tcp_v4().unwrap();
     cli.connect(addr).unwrap();
@@ -673,7 +676,7 @@ fn close_is_idempotent_and_fileno_is_minus_one() {
 #[test]
 fn drop_and_close_release_their_fds() {
     const ROLE: &str = "fd-count";
-    if child_role().as_deref() == Some(ROLE) {
+    if child::role().as_deref() == Some(ROLE) {
         // Alone in this process, so the fd table is ours to count.
         let open_fds = || std::fs::read_dir("/proc/self/fd").unwrap().count();
         let baseline = open_fds();
@@ -701,11 +704,10 @@ fn drop_and_close_release_their_fds() {
             "the reused fd is still open"
         );
         assert_eq!(open_fds(), baseline + 1);
-        println!("{}", child_done_marker(ROLE));
         return;
     }
-    let out = run_self("drop_and_close_release_their_fds", ROLE);
-    assert_child_ok(&out, ROLE);
+    let out = run_test("drop_and_close_release_their_fds", ROLE);
+    assert_one_test_passed(&out, ROLE);
 }
 
 const CLOSED_OPS: &[&str] = &[
@@ -783,7 +785,7 @@ for op in sys.argv[2:]:
 fn operations_on_a_closed_socket_fail_as_python() {
     let mut args = vec!["None"];
     args.extend_from_slice(CLOSED_OPS);
-    let want = python(CLOSED_SCRIPT, &args);
+    let want = python::run_lines(CLOSED_SCRIPT, &args, b"");
     let got: Vec<String> = CLOSED_OPS
         .iter()
         .map(|op| {
@@ -802,7 +804,7 @@ fn operations_on_a_closed_socket_fail_as_python() {
 fn operations_on_a_closed_socket_with_a_timeout_fail_at_once_as_python() {
     let mut args = vec!["1.0"];
     args.extend_from_slice(CLOSED_OPS);
-    let want = python(CLOSED_SCRIPT, &args);
+    let want = python::run_lines(CLOSED_SCRIPT, &args, b"");
     let mut got = Vec::new();
     let mut slow = Vec::new();
     for op in CLOSED_OPS {
@@ -836,8 +838,8 @@ fn setsockopt_reuseaddr_then_getsockopt() {
 #[test]
 fn shutdown_write_gives_the_peer_eof() {
     let (mut cli, mut conn) = pair_v4();
-    cli.settimeout(Some(IO_LIMIT)).unwrap(); // upper bounds only
-    conn.settimeout(Some(IO_LIMIT)).unwrap();
+    cli.settimeout(Some(LIMIT_SECS)).unwrap(); // upper bounds only
+    conn.settimeout(Some(LIMIT_SECS)).unwrap();
     cli.sendall(b"bye").unwrap();
     cli.shutdown(Shutdown::Write).unwrap();
     assert_eq!(recv_exact(&conn, 3), b"bye");

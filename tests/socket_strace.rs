@@ -3,7 +3,7 @@
 //! The same scenario runs twice under
 //! `strace -f -e trace=<TRACE_FILTER> -o FILE`: once as a Python program, once as this test
 //! binary re-executed in a child process (the test `pyselect_trace_matches_cpython_line_for_line`
-//! plays the child when `sockutil::CHILD_ENV` is set). Both traces are cut to the scenario
+//! plays the child when `util::child::CHILD_ENV` is set). Both traces are cut to the scenario
 //! (from its first `socket(` to the `close()` of its first socket), fds are renamed by
 //! creation order (`s1`, `s2`, .. for `socket()`, `a1`, .. for `accept4()`) and non-zero ports
 //! by first appearance (`p1`, ..); then each trace must equal its expected text line for line,
@@ -24,18 +24,17 @@
 //!   (1000 ms for `settimeout(1)`); pyselect recomputes "deadline - now" before that first
 //!   poll, so on a loaded machine it may pass 999.
 
-mod sockutil;
+mod util;
 
 use std::collections::HashMap;
 use std::sync::OnceLock;
 
 use pyselect::{select, Error, Family, Socket, Type};
 
-use sockutil::common::python::interpreter;
-use sockutil::{
-    child_done_marker, child_role, scratch_path, self_command, text, ChildGuard, RemoveOnDrop,
-    CHILD_LIMIT,
-};
+use util::child::{self, assert_one_test_passed, test_command, ChildGuard};
+use util::python::interpreter;
+use util::strace::{self, Trace};
+use util::{TempPath, LIMIT};
 
 /// The calls worth comparing: the brief's filter plus `getsockname` (CPython's extra call after
 /// `accept4`), `fcntl` (pyselect must make none), and the other socket calls, so that any extra
@@ -170,36 +169,6 @@ fn expected(python: bool) -> Vec<String> {
     v
 }
 
-/// Split `name(args) = ret` (strace pads before `=`), honouring quotes and nested brackets.
-fn split_call(line: &str) -> Option<(&str, &str, &str)> {
-    let open = line.find('(')?;
-    let (mut depth, mut quoted, mut escaped) = (0i32, false, false);
-    for (i, c) in line.char_indices().skip(open) {
-        if quoted {
-            match c {
-                _ if escaped => escaped = false,
-                '\\' => escaped = true,
-                '"' => quoted = false,
-                _ => {}
-            }
-            continue;
-        }
-        match c {
-            '"' => quoted = true,
-            '(' => depth += 1,
-            ')' => {
-                depth -= 1;
-                if depth == 0 {
-                    let ret = line[i + 1..].trim_start().strip_prefix("= ")?;
-                    return Some((&line[..open], &line[open + 1..i], ret));
-                }
-            }
-            _ => {}
-        }
-    }
-    None
-}
-
 /// Replace every `{key}{digits}` in `s` using `f(digits)`.
 fn replace_numbers(s: &str, key: &str, mut f: impl FnMut(&str) -> String) -> String {
     let mut out = String::new();
@@ -222,21 +191,16 @@ fn replace_numbers(s: &str, key: &str, mut f: impl FnMut(&str) -> String) -> Str
 /// The scenario's lines of a raw `strace -f -o` file, with symbolic fds and ports.
 /// `pyselect_side` applies the two normalisations described in the module docs.
 fn normalize(raw: &str, pyselect_side: bool) -> Result<Vec<String>, String> {
-    let lines: Vec<&str> = raw
-        .lines()
-        .map(|l| {
-            // Drop the pid column that -f adds.
-            let l = l.trim_start();
-            match l.split_once(char::is_whitespace) {
-                Some((pid, rest)) if pid.bytes().all(|b| b.is_ascii_digit()) => rest.trim(),
-                _ => l.trim(),
-            }
-        })
-        .filter(|l| !l.starts_with("+++") && !l.starts_with("---"))
+    let trace = Trace::parse(raw);
+    // `+++ exited` and `--- SIG...` lines have no name.
+    let lines: Vec<&strace::Line> = trace
+        .lines
+        .iter()
+        .filter(|l| !l.name().is_empty())
         .collect();
     let start = lines
         .iter()
-        .position(|l| l.starts_with("socket("))
+        .position(|l| l.text.starts_with("socket("))
         .ok_or("no socket() call in the trace")?;
 
     let mut fds: HashMap<String, String> = HashMap::new();
@@ -244,11 +208,15 @@ fn normalize(raw: &str, pyselect_side: bool) -> Result<Vec<String>, String> {
     let (mut sockets, mut accepted) = (0, 0);
     let mut out = Vec::new();
     for line in &lines[start..] {
-        if line.contains("<unfinished") || line.contains("resumed>") {
-            return Err(format!("interleaved threads in the scenario: {line}"));
+        if line.joined {
+            return Err(format!(
+                "interleaved threads in the scenario: {}",
+                line.text
+            ));
         }
-        let (name, args, ret) =
-            split_call(line).ok_or_else(|| format!("unparsable trace line: {line}"))?;
+        let (name, args, ret) = line
+            .split()
+            .ok_or_else(|| format!("unparsable trace line: {}", line.text))?;
         let mut ret = ret.to_string();
         if name == "socket" || name == "accept4" {
             let fd = ret.split_whitespace().next().unwrap_or("").to_string();
@@ -313,50 +281,35 @@ struct Traces {
     raw_pyselect: String,
 }
 
-fn strace_args(file: &std::path::Path) -> Vec<String> {
-    ["-f", "-e", TRACE_FILTER, "-o"]
-        .iter()
-        .map(|s| s.to_string())
-        .chain([file.display().to_string()])
-        .collect()
-}
-
 /// Trace both programs (concurrently, once per test binary run) and normalise the traces.
 fn traces() -> &'static Traces {
     static TRACES: OnceLock<Traces> = OnceLock::new();
     TRACES.get_or_init(|| {
-        let py_file = RemoveOnDrop(scratch_path("strace-python.trace"));
-        let rs_file = RemoveOnDrop(scratch_path("strace-pyselect.trace"));
+        let py_file = TempPath::new("strace-python");
+        let rs_file = TempPath::new("strace-pyselect");
 
-        let mut py_cmd = std::process::Command::new("strace");
-        py_cmd
-            .args(strace_args(&py_file.0))
-            // The interpreter itself, not a wrapper such as a pyenv shim (a shell script whose
-            // own syscalls would land in the trace under `strace -f`).
-            .arg(&interpreter().exe)
-            .args(["-I", "-c", PY_SCENARIO]);
+        // The interpreter itself, not a wrapper such as a pyenv shim (a shell script whose
+        // own syscalls would land in the trace under `strace -f`).
+        let mut python = std::process::Command::new(&interpreter().exe);
+        python.args(["-I", "-c", PY_SCENARIO]);
+        let mut py_cmd = strace::command(&py_file, TRACE_FILTER, &[], &python);
         let py = ChildGuard::spawn(&mut py_cmd, "strace (CPython scenario)");
-        let mut rs_cmd = self_command(Some(("strace", &strace_args(&rs_file.0))), CHILD_TEST, ROLE);
+        let mut rs_cmd =
+            strace::command(&rs_file, TRACE_FILTER, &[], &test_command(CHILD_TEST, ROLE));
         let rs = ChildGuard::spawn(&mut rs_cmd, "strace (pyselect scenario)");
 
-        let py_out = py.output_raw(CHILD_LIMIT);
-        let rs_out = rs.output_raw(CHILD_LIMIT);
+        let py_out = py.output(LIMIT);
+        let rs_out = rs.output(LIMIT);
         assert!(
-            py_out.status.success() && text(&py_out.stdout).contains("SCENARIO-DONE"),
+            py_out.status.success() && py_out.stdout.contains("SCENARIO-DONE"),
             "the Python scenario failed under strace ({}):\n{}{}",
             py_out.status,
-            text(&py_out.stdout),
-            text(&py_out.stderr)
+            py_out.stdout,
+            py_out.stderr
         );
-        assert!(
-            rs_out.status.success() && text(&rs_out.stdout).contains(&child_done_marker(ROLE)),
-            "the pyselect scenario failed under strace ({}):\n{}{}",
-            rs_out.status,
-            text(&rs_out.stdout),
-            text(&rs_out.stderr)
-        );
-        let raw_python = std::fs::read_to_string(&py_file.0).expect("read the CPython trace");
-        let raw_pyselect = std::fs::read_to_string(&rs_file.0).expect("read the pyselect trace");
+        assert_one_test_passed(&rs_out, "the pyselect scenario under strace");
+        let raw_python = py_file.read();
+        let raw_pyselect = rs_file.read();
         let python = normalize(&raw_python, false)
             .unwrap_or_else(|e| panic!("CPython trace: {e}\n{raw_python}"));
         let pyselect = normalize(&raw_pyselect, true)
@@ -376,10 +329,9 @@ fn show(lines: &[String]) -> String {
 
 #[test]
 fn pyselect_trace_matches_cpython_line_for_line() {
-    if child_role().as_deref() == Some(ROLE) {
+    if child::role().as_deref() == Some(ROLE) {
         // The traced child: run the scenario, nothing else.
         rust_scenario().expect("pyselect scenario");
-        println!("{}", child_done_marker(ROLE));
         return;
     }
     let t = traces();

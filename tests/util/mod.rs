@@ -1,208 +1,123 @@
-//! Helpers shared by the select/fd_set test crates: descriptor pairs, a loopback TCP pair, the
-//! process's open fds, a child-process runner (re-executing the test binary for one test, with
-//! the process guard of `tests/common/`), a per-binary serial lock, and a way to see which
-//! syscall a thread is blocked in (`/proc/self/task/<tid>/syscall`), so tests synchronise on the
-//! real state of the kernel instead of on sleeps.
+//! The one helper tree every test file shares: `mod util;` at the top of a file directly under
+//! `tests/`, then `use util::{...}` or `util::server::...` for what that file needs. A new test
+//! file adds itself; it should not need a helper of its own.
 //!
-//! Each test crate compiles its own copy of this module (`mod util;`), so not every crate uses
-//! every helper.
+//! - [`child`]: the guard for every spawned process (killed with its process group, by id, and
+//!   reaped on drop; every wait bounded), the line reader for a live process's output, and the
+//!   one protocol for re-running a single test of the current binary in a child process.
+//! - [`python`]: `python3`, the CPython these tests compare with, and the one place where an
+//!   older 3.11 patch release's wording is mapped to the reference's.
+//! - [`strace`]: run a program under `strace` and parse the trace: one parser for every trace.
+//! - [`server`]: a live `pyselect-server` (built on [`child`]) and the clients tests throw at it.
+//! - [`client`]: the `pyselect-client` binary and small in-test servers for it.
+//! - [`sock`], [`fd`], [`proc`]: loopback sockets, descriptors, and `/proc` views of a thread or
+//!   process (the syscall it waits in).
+//! - [`pyref`]: the `select` call-list protocol shared by a re-executed Rust child and
+//!   `tests/fixtures/select_calls.py`.
+//!
+//! Deliberately independent oracles live here too, written apart from the crate's own code so
+//! that a test never checks pyselect against itself: [`server::py_addr`] (Python's repr of a
+//! peer address, apart from `pyselect::pyrepr`), [`server::parse_totals`] and
+//! [`server::parse_listening`] (the server's lines, read with std types only), and
+//! `tests/fixtures/timeout_model.py` (CPython's pytime rounding, apart from `pyselect::timeout`).
+
+// Each test crate compiles its own copy of this tree and uses only part of it.
 #![allow(dead_code)]
 
-#[path = "../common/mod.rs"]
-mod common;
+pub mod child;
+pub mod client;
+pub mod fd;
+pub mod proc;
+pub mod pyref;
+pub mod python;
+pub mod server;
+pub mod sock;
+pub mod strace;
 
-use std::collections::BTreeMap;
-use std::os::fd::{AsFd, AsRawFd, OwnedFd, RawFd};
-use std::os::unix::net::UnixStream;
-use std::sync::{Mutex, MutexGuard};
+use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::{Mutex, MutexGuard, PoisonError};
 use std::time::{Duration, Instant};
 
-use pyselect::Socket;
+/// The one hang bound: the longest any single wait in these tests may take (a process to
+/// finish, a line to appear, a socket to become ready, a thread to block) before the test
+/// fails. Everything it bounds takes microseconds to a second when the code behaves, so a busy
+/// 2-core machine never reaches it; it only turns a hang into a failure and is never what a test
+/// measures or sleeps for.
+pub const LIMIT: Duration = Duration::from_secs(60);
 
-pub use common::child::ChildGuard;
-use common::reexec;
+/// [`LIMIT`] in seconds, as a `select()` or `settimeout()` timeout.
+pub const LIMIT_SECS: f64 = LIMIT.as_secs_f64();
 
-/// An upper bound for anything that should happen "at once" on a busy 2-core machine. Only ever
-/// used as a limit after which a test fails, never as the thing a test measures.
-pub const GENEROUS: Duration = Duration::from_secs(20);
+/// The server binary Cargo built for these tests.
+pub const SERVER: &str = env!("CARGO_BIN_EXE_pyselect-server");
 
-/// The same bound in seconds, as a select() timeout.
-pub const GENEROUS_SECS: f64 = 20.0;
+/// The client binary Cargo built for these tests.
+pub const CLIENT: &str = env!("CARGO_BIN_EXE_pyselect-client");
 
-/// Syscall numbers, as `/proc/<pid>/task/<tid>/syscall` reports them (x86-64).
-#[cfg(target_arch = "x86_64")]
-pub const SYS_PSELECT6: i64 = 270;
-/// The kernel's own `select` on x86-64.
-#[cfg(target_arch = "x86_64")]
-pub const SYS_SELECT: i64 = 23;
-/// `pselect6` on the generic syscall table (aarch64 and friends).
-#[cfg(not(target_arch = "x86_64"))]
-pub const SYS_PSELECT6: i64 = libc::SYS_pselect6 as i64;
-
-static SERIAL: Mutex<()> = Mutex::new(());
-
-/// Serialise tests of one binary that touch process-wide state (fd numbers, fd counts). A test
-/// that failed while holding the lock does not poison the others.
+/// Serialise tests of one binary that touch process-wide state (fd numbers and counts, rlimits,
+/// CPU time, a thousand sockets). A test that failed while holding the lock does not poison the
+/// others.
 pub fn serial() -> MutexGuard<'static, ()> {
-    SERIAL
-        .lock()
-        .unwrap_or_else(|poisoned| poisoned.into_inner())
+    static LOCK: Mutex<()> = Mutex::new(());
+    LOCK.lock().unwrap_or_else(PoisonError::into_inner)
 }
 
-/// A pipe, both ends close-on-exec: (read end, write end).
-pub fn pipe() -> (OwnedFd, OwnedFd) {
-    nix::unistd::pipe2(nix::fcntl::OFlag::O_CLOEXEC).expect("pipe2")
+/// Poll `cond` every 2 ms or so until it holds or `limit` passes; returns whether it held.
+/// For conditions with no line or byte to wait on (a count in `/proc`, a process exit).
+pub fn wait_until(limit: Duration, cond: impl FnMut() -> bool) -> bool {
+    poll_until(Instant::now() + limit, cond)
 }
 
-/// A connected pair of Unix stream sockets.
-pub fn socketpair() -> (UnixStream, UnixStream) {
-    UnixStream::pair().expect("socketpair")
-}
-
-/// Write all of `data` (a few bytes: one `write(2)`) to `fd`.
-pub fn write_fd(fd: impl AsFd, data: &[u8]) {
-    let n = nix::unistd::write(fd, data).expect("write");
-    assert_eq!(n, data.len(), "short write");
-}
-
-/// A loopback TCP connection made with pyselect's own `Socket`: the listener, the connecting
-/// side and the accepted side.
-#[derive(Debug)]
-pub struct TcpPair {
-    pub listener: Socket,
-    pub client: Socket,
-    pub server: Socket,
-}
-
-/// Listen on 127.0.0.1 port 0, connect, accept.
-pub fn tcp_pair() -> TcpPair {
-    let listener = Socket::tcp_v4().expect("socket");
-    listener.bind(("127.0.0.1", 0)).expect("bind port 0");
-    listener.listen(None).expect("listen");
-    let port = listener.getsockname().expect("getsockname").port();
-    let client = Socket::tcp_v4().expect("socket");
-    client.connect(("127.0.0.1", port)).expect("connect");
-    let (server, _) = listener.accept().expect("accept");
-    TcpPair {
-        listener,
-        client,
-        server,
-    }
-}
-
-/// The process's open fds and what they point to, from `/proc/self/fd`. The directory handle
-/// used to read the listing is left out.
-pub fn open_fds() -> BTreeMap<RawFd, String> {
-    let dir = std::fs::read_dir("/proc/self/fd").expect("read /proc/self/fd");
-    let mut fds = BTreeMap::new();
-    for entry in dir {
-        let entry = entry.expect("readdir /proc/self/fd");
-        let Ok(fd) = entry.file_name().to_string_lossy().parse::<RawFd>() else {
-            continue;
-        };
-        // The fd of the directory being read has vanished by the time we readlink it, or is
-        // the directory itself: either way it is not the process's own.
-        match std::fs::read_link(entry.path()) {
-            Ok(target) if !target.to_string_lossy().starts_with("/proc/") => {
-                fds.insert(fd, target.to_string_lossy().into_owned());
-            }
-            _ => {}
-        }
-    }
-    fds
-}
-
-/// Is `fd` open in this process?
-pub fn is_open(fd: RawFd) -> bool {
-    // SAFETY: fcntl(F_GETFD) only reads the fd table; any int is a valid argument.
-    unsafe { libc::fcntl(fd, libc::F_GETFD) != -1 }
-}
-
-/// The number of a pipe end that has just been closed: a low fd that is now free (select on it
-/// gives EBADF). Only meaningful while no other thread of the process opens fds, so callers hold
-/// [`serial`] or run in a child process.
-pub fn closed_low_fd() -> RawFd {
-    let (r, w) = pipe();
-    let fd = r.as_raw_fd();
-    drop(r);
-    drop(w);
-    assert!(!is_open(fd), "fd {fd} should be closed");
-    fd
-}
-
-/// This thread's kernel id.
-pub fn gettid() -> libc::pid_t {
-    nix::unistd::gettid().as_raw()
-}
-
-/// The syscall thread `tid` of this process is blocked in, if any: the first field of
-/// `/proc/self/task/<tid>/syscall` ("running" and "-1 ..." give `None`).
-pub fn blocked_syscall(tid: libc::pid_t) -> Option<i64> {
-    let text = std::fs::read_to_string(format!("/proc/self/task/{tid}/syscall")).ok()?;
-    let first = text.split_whitespace().next()?;
-    first.parse::<i64>().ok().filter(|&n| n >= 0)
-}
-
-/// The six arguments of the syscall thread `tid` is blocked in, if it is blocked in one.
-pub fn blocked_syscall_args(tid: libc::pid_t) -> Option<[u64; 6]> {
-    let text = std::fs::read_to_string(format!("/proc/self/task/{tid}/syscall")).ok()?;
-    let mut fields = text.split_whitespace();
-    fields.next()?.parse::<i64>().ok().filter(|&n| n >= 0)?;
-    let mut args = [0u64; 6];
-    for arg in &mut args {
-        *arg = u64::from_str_radix(fields.next()?.trim_start_matches("0x"), 16).ok()?;
-    }
-    Some(args)
-}
-
-/// Wait (bounded by [`GENEROUS`]) until thread `tid` is blocked in syscall `nr`, or `stop()`
-/// turns true. Returns whether it saw the thread in the syscall. Polls the kernel's own view of
-/// the thread, so the caller acts on the thread's real state rather than on elapsed time.
-pub fn wait_until_blocked_in(tid: libc::pid_t, nr: i64, stop: impl Fn() -> bool) -> bool {
-    let deadline = Instant::now() + GENEROUS;
-    while Instant::now() < deadline {
-        if stop() {
-            return false;
-        }
-        if blocked_syscall(tid) == Some(nr) {
+/// [`wait_until`] with a deadline. The polling interval bounds nothing and decides nothing:
+/// the outcome never depends on its length.
+pub fn poll_until(deadline: Instant, mut cond: impl FnMut() -> bool) -> bool {
+    loop {
+        if cond() {
             return true;
         }
-        std::thread::yield_now();
+        if Instant::now() >= deadline {
+            return false;
+        }
+        std::thread::sleep(Duration::from_millis(2));
     }
-    panic!("thread {tid} never blocked in syscall {nr} within {GENEROUS:?}");
 }
 
-/// The environment variable that tells a re-executed test binary which single test to run for
-/// real.
-pub const CHILD_ENV: &str = "PYSELECT_TEST_CHILD";
-
-/// Run `body` in a fresh process: the test binary re-executed for exactly the test `name`
-/// (which must be the test function's name, at the crate's top level). In that child `body`
-/// runs; in the parent this checks the child ran exactly that one test and it passed. For tests
-/// that change process-wide state (signal handlers, rlimits, specific fd numbers).
-pub fn in_child(name: &str, body: impl FnOnce()) {
-    if std::env::var(CHILD_ENV).as_deref() == Ok(name) {
-        body();
-        return;
-    }
-    let mut cmd = reexec::test_command(name, CHILD_ENV, name);
-    let done = ChildGuard::spawn(&mut cmd, &format!("child test {name}")).output(CHILD_LIMIT);
-    let report = format!(
-        "child test {name}: {}\n--- stdout\n{}\n--- stderr\n{}",
-        done.status, done.stdout, done.stderr
-    );
-    assert!(done.status.success(), "{report}");
-    assert!(
-        done.stdout.contains("test result: ok. 1 passed"),
-        "the child did not run exactly one test\n{report}"
-    );
+/// A file under `tests/fixtures/`; panics when it is missing.
+pub fn fixture(name: &str) -> PathBuf {
+    let path = Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("tests/fixtures")
+        .join(name);
+    assert!(path.is_file(), "missing fixture {}", path.display());
+    path
 }
 
-/// Upper bound for a child test run by [`in_child`].
-const CHILD_LIMIT: Duration = Duration::from_secs(60);
+/// Text of an output stream, for assertions and failure messages.
+pub fn text(bytes: &[u8]) -> String {
+    String::from_utf8_lossy(bytes).into_owned()
+}
 
-/// Run `python3 -I -c script` with `input` on stdin and return its stdout. A missing `python3`
-/// fails the test: CPython is the reference these tests compare against.
-pub fn python(script: &str, input: &[u8]) -> String {
-    common::python::run(script, &[], input)
+/// A scratch file path, unique in this process, removed on drop.
+#[derive(Debug)]
+pub struct TempPath(pub PathBuf);
+
+impl TempPath {
+    /// `pyselect-STEM-PID-N` in the temporary directory.
+    pub fn new(stem: &str) -> Self {
+        static N: AtomicUsize = AtomicUsize::new(0);
+        let n = N.fetch_add(1, Ordering::Relaxed);
+        TempPath(std::env::temp_dir().join(format!("pyselect-{stem}-{}-{n}", std::process::id())))
+    }
+
+    /// The file's contents; panics when it cannot be read.
+    pub fn read(&self) -> String {
+        std::fs::read_to_string(&self.0)
+            .unwrap_or_else(|e| panic!("cannot read {}: {e}", self.0.display()))
+    }
+}
+
+impl Drop for TempPath {
+    fn drop(&mut self) {
+        let _ = std::fs::remove_file(&self.0);
+    }
 }

@@ -1,14 +1,9 @@
-//! Helpers for `tests/client.rs`: run the `pyselect-client` binary with a deadline, and tiny
-//! in-test servers on `std::net::TcpListener` (loopback, port 0).
+//! The `pyselect-client` binary run with a deadline, and tiny in-test servers for it on
+//! `std::net::TcpListener` (loopback, port 0).
 //!
-//! Everything that waits is bounded by [`DEADLINE`]: a hung client or server fails the test
+//! Everything that waits is bounded by [`LIMIT`]: a hung client or server fails the test
 //! instead of hanging it. A spawned client is killed (with its process group, by id) and reaped
-//! when its guard drops: the guard of `tests/common/child.rs`.
-
-#![allow(dead_code)]
-
-#[path = "../common/mod.rs"]
-mod common;
+//! when its guard drops: the one process guard, [`ChildGuard`].
 
 use std::collections::BTreeMap;
 use std::io::{ErrorKind, Read, Write};
@@ -17,21 +12,14 @@ use std::os::fd::{AsFd, AsRawFd};
 use std::process::Command;
 use std::sync::mpsc;
 use std::thread;
-use std::time::Duration;
 
 use nix::poll::{poll, PollFd, PollFlags, PollTimeout};
-use nix::sys::signal::{kill, Signal};
-use nix::sys::socket::{recv, setsockopt, sockopt, MsgFlags};
-use nix::unistd::Pid;
+use nix::sys::signal::Signal;
+use nix::sys::socket::{recv, MsgFlags};
 
-use common::child::ChildGuard;
-pub use common::child::Output;
-
-/// The binary under test.
-pub const CLIENT: &str = env!("CARGO_BIN_EXE_pyselect-client");
-
-/// The most any one wait in these tests may take before the test fails.
-pub const DEADLINE: Duration = Duration::from_secs(60);
+use super::child::{ChildGuard, Output};
+use super::server::set_linger_zero;
+use super::{CLIENT, LIMIT};
 
 /// A running client. Dropping it kills the client (and its process group) and reaps it.
 pub struct Client {
@@ -45,7 +33,7 @@ pub fn spawn_client(args: &[&str]) -> Client {
     }
 }
 
-/// Run the client to completion (within [`DEADLINE`]).
+/// Run the client to completion (within [`LIMIT`]).
 pub fn run_client(args: &[&str]) -> Output {
     spawn_client(args).finish()
 }
@@ -53,14 +41,13 @@ pub fn run_client(args: &[&str]) -> Output {
 impl Client {
     /// Send `sig` to the client, by pid.
     pub fn signal(&self, sig: Signal) {
-        let pid = Pid::from_raw(self.guard.id() as i32);
-        kill(pid, sig).unwrap_or_else(|e| panic!("kill({pid}, {sig}): {e}"));
+        self.guard.signal(sig);
     }
 
     /// Read stdout and stderr to EOF (both close when the client exits), then reap it; a
-    /// client still running after [`DEADLINE`] fails the test.
+    /// client still running after [`LIMIT`] fails the test.
     pub fn finish(self) -> Output {
-        let out = self.guard.output_raw(DEADLINE);
+        let out = self.guard.output_raw(LIMIT);
         Output {
             status: out.status,
             stdout: String::from_utf8(out.stdout).expect("client stdout is UTF-8"),
@@ -69,15 +56,15 @@ impl Client {
     }
 }
 
-/// A listener on 127.0.0.1, ephemeral port.
-pub fn listener_v4() -> (TcpListener, u16) {
+/// A std listener on 127.0.0.1, ephemeral port.
+pub fn tcp_listener_v4() -> (TcpListener, u16) {
     let listener = TcpListener::bind((Ipv4Addr::LOCALHOST, 0)).expect("bind 127.0.0.1:0");
     let port = listener.local_addr().expect("local_addr").port();
     (listener, port)
 }
 
-/// A listener on ::1, or `None` when this machine has no IPv6 loopback.
-pub fn listener_v6() -> Option<(TcpListener, u16)> {
+/// A std listener on ::1, or `None` when this machine has no IPv6 loopback.
+pub fn tcp_listener_v6() -> Option<(TcpListener, u16)> {
     let listener = TcpListener::bind((Ipv6Addr::LOCALHOST, 0)).ok()?;
     let port = listener.local_addr().ok()?.port();
     Some((listener, port))
@@ -93,7 +80,7 @@ pub fn refusing_port() -> (pyselect::Socket, u16) {
     (sock, port)
 }
 
-/// A server thread; [`ServerThread::join`] waits at most [`DEADLINE`] for its result.
+/// A server thread; [`ServerThread::join`] waits at most [`LIMIT`] for its result.
 pub struct ServerThread<T> {
     result: mpsc::Receiver<T>,
 }
@@ -112,27 +99,23 @@ where
 }
 
 impl<T> ServerThread<T> {
-    /// The body's result; panics if it panicked or took longer than [`DEADLINE`].
+    /// The body's result; panics if it panicked or took longer than [`LIMIT`].
     pub fn join(self) -> T {
         self.result
-            .recv_timeout(DEADLINE)
+            .recv_timeout(LIMIT)
             .expect("the test server failed (see its panic above) or hung")
     }
 }
 
-/// Accept one connection within [`DEADLINE`]; the stream's reads and writes are bounded too.
+/// Accept one connection within [`LIMIT`]; the stream's reads and writes are bounded too.
 pub fn accept(listener: &TcpListener) -> (TcpStream, SocketAddr) {
     let mut fds = [PollFd::new(listener.as_fd(), PollFlags::POLLIN)];
-    let timeout = PollTimeout::try_from(DEADLINE).expect("DEADLINE fits poll");
+    let timeout = PollTimeout::try_from(LIMIT).expect("LIMIT fits poll");
     let ready = poll(&mut fds, timeout).expect("poll on the listener");
-    assert!(ready > 0, "no connection within {DEADLINE:?}");
+    assert!(ready > 0, "no connection within {LIMIT:?}");
     let (stream, peer) = listener.accept().expect("accept");
-    stream
-        .set_read_timeout(Some(DEADLINE))
-        .expect("SO_RCVTIMEO");
-    stream
-        .set_write_timeout(Some(DEADLINE))
-        .expect("SO_SNDTIMEO");
+    stream.set_read_timeout(Some(LIMIT)).expect("SO_RCVTIMEO");
+    stream.set_write_timeout(Some(LIMIT)).expect("SO_SNDTIMEO");
     (stream, peer)
 }
 
@@ -165,20 +148,16 @@ pub fn reply(mut stream: TcpStream, data: &[u8]) {
 
 /// Close with SO_LINGER {on, 0}: the peer gets RST, its next recv fails with ECONNRESET.
 pub fn reset(stream: TcpStream) {
-    let abort = libc::linger {
-        l_onoff: 1,
-        l_linger: 0,
-    };
-    setsockopt(&stream, sockopt::Linger, &abort).expect("SO_LINGER");
+    set_linger_zero(&stream);
     drop(stream);
 }
 
-/// Wait (within [`DEADLINE`]) for the urgent byte and read it with `recv(MSG_OOB)`.
+/// Wait (within [`LIMIT`]) for the urgent byte and read it with `recv(MSG_OOB)`.
 pub fn recv_urgent(stream: &TcpStream) -> Vec<u8> {
     let mut fds = [PollFd::new(stream.as_fd(), PollFlags::POLLPRI)];
-    let timeout = PollTimeout::try_from(DEADLINE).expect("DEADLINE fits poll");
+    let timeout = PollTimeout::try_from(LIMIT).expect("LIMIT fits poll");
     let ready = poll(&mut fds, timeout).expect("poll(POLLPRI)");
-    assert!(ready > 0, "no urgent data within {DEADLINE:?}");
+    assert!(ready > 0, "no urgent data within {LIMIT:?}");
     let mut buf = [0u8; 16];
     let n = recv(stream.as_raw_fd(), &mut buf, MsgFlags::MSG_OOB).expect("recv(MSG_OOB)");
     // The client sends the urgent byte before its message, so the ordinary read of the

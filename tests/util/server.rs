@@ -3,58 +3,36 @@
 //! syscall it waits in, CPU time, memory, open fds); plus the clients, well-behaved and
 //! hostile, that tests throw at it.
 //!
-//! [`ServerProcess`] spawns the server (or any command that runs it, such as `strace -f ...`),
-//! waits for the `pyselect-server: listening on ADDR ... (MODE mode)` line on stderr and parses
-//! the addresses, so tests use `--ports 0,0` and never guess a port. Both output streams are read
-//! line by line by reader threads. Synchronisation is by causality, never by sleeping: a test
-//! waits for a line the server prints after the event, a reply, an EOF, or a count in `/proc`
-//! reaching a value. Every wait has a deadline ([`LIMIT`]) that only turns a hang into a
-//! failure; none is reached when the server behaves. Dropping the guard kills the process (and
-//! its direct children, for wrappers like `strace`) with SIGKILL by pid and reaps it.
+//! [`ServerProcess`] spawns the server (or any command that runs it, such as `strace -f ...`)
+//! under the one process guard ([`ChildGuard`]), waits for the `pyselect-server: listening on
+//! ADDR ... (MODE mode)` line on stderr and parses the addresses, so tests use `--ports 0,0` and
+//! never guess a port. Both output streams are read by the one line reader ([`Lines`]).
+//! Synchronisation is by causality, never by sleeping: a test waits for a line the server
+//! prints after the event, a reply, an EOF, or a count in `/proc` reaching a value. Every wait
+//! is bounded by [`LIMIT`]. Dropping it kills the process group (and so a wrapper's children)
+//! with SIGKILL and reaps the process.
 //!
-//! Self-contained: it uses only std, `nix` and `libc`, not the crate under test, so the
-//! expectations it helps build are independent of the code that produces the output.
+//! Independent of the crate under test on purpose: the parsers and [`py_addr`] use only std,
+//! `nix` and `libc`, so the expectations they build cannot share a bug with the code that
+//! produces the output.
 
-// Shared by several test crates (one per test file), each of which uses only part of it.
-#![allow(dead_code)]
-
-use std::io::{self, BufRead, BufReader, Read, Write};
+use std::io::{self, Read, Write};
 use std::net::{IpAddr, Ipv4Addr, Shutdown, SocketAddr, TcpStream};
 use std::os::fd::AsFd;
 use std::os::unix::process::{CommandExt, ExitStatusExt};
-use std::process::{Child, Command, ExitStatus, Stdio};
-use std::sync::{Arc, Condvar, Mutex, MutexGuard, PoisonError};
-use std::time::{Duration, Instant};
+use std::process::{Command, ExitStatus};
+use std::time::Instant;
 
 use nix::sys::resource::{getrlimit, setrlimit, Resource};
-use nix::sys::signal::{kill, Signal};
-use nix::unistd::Pid;
+use nix::sys::signal::Signal;
 
-/// The deadline of every wait for something that takes microseconds to milliseconds when the
-/// server behaves. Generous so that a loaded 2-core machine never reaches it: only a limit after
-/// which a test fails, never something a test measures or sleeps for.
-pub const LIMIT: Duration = Duration::from_secs(30);
-
-/// Connect, read and write timeout on the test's client sockets: a blocked read fails the test
-/// instead of hanging it.
-pub const IO_LIMIT: Duration = Duration::from_secs(20);
-
-/// The server binary Cargo built for these tests.
-pub const SERVER: &str = env!("CARGO_BIN_EXE_pyselect-server");
-
-/// The client binary (its load mode drives the memory test).
-pub const CLIENT: &str = env!("CARGO_BIN_EXE_pyselect-client");
+use super::child::{ChildGuard, Lines};
+use super::proc::parse_syscall;
+use super::{poll_until, wait_until, CLIENT, LIMIT, SERVER};
 
 // ---------------------------------------------------------------------------------------------
 // The test process
 // ---------------------------------------------------------------------------------------------
-
-/// Tests that open a thousand sockets, change rlimits or measure CPU time and memory run one
-/// at a time, so that they neither starve nor disturb one another.
-pub fn serial() -> MutexGuard<'static, ()> {
-    static LOCK: Mutex<()> = Mutex::new(());
-    LOCK.lock().unwrap_or_else(PoisonError::into_inner)
-}
 
 /// Make sure this test process may open at least `n` fds (raising its soft RLIMIT_NOFILE up to
 /// the hard limit if needed); panics, naming the limit, when the hard limit is too low.
@@ -68,26 +46,6 @@ pub fn ensure_nofile(n: u64) {
         "this test needs {n} open files; the hard RLIMIT_NOFILE is {hard} (raise it with ulimit -Hn)"
     );
     setrlimit(Resource::RLIMIT_NOFILE, n, hard).expect("setrlimit(RLIMIT_NOFILE)");
-}
-
-/// Poll `cond` every 2 ms or so until it holds or `limit` passes; returns whether it held.
-/// For conditions with no line or byte to wait on (a count in `/proc`, a process exit).
-pub fn wait_until(limit: Duration, cond: impl FnMut() -> bool) -> bool {
-    poll_until(Instant::now() + limit, cond)
-}
-
-/// [`wait_until`] with a deadline. The polling interval bounds nothing and decides nothing:
-/// the outcome never depends on its length.
-fn poll_until(deadline: Instant, mut cond: impl FnMut() -> bool) -> bool {
-    loop {
-        if cond() {
-            return true;
-        }
-        if Instant::now() >= deadline {
-            return false;
-        }
-        std::thread::sleep(Duration::from_millis(2));
-    }
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -238,180 +196,18 @@ pub fn describe_status(status: &ExitStatus) -> String {
 }
 
 // ---------------------------------------------------------------------------------------------
-// /proc
-// ---------------------------------------------------------------------------------------------
-
-/// Syscalls a server waits in when it has nothing to do (for [`ServerProcess::wait_blocked`]).
-pub fn waiting_syscalls() -> Vec<i64> {
-    let mut v = vec![
-        libc::SYS_pselect6,
-        libc::SYS_ppoll,
-        libc::SYS_accept4,
-        libc::SYS_recvfrom,
-    ];
-    #[cfg(target_arch = "x86_64")]
-    v.extend([libc::SYS_select, libc::SYS_poll, libc::SYS_accept]);
-    v
-}
-
-/// The unit of [`ServerProcess::cpu_ticks`]: `sysconf(_SC_CLK_TCK)`.
-pub fn clock_ticks_per_second() -> f64 {
-    // SAFETY: sysconf reads a constant; it takes no pointer and has no precondition.
-    let n = unsafe { libc::sysconf(libc::_SC_CLK_TCK) };
-    assert!(n > 0, "sysconf(_SC_CLK_TCK)");
-    n as f64
-}
-
-/// Does a TCP socket in TIME_WAIT hold local port `port` on 127.0.0.1 (`/proc/net/tcp`,
-/// state 06)?
-pub fn time_wait_on(port: u16) -> bool {
-    let want = format!("0100007F:{port:04X}");
-    let table = std::fs::read_to_string("/proc/net/tcp").expect("/proc/net/tcp");
-    table.lines().skip(1).any(|l| {
-        let f: Vec<&str> = l.split_whitespace().collect();
-        f.len() > 3 && f[1] == want && f[3] == "06"
-    })
-}
-
-/// Pids of the direct children of `pid` (all its threads), from `/proc`.
-fn children_of(pid: u32) -> Vec<i32> {
-    let mut out = Vec::new();
-    let Ok(tasks) = std::fs::read_dir(format!("/proc/{pid}/task")) else {
-        return out;
-    };
-    for task in tasks.flatten() {
-        if let Ok(text) = std::fs::read_to_string(task.path().join("children")) {
-            out.extend(
-                text.split_whitespace()
-                    .filter_map(|p| p.parse::<i32>().ok()),
-            );
-        }
-    }
-    out
-}
-
-// ---------------------------------------------------------------------------------------------
-// The child's output
-// ---------------------------------------------------------------------------------------------
-
-/// Every line of one output stream so far, and whether it reached EOF.
-#[derive(Default)]
-struct Seen {
-    lines: Vec<String>,
-    eof: bool,
-}
-
-/// One output stream of the child, read line by line by a thread into shared state.
-struct Stream {
-    shared: Arc<(Mutex<Seen>, Condvar)>,
-    /// Index of the first line not yet returned by [`Stream::next`].
-    cursor: usize,
-}
-
-impl Stream {
-    /// Start a thread that reads `pipe` to EOF (the thread ends there on its own).
-    fn read(pipe: impl Read + Send + 'static) -> Stream {
-        let shared = Arc::new((Mutex::new(Seen::default()), Condvar::new()));
-        let theirs = Arc::clone(&shared);
-        std::thread::spawn(move || {
-            let (state, changed) = &*theirs;
-            let mut reader = BufReader::new(pipe);
-            let mut buf = Vec::new();
-            loop {
-                buf.clear();
-                // `read_until` retries EINTR itself; an error ends the stream like EOF.
-                let n = reader.read_until(b'\n', &mut buf).unwrap_or(0);
-                let mut seen = state.lock().unwrap_or_else(PoisonError::into_inner);
-                if n == 0 {
-                    seen.eof = true;
-                    changed.notify_all();
-                    return;
-                }
-                let mut line = String::from_utf8_lossy(&buf).into_owned();
-                if line.ends_with('\n') {
-                    line.pop();
-                } else {
-                    // A last line without its newline: keep it visibly so.
-                    line.push_str("<no newline>");
-                }
-                seen.lines.push(line);
-                changed.notify_all();
-            }
-        });
-        Stream { shared, cursor: 0 }
-    }
-
-    fn seen(&self) -> MutexGuard<'_, Seen> {
-        self.shared.0.lock().unwrap_or_else(PoisonError::into_inner)
-    }
-
-    /// Every line so far.
-    fn lines(&self) -> Vec<String> {
-        self.seen().lines.clone()
-    }
-
-    fn eof(&self) -> bool {
-        self.seen().eof
-    }
-
-    /// Wait until `pred` holds (true), or until EOF (after which nothing can change) or
-    /// `deadline` without it (false).
-    fn wait(&self, deadline: Instant, mut pred: impl FnMut(&Seen) -> bool) -> bool {
-        let mut seen = self.seen();
-        loop {
-            if pred(&seen) {
-                return true;
-            }
-            let now = Instant::now();
-            if seen.eof || now >= deadline {
-                return false;
-            }
-            seen = self
-                .shared
-                .1
-                .wait_timeout(seen, deadline - now)
-                .unwrap_or_else(PoisonError::into_inner)
-                .0;
-        }
-    }
-
-    /// Wait until the lines satisfy `pred`; see [`Stream::wait`].
-    fn wait_lines(&self, deadline: Instant, mut pred: impl FnMut(&[String]) -> bool) -> bool {
-        self.wait(deadline, |s| pred(&s.lines))
-    }
-
-    /// Wait for EOF; false at `deadline`.
-    fn wait_eof(&self, deadline: Instant) -> bool {
-        self.wait(deadline, |s| s.eof)
-    }
-
-    /// The next line not yet returned, waiting until `deadline`; `None` at EOF or `deadline`.
-    fn next(&mut self, deadline: Instant) -> Option<String> {
-        let i = self.cursor;
-        if !self.wait(deadline, |s| s.lines.len() > i) {
-            return None;
-        }
-        self.cursor += 1;
-        Some(self.seen().lines[i].clone())
-    }
-}
-
-// ---------------------------------------------------------------------------------------------
 // The server process
 // ---------------------------------------------------------------------------------------------
 
-/// A running server; killed (SIGKILL, by pid, with its direct children) and reaped when
-/// dropped.
+/// A running server under the one process guard: killed (SIGKILL, its process group, by id)
+/// and reaped when dropped. The reader threads end on their own at the EOF this causes; they
+/// are not joined, so a drop never waits on a pipe.
 pub struct ServerProcess {
-    child: Child,
+    child: ChildGuard,
     /// The parsed `listening on` line.
     pub listening: Listening,
-    stdout: Stream,
-    stderr: Stream,
-    /// The exit status, once reaped.
-    status: Option<ExitStatus>,
-    /// The command, for messages.
-    what: String,
+    stdout: Lines,
+    stderr: Lines,
 }
 
 /// A process run to its end: exit status and its output lines.
@@ -445,7 +241,7 @@ impl ServerProcess {
                 // Dropping `server` kills and reaps it.
                 None => panic!(
                     "{} never printed its listening line; stderr: {:?}",
-                    server.what,
+                    server.child.what(),
                     server.stderr_all()
                 ),
             }
@@ -455,22 +251,15 @@ impl ServerProcess {
 
     /// Spawn `cmd` with its output piped to reader threads; `listening` is left empty.
     fn spawn(mut cmd: Command) -> ServerProcess {
-        cmd.stdin(Stdio::null())
-            .stdout(Stdio::piped())
-            .stderr(Stdio::piped());
         let what = format!("{cmd:?}");
-        let mut child = cmd
-            .spawn()
-            .unwrap_or_else(|e| panic!("cannot spawn {what}: {e}"));
-        let stdout = Stream::read(child.stdout.take().expect("stdout piped"));
-        let stderr = Stream::read(child.stderr.take().expect("stderr piped"));
+        let mut child = ChildGuard::spawn(&mut cmd, &what);
+        let stdout = Lines::read(child.take_stdout());
+        let stderr = Lines::read(child.take_stderr());
         ServerProcess {
             child,
             listening: Listening::default(),
             stdout,
             stderr,
-            status: None,
-            what,
         }
     }
 
@@ -551,17 +340,9 @@ impl ServerProcess {
         self.wait_stdout_lines(|lines| count(lines, needle) >= n)
     }
 
-    /// The exit status if the process has exited (reaping it), else `None`.
-    fn exit_status(&mut self) -> Option<ExitStatus> {
-        if self.status.is_none() {
-            self.status = self.child.try_wait().expect("waitpid");
-        }
-        self.status
-    }
-
     /// Is the process still running (not exited, not killed by a signal)?
     pub fn alive(&mut self) -> bool {
-        self.exit_status().is_none()
+        self.child.try_status().is_none()
     }
 
     /// Panic, showing stderr, unless the server is running and has printed no panic.
@@ -570,7 +351,7 @@ impl ServerProcess {
         assert!(
             alive,
             "server died: {:?}; stderr: {:?}",
-            self.status,
+            self.child.try_status(),
             self.stderr_all()
         );
         assert_no_panic(&self.stderr_all());
@@ -578,8 +359,7 @@ impl ServerProcess {
 
     /// Send `sig` to the process.
     pub fn signal(&self, sig: Signal) {
-        kill(Pid::from_raw(self.pid() as i32), sig)
-            .unwrap_or_else(|e| panic!("kill({}, {sig}): {e}", self.pid()));
+        self.child.signal(sig);
     }
 
     /// Wait (bounded by [`LIMIT`]) for the process to exit: both pipes at EOF, then its status.
@@ -587,12 +367,12 @@ impl ServerProcess {
         let deadline = Instant::now() + LIMIT;
         let closed = self.stdout.wait_eof(deadline) && self.stderr.wait_eof(deadline);
         // The pipes closed, so the process is exiting: its status comes within moments.
-        let exited = closed && poll_until(deadline, || self.exit_status().is_some());
-        match self.status {
+        let exited = closed && poll_until(deadline, || self.child.try_status().is_some());
+        match self.child.try_status() {
             Some(status) if exited => status,
             _ => panic!(
                 "{} did not exit within {LIMIT:?}; stdout: {:?}; stderr: {:?}",
-                self.what,
+                self.child.what(),
                 self.stdout_all(),
                 self.stderr_all()
             ),
@@ -604,7 +384,7 @@ impl ServerProcess {
     /// file.
     pub fn blocked_in(&self) -> io::Result<Option<i64>> {
         let text = std::fs::read_to_string(format!("/proc/{}/syscall", self.pid()))?;
-        Ok(text.split_whitespace().next().and_then(|n| n.parse().ok()))
+        Ok(parse_syscall(&text))
     }
 
     /// Wait until the server's main thread sleeps in one of `syscalls` (numbers as
@@ -662,21 +442,6 @@ impl ServerProcess {
         std::fs::read_dir(format!("/proc/{}/fd", self.pid()))
             .unwrap()
             .count()
-    }
-}
-
-impl Drop for ServerProcess {
-    /// Kill the process and its direct children by pid, then reap it. Not after it was reaped
-    /// (its pid may name another process by then). The reader threads end on their own at the
-    /// EOF this causes; they are not joined, so a drop never waits on a pipe.
-    fn drop(&mut self) {
-        if self.status.is_none() && matches!(self.child.try_wait(), Ok(None)) {
-            for pid in children_of(self.pid()) {
-                let _ = kill(Pid::from_raw(pid), Signal::SIGKILL);
-            }
-            let _ = kill(Pid::from_raw(self.pid() as i32), Signal::SIGKILL);
-            let _ = self.child.wait();
-        }
     }
 }
 
@@ -776,12 +541,12 @@ impl Spawn {
 // Clients
 // ---------------------------------------------------------------------------------------------
 
-/// A connected client with [`IO_LIMIT`] connect, read and write timeouts.
+/// A connected client with [`LIMIT`] connect, read and write timeouts.
 pub fn connect(addr: SocketAddr) -> TcpStream {
-    let s = TcpStream::connect_timeout(&addr, IO_LIMIT)
+    let s = TcpStream::connect_timeout(&addr, LIMIT)
         .unwrap_or_else(|e| panic!("connect to {addr}: {e}"));
-    s.set_read_timeout(Some(IO_LIMIT)).expect("SO_RCVTIMEO");
-    s.set_write_timeout(Some(IO_LIMIT)).expect("SO_SNDTIMEO");
+    s.set_read_timeout(Some(LIMIT)).expect("SO_RCVTIMEO");
+    s.set_write_timeout(Some(LIMIT)).expect("SO_SNDTIMEO");
     s
 }
 
@@ -860,6 +625,13 @@ pub fn transact_from(addr: SocketAddr, msg: &[u8]) -> (SocketAddr, Vec<u8>) {
     s.write_all(msg)
         .unwrap_or_else(|e| panic!("send to {addr}: {e}"));
     (local, read_to_eof(&mut s))
+}
+
+/// The seed's client on `127.0.0.1:port`: connect, send `msg`, read the reply to EOF (the
+/// server closes after replying). Returns the reply and the client's own port.
+pub fn seed_client(port: u16, msg: &[u8]) -> (Vec<u8>, u16) {
+    let (local, reply) = transact_from(SocketAddr::from((Ipv4Addr::LOCALHOST, port)), msg);
+    (reply, local.port())
 }
 
 /// One normal transaction on `127.0.0.1:port`, as the seed's client: connect, send `hi`, read
