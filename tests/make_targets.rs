@@ -10,16 +10,15 @@
 //!
 //! Ports are always ephemeral (`PORTS=0,0`, the server's own report), addresses loopback.
 
-mod common;
-mod serverutil;
+mod util;
 
 use std::path::{Path, PathBuf};
 use std::process::Command;
 use std::sync::OnceLock;
 use std::time::Duration;
 
-use common::child::{ChildGuard, Output};
-use serverutil::ServerProcess;
+use util::child::{ChildGuard, Output};
+use util::server::ServerProcess;
 
 /// A `make` run includes a release build (the first one from nothing: a minute or two on a
 /// loaded 2-core machine); only a limit that turns a hang into a failure.
@@ -147,7 +146,7 @@ fn demo_ports(out: &Output) -> Vec<u16> {
     let line = out
         .stdout
         .lines()
-        .find_map(serverutil::parse_listening)
+        .find_map(util::server::parse_listening)
         .unwrap_or_else(|| panic!("no listening line in the demo:\n{}", out.stdout));
     line.addrs.iter().map(|a| a.port()).collect()
 }

@@ -113,7 +113,7 @@ const STARTUP: &[&str] = &[
 
 /// Every line before the first `socket` is one docs/STRACE.md explains, and pyselect's own
 /// SIGINT and SIGTERM handlers are among them.
-fn assert_startup_explained(trace: &stracekit::Trace) {
+fn assert_startup_explained(trace: &Trace) {
     let first_socket = trace
         .lines
         .iter()
