@@ -346,7 +346,8 @@ pub fn both(fds: &[RawFd], script: &str) -> (Vec<String>, Vec<String>) {
 /// The syscalls these tests trace.
 pub const TRACE: &str = "trace=poll,epoll_create1,epoll_ctl,epoll_wait,close";
 
-/// `program` under `strace -f -qq -e TRACE -o log`.
+/// `program` under `strace -f -qq -e FILTER -o log`. (A `pass_fds` on `program` does not carry
+/// over: pass the fds to [`traced`].)
 pub fn under_strace(log: &pyref::TempPath, program: &Command, filter: &str) -> Command {
     let mut cmd = Command::new(pyref::strace());
     cmd.args(["-f", "-qq", "-e", filter, "-o"])
@@ -362,12 +363,20 @@ pub fn under_strace(log: &pyref::TempPath, program: &Command, filter: &str) -> C
     cmd
 }
 
-/// Run `program` under strace with `stdin`: its stdout and the strace log.
-pub fn traced(program: Command, stdin: &str, stem: &str, filter: &str) -> (String, String) {
+/// Run `program` under strace with `stdin`, strace and `program` inheriting `fds`: its
+/// stdout and the strace log.
+pub fn traced(
+    program: Command,
+    fds: &[RawFd],
+    stdin: &str,
+    stem: &str,
+    filter: &str,
+) -> (String, String) {
     let log = pyref::TempPath::new(stem);
     let shown = format!("{program:?}");
-    let out =
-        pyref::run(under_strace(&log, &program, filter), stdin).success(&format!("strace {shown}"));
+    let mut cmd = under_strace(&log, &program, filter);
+    pyref::pass_fds(&mut cmd, fds.to_vec());
+    let out = pyref::run(cmd, stdin).success(&format!("strace {shown}"));
     (out.stdout, log.read())
 }
 
@@ -456,6 +465,190 @@ pub fn normalise(line: &str) -> (String, bool) {
     }
     out.push_str(rest);
     (out, garbage)
+}
+
+const NAN: f64 = f64::NAN;
+const INF: f64 = f64::INFINITY;
+
+/// A script from its lines.
+pub fn script(lines: &[String]) -> String {
+    lines.iter().map(|l| format!("{l}\n")).collect()
+}
+
+/// The poll scenarios of the differential and strace tests: every kind of fd, re-registering,
+/// moving, mask 0, all 16 bits, every error, and timeouts that return at once.
+pub fn poll_script() -> Vec<String> {
+    let tm = |x: f64| t(Some(x));
+    let mut s: Vec<String> = vec![
+        "pnew".into(),
+        // Nothing registered: poll([], 0, 0), a plain sleep.
+        format!("ppoll {}", tm(0.0)),
+    ];
+    // Every kind of fd, with the default mask or a chosen one.
+    for (fd, mask) in [
+        (EMPTY_R, "-"),
+        (EMPTY_W, "-"),
+        (DATA_R, "1"),
+        (UA, "-"),
+        (UB, "4"),
+        (PENDING, "1"),
+        (IDLE, "1"),
+        (OOB, "3"),
+        (PLAIN, "-"),
+        (EOF, "8199"), // POLLIN|POLLPRI|POLLOUT|POLLRDHUP
+        (HUP_R, "-"),
+        (BROKEN_W, "-"),
+        (RESET, "8199"),
+        (FILE, "-"),
+        (CLOSED, "-"), // not open: POLLNVAL, no error
+    ] {
+        s.push(format!("preg {fd} {mask}"));
+    }
+    s.extend([
+        format!("ppoll {}", tm(0.0)),
+        format!("ppoll {}", t(None)),
+        // Registering again overwrites the mask and keeps the place.
+        format!("preg {EMPTY_R} 4"),
+        format!("ppoll {}", tm(0.0)),
+        // unregister + register moves the fd last.
+        format!("punreg {EMPTY_W}"),
+        format!("preg {EMPTY_W} -"),
+        format!("ppoll {}", tm(0.0)),
+        // Mask 0: only what the kernel always reports (ERR, HUP, NVAL).
+        format!("pmod {DATA_R} 0"),
+        format!("pmod {HUP_R} 0"),
+        format!("pmod {BROKEN_W} 0"),
+        format!("ppoll {}", tm(0.0)),
+        // Any 16-bit mask is taken.
+        format!("pmod {UB} 65535"),
+        format!("ppoll {}", tm(0.0)),
+        // Errors: unknown fds, negative fds.
+        "pmod 71 1".into(),
+        "punreg 71".into(),
+        format!("punreg {CLOSED}"),
+        format!("punreg {CLOSED}"),
+        "punreg -1".into(),
+        "preg -5 -".into(),
+        "pmod -1 1".into(),
+        // Timeouts (milliseconds) that return at once because fds are ready...
+        format!("ppoll {}", tm(-1.0)),
+        format!("ppoll {}", tm(-0.0001)),
+        format!("ppoll {}", tm(0.0001)),
+        format!("ppoll {}", tm(1.5)),
+        format!("ppoll {}", tm(-0.0)),
+        format!("ppoll {}", tm(2147483647.0)),
+        format!("ppoll {}", tm(-2147483648.0)),
+        // ... and the ones that fail.
+        format!("ppoll {}", tm(NAN)),
+        format!("ppoll {}", tm(INF)),
+        format!("ppoll {}", tm(-INF)),
+        format!("ppoll {}", tm(2147483648.0)),
+        format!("ppoll {}", tm(-2147483649.0)),
+        format!("ppoll {}", tm(9.3e12)),
+        format!("ppoll {}", tm(1e300)),
+        // A fresh object with nothing ready: empty results.
+        "pnew".into(),
+        format!("preg {EMPTY_R} -"),
+        format!("preg {IDLE} -"),
+        format!("ppoll {}", tm(0.0)),
+        format!("ppoll {}", tm(1.0)),
+        format!("punreg {EMPTY_R}"),
+        format!("punreg {IDLE}"),
+        format!("ppoll {}", tm(0.5)),
+    ]);
+    s
+}
+
+/// The epoll scenarios: every kind of fd, ready order and round robin, every kernel error,
+/// edge-triggering, maxevents, timeouts, the closed object, the constructor, fromfd.
+pub fn epoll_script() -> Vec<String> {
+    let tm = |x: f64| t(Some(x));
+    let mut s: Vec<String> = vec!["enew".into(), "eclosed".into()];
+    for (fd, mask) in [
+        (EMPTY_R, "-"),
+        (EMPTY_W, "-"),
+        (DATA_R, "1"),
+        (UA, "-"),
+        (UB, "4"),
+        (PENDING, "1"),
+        (IDLE, "1"),
+        (OOB, "3"),
+        (PLAIN, "-"),
+        (EOF, "8199"),
+        (HUP_R, "-"),
+        (BROKEN_W, "-"),
+        (RESET, "8199"),
+    ] {
+        s.push(format!("ereg {fd} {mask}"));
+    }
+    s.extend([
+        // The kernel's ready order, then round robin with a small maxevents.
+        format!("epoll {} -", tm(0.0)),
+        format!("epoll {} -", t(None)),
+        format!("epoll {} 1", tm(0.0)),
+        format!("epoll {} 1", tm(0.0)),
+        format!("epoll {} 2", tm(0.0)),
+        // Kernel errors, each from its errno.
+        format!("ereg {EMPTY_W} -"),
+        format!("emod {CLOSED} 1"),
+        format!("eunreg {IDLE}"),
+        format!("eunreg {IDLE}"),
+        format!("emod {IDLE} 1"),
+        format!("ereg {CLOSED} -"),
+        format!("ereg {FILE} -"),
+        "ereg E -".into(),
+        format!("ereg {IDLE} 4294967295"),
+        "ereg -1 -".into(),
+        "emod -3 1".into(),
+        "eunreg -1".into(),
+        // Edge-triggered: reported once, then not until the state changes.
+        format!("emod {EMPTY_W} 2147483652"),
+        format!("epoll {} 64", tm(0.0)),
+        format!("epoll {} 64", tm(0.0)),
+        format!("emod {EMPTY_W} 4"),
+        // maxevents and timeouts (seconds).
+        format!("epoll {} 0", tm(0.0)),
+        format!("epoll {} -2", tm(0.0)),
+        format!("epoll {} -1", tm(0.0)),
+        format!("epoll {} 0", tm(NAN)),
+        format!("epoll {} 3", tm(-0.0001)),
+        format!("epoll {} 3", tm(-0.001)),
+        format!("epoll {} 3", tm(2147483.647)),
+        format!("epoll {} 3", tm(2147483.648)),
+        format!("epoll {} 3", tm(-3000000.0)),
+        format!("epoll {} 3", tm(1e20)),
+        format!("epoll {} 3", tm(INF)),
+        format!("epoll {} 3", tm(1e-9)),
+        // Closed: every method but close/closed fails, after the fd check.
+        "eclose".into(),
+        "eclosed".into(),
+        "eclose".into(),
+        format!("ereg {DATA_R} -"),
+        "ereg -1 -".into(),
+        format!("emod {DATA_R} 1"),
+        format!("eunreg {DATA_R}"),
+        format!("epoll {} 0", tm(NAN)),
+        format!("epoll {} -", tm(0.0)),
+        // The constructor's checks.
+        "eopts 0 0".into(),
+        "eopts -2 0".into(),
+        "eopts 0 1".into(),
+        "eopts -1 1".into(),
+        "eopts -1 7".into(),
+        "eopts 5 524288".into(),
+        format!("ereg {DATA_R} 1"),
+        format!("epoll {} -", tm(0.0)),
+        // fromfd of something that is not an epoll: the kernel refuses the wait.
+        format!("efromdup {EMPTY_W}"),
+        format!("epoll {} -", tm(0.0)),
+        "eclose".into(),
+        // A new epoll with nothing registered: a plain 1 ms sleep.
+        "enew".into(),
+        format!("epoll {} -", tm(0.001)),
+        format!("ereg {EMPTY_R} -"),
+        format!("epoll {} -", tm(0.0)),
+    ]);
+    s
 }
 
 /// A generous bound on any one wait in these tests.
