@@ -6,6 +6,7 @@
 //! when a signal interrupts it). Interest lives in the kernel, so a wait costs what is ready,
 //! not what is watched.
 
+use std::cell::Cell;
 use std::fmt;
 use std::os::fd::{AsRawFd, OwnedFd, RawFd};
 
@@ -192,7 +193,7 @@ impl Epoll {
     #[doc(alias = "epoll_wait")]
     pub fn poll(&self, timeout: Option<f64>, maxevents: Option<i32>) -> Result<Vec<(RawFd, u32)>> {
         let epfd = self.open_fd()?;
-        let MsTimeout { mut ms, wait } = match timeout {
+        let MsTimeout { ms, wait: wait_for } = match timeout {
             None => MsTimeout { ms: -1, wait: None },
             Some(t) => timeout::epoll_timeout(t)?,
         };
@@ -201,38 +202,22 @@ impl Epoll {
             Some(n) if n < 1 => return Err(Error::maxevents(n)),
             Some(n) => n,
         };
-        // A fresh buffer per call, as CPython's; not zeroed, the kernel writes what it returns.
-        let mut events: Vec<libc::epoll_event> = Vec::new();
-        events
-            .try_reserve_exact(maxevents as usize)
-            .map_err(|_| Error::Os(std::io::Error::from_raw_os_error(libc::ENOMEM)))?;
-        if let Some(sig) = signals::take_pending() {
-            return Err(Error::Interrupted(sig));
+        if maxevents > DEFAULT_MAXEVENTS {
+            // A fresh buffer, as CPython's; not zeroed, the kernel writes what it returns.
+            let mut events = Vec::new();
+            events
+                .try_reserve_exact(maxevents as usize)
+                .map_err(|_| Error::Os(std::io::Error::from_raw_os_error(libc::ENOMEM)))?;
+            return wait(epfd, &mut events, maxevents, ms, wait_for);
         }
-        let deadline = timeout::Deadline::start(wait);
-        loop {
-            match sys::epoll_wait(epfd, &mut events, maxevents, ms) {
-                Ok(_) => break,
-                Err(e) if e.raw_os_error() == Some(libc::EINTR) => {
-                    if let Some(sig) = signals::take_pending() {
-                        return Err(Error::Interrupted(sig));
-                    }
-                    match deadline.retry_ms(ms) {
-                        Some(left) => ms = left,
-                        None => return Ok(Vec::new()),
-                    }
-                }
-                Err(e) => return Err(Error::Os(e)),
-            }
-        }
-        // `data` holds the fd in its low 32 bits (what CPython reads back as `data.fd`).
-        Ok(events
-            .iter()
-            .map(|ev| {
-                let (data, mask) = (ev.u64, ev.events);
-                (data as u32 as RawFd, mask)
-            })
-            .collect())
+        // Up to the default 1,023 events, this thread's buffer is reused (CPython allocates one
+        // per call; the kernel sees the same call). Taken, so a nested use cannot alias it.
+        let mut events = SCRATCH.with(|cell| cell.take());
+        events.clear();
+        events.reserve_exact(maxevents as usize);
+        let result = wait(epfd, &mut events, maxevents, ms, wait_for);
+        SCRATCH.with(|cell| cell.set(events));
+        result
     }
 
     /// `close(2)` of the epoll fd, as Python's `epoll.close()`; a second call does nothing.
@@ -275,6 +260,48 @@ impl Drop for Epoll {
     fn drop(&mut self) {
         let _ = self.close();
     }
+}
+
+thread_local! {
+    /// The event buffer of this thread's last `Epoll::poll` with `maxevents` <= 1,023.
+    static SCRATCH: Cell<Vec<libc::epoll_event>> = const { Cell::new(Vec::new()) };
+}
+
+/// The PEP 475 loop around `epoll_wait(2)` into `events`, then the `(fd, events)` pairs.
+fn wait(
+    epfd: RawFd,
+    events: &mut Vec<libc::epoll_event>,
+    maxevents: i32,
+    mut ms: i32,
+    wait_for: Option<std::time::Duration>,
+) -> Result<Vec<(RawFd, u32)>> {
+    if let Some(sig) = signals::take_pending() {
+        return Err(Error::Interrupted(sig));
+    }
+    let deadline = timeout::Deadline::start(wait_for);
+    loop {
+        match sys::epoll_wait(epfd, events, maxevents, ms) {
+            Ok(_) => break,
+            Err(e) if e.raw_os_error() == Some(libc::EINTR) => {
+                if let Some(sig) = signals::take_pending() {
+                    return Err(Error::Interrupted(sig));
+                }
+                match deadline.retry_ms(ms) {
+                    Some(left) => ms = left,
+                    None => return Ok(Vec::new()),
+                }
+            }
+            Err(e) => return Err(Error::Os(e)),
+        }
+    }
+    // `data` holds the fd in its low 32 bits (what CPython reads back as `data.fd`).
+    Ok(events
+        .iter()
+        .map(|ev| {
+            let (data, mask) = (ev.u64, ev.events);
+            (data as u32 as RawFd, mask)
+        })
+        .collect())
 }
 
 /// No syscall: the epoll fd, -1 once closed.

@@ -92,9 +92,9 @@ pub fn poll_ms(left: Duration) -> i32 {
 // `select.epoll.poll(timeout_s)`.
 // ---------------------------------------------------------------------------------------------
 
-/// A poll/epoll timeout converted: the C `int` milliseconds the first syscall gets (`-1` for
-/// "for ever"), and the whole nanoseconds an `EINTR` retry counts down from (`None` when the
-/// wait has no deadline: no timeout, or a negative one).
+/// The `timeout` argument of `poll(2)`/`epoll_wait(2)`: the C `int` milliseconds the first
+/// syscall gets (`-1` for "for ever"), and the whole nanoseconds an `EINTR` retry counts down
+/// from (`None` when the wait has no deadline: no timeout, or a negative one).
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct MsTimeout {
     /// The syscall's `timeout` argument.
@@ -143,7 +143,8 @@ fn ms_to_c_int(ms: i64, ns: i64) -> Result<MsTimeout> {
     })
 }
 
-/// `select.poll().poll(timeout)`'s conversion of a float timeout in **milliseconds**:
+/// The `timeout` argument of `poll(2)` for `Poll::poll(timeout_ms)` (Python's
+/// `select.poll().poll(timeout)`), from a float in **milliseconds**:
 /// `timeout * 1e6` ns rounded away from zero, then ms rounded away from zero
 /// (`_PyTime_ROUND_TIMEOUT` twice), so `0.0001` gives 1 and `-0.0001` gives -1; every negative
 /// result is -1 (block). Errors: NaN, `timestamp out of range for platform time_t`, and
@@ -162,7 +163,8 @@ pub fn poll_timeout(timeout_ms: f64) -> Result<MsTimeout> {
     ms_to_c_int(div_away(ns, NS_PER_MS), ns)
 }
 
-/// `select.epoll().poll(timeout)`'s conversion of a float timeout in **seconds**:
+/// The `timeout` argument of `epoll_wait(2)` for `Epoll::poll(timeout)` (Python's
+/// `select.epoll().poll(timeout)`), from a float in **seconds**:
 /// `timeout * 1e9` ns rounded away from zero, then ms rounded toward +inf
 /// (`_PyTime_ROUND_CEILING`), so `-0.0001` gives 0 (return at once) while `-0.001` gives -1
 /// (block); every negative result is -1. Errors as [`poll_timeout`].
@@ -185,6 +187,8 @@ pub fn epoll_timeout(timeout_s: f64) -> Result<MsTimeout> {
 pub(crate) enum Deadline {
     /// No deadline (no timeout, or a negative one): retry with the same argument.
     Never,
+    /// A zero wait: the deadline has passed as soon as it is looked at (no clock read).
+    Now,
     /// Retry with what is left until then.
     At(Instant),
 }
@@ -192,6 +196,9 @@ pub(crate) enum Deadline {
 impl Deadline {
     /// Read the monotonic clock now, just before the first syscall, as CPython does.
     pub(crate) fn start(wait: Option<Duration>) -> Self {
+        if wait == Some(Duration::ZERO) {
+            return Deadline::Now;
+        }
         // A wait beyond what `Instant` represents cannot run out in practice: no deadline.
         match wait.and_then(|w| Instant::now().checked_add(w)) {
             Some(at) => Deadline::At(at),
@@ -205,6 +212,7 @@ impl Deadline {
     pub(crate) fn retry_ms(self, ms: i32) -> Option<i32> {
         match self {
             Deadline::Never => Some(ms),
+            Deadline::Now => None,
             Deadline::At(at) => at.checked_duration_since(Instant::now()).map(poll_ms),
         }
     }
