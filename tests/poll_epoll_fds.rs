@@ -218,3 +218,32 @@ fn no_fd_is_leaked_on_any_error_path() {
         assert_eq!(open_fds(), before, "an error path left an fd open");
     });
 }
+
+#[test]
+fn poll_with_more_fds_than_rlimit_nofile_is_einval_as_cpython() {
+    in_child(
+        "poll_with_more_fds_than_rlimit_nofile_is_einval_as_cpython",
+        || {
+            let (_, hard) = getrlimit(Resource::RLIMIT_NOFILE).expect("getrlimit");
+            setrlimit(Resource::RLIMIT_NOFILE, 64, hard).expect("setrlimit");
+            let mut p = Poll::new();
+            for fd in 0..100 {
+                p.register(fd, None).unwrap();
+            }
+            let err = p.poll(Some(0.0)).unwrap_err();
+            assert_eq!(err.errno(), Some(libc::EINVAL));
+            let ours = format!("{}: {err}", err.python_name());
+            // CPython, under the same limit (inherited).
+            let theirs = util::python(
+                "import select\n\
+                 p = select.poll()\n\
+                 for fd in range(100):\n    p.register(fd)\n\
+                 try:\n    p.poll(0)\n\
+                 except OSError as e:\n    print(f'OSError: {e}')\n",
+                b"",
+            );
+            assert_eq!(ours, theirs.trim());
+            assert_eq!(ours, "OSError: [Errno 22] Invalid argument");
+        },
+    );
+}
