@@ -2,8 +2,8 @@
 //!
 //! The algorithm, as CPython's `Modules/selectmodule.c`: the object owns one epoll fd; each of
 //! `register`/`modify`/`unregister` is one `epoll_ctl(2)` whose error is the kernel's errno;
-//! `poll()` is one `epoll_wait(2)` into a fresh buffer of `maxevents` events (more calls only
-//! when a signal interrupts it). Interest lives in the kernel, so a wait costs what is ready,
+//! `poll()` is one `epoll_wait(2)` into a buffer of `maxevents` events (more calls only when a
+//! signal interrupts it). Interest lives in the kernel, so a wait costs what is ready,
 //! not what is watched.
 
 use std::cell::Cell;
@@ -105,6 +105,12 @@ const DEFAULT_MAXEVENTS: i32 = FD_SETSIZE as i32 - 1;
 ///   garbage `u64`.
 /// - A `maxevents` too large to allocate is [`Error::Os`] `ENOMEM` (Python's `MemoryError`);
 ///   one the kernel refuses (above `INT_MAX / 12`) is its `[Errno 22]`.
+/// - `Epoll` has no `__enter__`/`__exit__`: `Drop` closes it, and `fileno()` of a closed
+///   object is -1 where Python raises the closed `ValueError`.
+/// - CPython allocates the event buffer on every `poll`; pyselect reuses one per thread when
+///   `maxevents` is at most 1,023 (the kernel sees the same call, strace prints the same line).
+/// - Like `select()`, `poll` returns [`Error::Interrupted`] at once when a watched signal is
+///   already pending, before its first syscall.
 #[doc(alias = "epoll_create1")]
 pub struct Epoll {
     /// The epoll fd; `None` once closed.

@@ -86,7 +86,9 @@ const REMOVED: RawFd = -1;
 /// cannot happen; the timeout is an `f64`, so the integer-path errors (`timeout must be an
 /// integer or None`, `timestamp too large to convert to C _PyTime_t`) cannot either; `poll`
 /// takes `&mut self`, so `RuntimeError('concurrent poll() invocation')` is ruled out at compile
-/// time, and so is changing the registrations from another thread during a `poll()`.
+/// time, and so is changing the registrations from another thread during a `poll()`. Like
+/// `select()`, `poll` returns [`Error::Interrupted`] at once when a watched signal is already
+/// pending, before its first syscall.
 #[doc(alias = "poll")]
 #[derive(Clone, Default)]
 pub struct Poll {
