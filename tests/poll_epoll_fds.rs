@@ -247,3 +247,27 @@ fn poll_with_more_fds_than_rlimit_nofile_is_einval_as_cpython() {
         },
     );
 }
+
+#[test]
+fn both_types_can_move_between_threads_and_epoll_can_be_shared() {
+    // CPython lets two threads wait on one epoll object (R§2.6); `Epoll::poll` takes `&self`,
+    // so an `Arc<Epoll>` does the same. A `Poll` can move to another thread but not be polled
+    // from two at once (`&mut self`).
+    fn send_sync<T: Send + Sync>() {}
+    send_sync::<Epoll>();
+    send_sync::<Poll>();
+    let (r, w) = pipe();
+    let ep = std::sync::Arc::new(Epoll::new().unwrap());
+    ep.register(&r, Some(EPOLLIN)).unwrap();
+    let waiter = {
+        let ep = std::sync::Arc::clone(&ep);
+        std::thread::spawn(move || ep.poll(Some(20.0), None))
+    };
+    write_fd(&w, b"x");
+    let seen = waiter.join().unwrap().unwrap();
+    assert_eq!(seen, vec![(r.as_raw_fd(), EPOLLIN)]);
+    assert_eq!(
+        ep.poll(Some(0.0), None).unwrap(),
+        vec![(r.as_raw_fd(), EPOLLIN)]
+    );
+}
