@@ -233,6 +233,7 @@ fn wait_under_signals(
     kind: Kind,
     timeout: f64,
     gap: Duration,
+    count: usize,
 ) -> (pyselect::Result<Vec<i32>>, Duration, usize) {
     ALARMS.store(0, Ordering::SeqCst);
     let (r, _w) = pipe();
@@ -243,7 +244,7 @@ fn wait_under_signals(
         let done = Arc::clone(&done);
         std::thread::spawn(move || {
             let handled = || ALARMS.load(Ordering::SeqCst);
-            send_while_blocked(target, kind.nr(), usize::MAX, gap, handled, &done)
+            send_while_blocked(target, kind.nr(), count, gap, handled, &done)
         })
     };
     let start = Instant::now();
@@ -261,7 +262,8 @@ fn eintr_with_a_timeout_waits_until_the_deadline() {
         install_noop_alarm_handler();
         for kind in [Kind::Poll, Kind::Epoll] {
             let timeout = 0.5;
-            let (res, elapsed, sent) = wait_under_signals(kind, timeout, Duration::ZERO);
+            let (res, elapsed, sent) =
+                wait_under_signals(kind, timeout, Duration::ZERO, usize::MAX);
             let ready = res.unwrap_or_else(|e| panic!("{kind:?}: EINTR leaked: {e:?}"));
             assert!(ready.is_empty(), "{kind:?}: {ready:?}");
             assert!(sent >= 1, "{kind:?}: no signal reached the blocked wait");
@@ -371,26 +373,59 @@ fn traced_child() {
     };
     install_noop_alarm_handler();
     let _ = nix::unistd::close(-1);
-    // Four signals, 150 ms apart, inside a 1 s wait.
-    let (res, elapsed, sent) = wait_under_signals(kind, 1.0, Duration::from_millis(150));
+    // Four signals, 150 ms apart, inside a 1 s wait: the last comes well before the deadline,
+    // so the call after it is the one that times out.
+    let (res, elapsed, sent) = wait_under_signals(kind, 1.0, Duration::from_millis(150), 4);
     let _ = nix::unistd::close(-1);
     assert!(res.unwrap().is_empty());
     assert!(elapsed >= Duration::from_secs(1), "{elapsed:?}");
     println!("sent={sent}");
 }
 
+/// The timeouts of the `name` calls between the markers of a strace log, after checking the
+/// shape PEP 475 gives: every call but the last interrupted, the last timed out, each retry
+/// asking for less than the one before.
+fn retry_timeouts(log: &str, name: &str, who: &str) -> Vec<i64> {
+    let lines: Vec<String> = twins::between_marks(&twins::joined(log))
+        .iter()
+        .map(|l| twins::normalise(l).0)
+        .collect();
+    let calls: Vec<&String> = lines.iter().filter(|l| l.starts_with(name)).collect();
+    let timeouts: Vec<i64> = calls
+        .iter()
+        .map(|l| {
+            let (args, _) = l.rsplit_once(") = ").expect("finished call");
+            args.rsplit(", ").next().unwrap().parse().expect("timeout")
+        })
+        .collect();
+    let (last, interrupted) = calls
+        .split_last()
+        .unwrap_or_else(|| panic!("{who}: {lines:#?}"));
+    assert!(
+        last.ends_with(") = 0 (Timeout)") || last.ends_with(") = 0"),
+        "{who}: {last}"
+    );
+    assert!(
+        interrupted
+            .iter()
+            .all(|l| l.contains("EINTR") || l.contains("ERESTART")),
+        "{who}: {interrupted:#?}"
+    );
+    assert_eq!(timeouts[0], 1000, "{who}: {lines:#?}");
+    assert!(
+        timeouts.windows(2).all(|w| w[1] < w[0] && w[1] >= 0),
+        "{who}: the retries do not shrink: {timeouts:?}"
+    );
+    timeouts
+}
+
 #[test]
-fn strace_shows_shrinking_timeouts() {
+fn strace_shows_shrinking_timeouts_as_for_cpython() {
     for (kind, name) in [("poll", "poll("), ("epoll", "epoll_wait(")] {
+        let filter = "trace=poll,epoll_wait,close";
         let mut cmd = twins_reexec("traced_child", kind);
         cmd.args(["--ignored"]);
-        let (out, log) = twins::traced(
-            cmd,
-            &[],
-            "",
-            &format!("eintr-{kind}"),
-            "trace=poll,epoll_wait,close",
-        );
+        let (out, log) = twins::traced(cmd, &[], "", &format!("eintr-{kind}"), filter);
         // libtest prints the test's name on the same line, before the child's output.
         let sent: usize = out
             .split_once("sent=")
@@ -398,42 +433,26 @@ fn strace_shows_shrinking_timeouts() {
             .unwrap_or_else(|| panic!("{kind}: child printed {out}"))
             .parse()
             .unwrap();
-        let lines: Vec<String> = twins::between_marks(&twins::joined(&log))
-            .iter()
-            .map(|l| twins::normalise(l).0)
-            .collect();
-        let timeouts: Vec<i64> = lines
-            .iter()
-            .filter(|l| l.starts_with(name))
-            .map(|l| {
-                let (args, _) = l.rsplit_once(") = ").expect("finished call");
-                args.rsplit(", ").next().unwrap().parse().expect("timeout")
-            })
-            .collect();
-        assert!(sent >= 2, "{kind}: only {sent} signals landed");
-        // One call per signal plus the last, which timed out (a signal sent in the very last
-        // instant of the wait may be handled after the call returned: one call fewer).
-        assert!(
-            timeouts.len() == sent + 1 || timeouts.len() == sent,
-            "{kind}: {sent} signals: {lines:#?}"
+        let ours = retry_timeouts(&log, name, &format!("pyselect {kind}"));
+        assert_eq!(sent, 4, "{kind}: only {sent} signals landed");
+        // One call per signal plus the last, which timed out.
+        assert_eq!(
+            ours.len(),
+            sent + 1,
+            "{kind}: {sent} signals, timeouts {ours:?}"
         );
-        assert_eq!(timeouts[0], 1000, "{kind}: {lines:#?}");
+
+        // CPython, with an interval timer, shows the same shape.
+        let py = pyref::python_cmd(&pyref::fixture("poll_epoll_eintr.py"), &[kind]);
+        let (out, log) = twins::traced(py, &[], "", &format!("eintr-py-{kind}"), filter);
         assert!(
-            timeouts.windows(2).all(|w| w[1] < w[0] && w[1] >= 0),
-            "{kind}: the retries do not shrink: {timeouts:?}"
+            out.starts_with("[] handled="),
+            "{kind}: CPython printed {out}"
         );
-        // Every call but the last was interrupted, the last timed out.
-        let calls: Vec<&String> = lines.iter().filter(|l| l.starts_with(name)).collect();
-        let (last, interrupted) = calls.split_last().unwrap();
+        let theirs = retry_timeouts(&log, name, &format!("CPython {kind}"));
         assert!(
-            last.ends_with(") = 0 (Timeout)") || last.ends_with(") = 0"),
-            "{last}"
-        );
-        assert!(
-            interrupted
-                .iter()
-                .all(|l| l.contains("EINTR") || l.contains("ERESTART")),
-            "{interrupted:#?}"
+            theirs.len() >= 2,
+            "{kind}: CPython was never interrupted: {theirs:?}"
         );
     }
 }
