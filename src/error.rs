@@ -31,6 +31,11 @@ pub enum Error {
     AddrInfo(i32, String),
     /// Python's `NotImplementedError`: the operation does not exist on this target.
     NotImplemented(String),
+    /// Python's `KeyError`: a lookup of something not there (`Poll::unregister` of an fd never
+    /// registered). Holds what `str(KeyError(x))` prints, which is `repr(x)`: `3` for the fd 3.
+    Key(String),
+    /// Python's `RuntimeError`: the object is in a state that forbids the call.
+    Runtime(String),
 }
 
 /// Python's messages, word for word, each built next to the variant that carries it. Every
@@ -114,6 +119,8 @@ impl Error {
             Error::Interrupted(_) => "InterruptedError",
             Error::AddrInfo(..) => "gaierror",
             Error::NotImplemented(_) => "NotImplementedError",
+            Error::Key(_) => "KeyError",
+            Error::Runtime(_) => "RuntimeError",
         }
     }
 
@@ -126,6 +133,7 @@ impl fmt::Display for Error {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self {
             Error::Value(m) | Error::Overflow(m) | Error::NotImplemented(m) => f.write_str(m),
+            Error::Key(m) | Error::Runtime(m) => f.write_str(m),
             Error::Os(e) => match e.raw_os_error() {
                 Some(n) => write!(f, "[Errno {}] {}", n, crate::sys::strerror(n)),
                 None => write!(f, "{e}"),
@@ -167,6 +175,8 @@ impl From<Error> for io::Error {
             Error::Interrupted(_) => io::ErrorKind::Other,
             Error::AddrInfo(..) => io::ErrorKind::NotFound,
             Error::NotImplemented(_) => io::ErrorKind::Unsupported,
+            Error::Key(_) => io::ErrorKind::NotFound,
+            Error::Runtime(_) => io::ErrorKind::Other,
         };
         io::Error::new(kind, e)
     }
@@ -174,3 +184,42 @@ impl From<Error> for io::Error {
 
 /// `Result` with the crate's [`Error`].
 pub type Result<T> = std::result::Result<T, Error>;
+
+// ---------------------------------------------------------------------------------------------
+// CPython's messages for `select.poll` and `select.epoll` (Modules/selectmodule.c and
+// Python/pytime.c, 3.11.7), used by `Poll`, `Epoll` and their timeout conversions.
+// ---------------------------------------------------------------------------------------------
+
+/// `ValueError` for a NaN timeout (`_PyTime_FromSecondsObject`, `_PyTime_FromMillisecondsObject`).
+pub(crate) const MSG_TIMEOUT_NAN: &str = "Invalid value NaN (not a number)";
+/// `OverflowError` for a float timeout whose nanoseconds do not fit an `i64`.
+pub(crate) const MSG_TIMESTAMP_OUT_OF_RANGE: &str = "timestamp out of range for platform time_t";
+/// `OverflowError` for a poll/epoll timeout whose milliseconds do not fit a C `int`.
+pub(crate) const MSG_TIMEOUT_TOO_LARGE: &str = "timeout is too large";
+/// `ValueError` of every `select.epoll` method once the object is closed.
+pub(crate) const MSG_EPOLL_CLOSED: &str = "I/O operation on closed epoll object";
+/// `ValueError` of `select.epoll(sizehint)` for a sizehint of 0 or below -1.
+pub(crate) const MSG_NEGATIVE_SIZEHINT: &str = "negative sizehint";
+/// The text of the plain `OSError('invalid flags')` of `select.epoll(flags=...)`.
+pub(crate) const MSG_INVALID_FLAGS: &str = "invalid flags";
+
+impl Error {
+    /// `ValueError("maxevents must be greater than 0, got N")` of `epoll.poll`.
+    pub(crate) fn maxevents(n: i32) -> Self {
+        Error::Value(format!("maxevents must be greater than 0, got {n}"))
+    }
+
+    /// `KeyError(fd)`, as `select.poll.unregister` raises it for an fd not registered; its
+    /// text is `repr(fd)`.
+    pub(crate) fn key_fd(fd: std::os::fd::RawFd) -> Self {
+        Error::Key(fd.to_string())
+    }
+
+    /// `OSError('invalid flags')`: an `OSError` with no errno, as `select.epoll` raises it.
+    pub(crate) fn invalid_flags() -> Self {
+        Error::Os(io::Error::new(
+            io::ErrorKind::InvalidInput,
+            MSG_INVALID_FLAGS,
+        ))
+    }
+}

@@ -31,9 +31,11 @@
 #![deny(unsafe_code)]
 #![deny(missing_docs, missing_debug_implementations, rust_2018_idioms)]
 
+mod epoll;
 mod error;
 mod fdset;
 mod fileno;
+mod poll;
 pub mod pyrepr;
 mod select;
 pub mod signals;
@@ -45,9 +47,17 @@ mod sys;
 #[doc(hidden)]
 pub mod timeout;
 
+pub use epoll::{
+    Epoll, EPOLLERR, EPOLLET, EPOLLEXCLUSIVE, EPOLLHUP, EPOLLIN, EPOLLMSG, EPOLLONESHOT, EPOLLOUT,
+    EPOLLPRI, EPOLLRDBAND, EPOLLRDHUP, EPOLLRDNORM, EPOLLWRBAND, EPOLLWRNORM, EPOLL_CLOEXEC,
+};
 pub use error::{Error, Result};
 pub use fdset::{FdSet, FD_SETSIZE};
 pub use fileno::FileNo;
+pub use poll::{
+    Poll, POLLERR, POLLHUP, POLLIN, POLLMSG, POLLNVAL, POLLOUT, POLLPRI, POLLRDBAND, POLLRDHUP,
+    POLLRDNORM, POLLWRBAND, POLLWRNORM,
+};
 pub use select::{select, select_with, sleep, Ready, Syscall};
 pub use socket::{Family, Socket, ToAddress, Type};
 

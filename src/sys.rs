@@ -539,3 +539,63 @@ pub(crate) fn strerror(errno: i32) -> String {
     let text = unsafe { std::ffi::CStr::from_ptr(buf.as_ptr()) };
     text.to_string_lossy().into_owned()
 }
+
+// ---------------------------------------------------------------------------------------------
+// poll(2) and epoll(7): the calls behind `Poll` and `Epoll` (Python's `select.poll` and
+// `select.epoll`). glibc's `poll`, `epoll_create1`, `epoll_ctl` and `epoll_wait` wrappers issue
+// exactly the syscalls CPython's do, so strace prints the same lines.
+// ---------------------------------------------------------------------------------------------
+
+/// `poll(fds, nfds, timeout_ms)` on the whole slice. Returns how many entries have a non-zero
+/// `revents`; the kernel writes `revents` of every entry.
+pub(crate) fn poll(fds: &mut [libc::pollfd], timeout_ms: i32) -> io::Result<usize> {
+    // SAFETY: `fds` is a live, writable slice of `fds.len()` pollfds and exactly that length is
+    // passed as nfds, so the kernel reads and writes only inside it (for an empty slice nothing
+    // is read through the dangling but non-NULL pointer).
+    let n = cvt(unsafe { libc::poll(fds.as_mut_ptr(), fds.len() as libc::nfds_t, timeout_ms) })?;
+    Ok(n as usize)
+}
+
+/// `epoll_create1(flags)`: a new epoll instance, owned.
+pub(crate) fn epoll_create1(flags: i32) -> io::Result<OwnedFd> {
+    // SAFETY: epoll_create1(2) takes only an integer and returns a new fd or -1.
+    let fd = cvt(unsafe { libc::epoll_create1(flags) })?;
+    // SAFETY: `fd` was just returned (not -1) by epoll_create1: it is open and nothing else in
+    // the process knows its number yet, so this is its only owner.
+    Ok(unsafe { OwnedFd::from_raw_fd(fd) })
+}
+
+/// `epoll_ctl(epfd, op, fd, &{events, data.u64 = fd})`. The event pointer is never NULL, not
+/// even for `EPOLL_CTL_DEL` (which ignores it), as in CPython; the `data` field holds the fd
+/// with its upper 32 bits zero.
+pub(crate) fn epoll_ctl(epfd: RawFd, op: i32, fd: RawFd, events: u32) -> io::Result<()> {
+    let mut event = libc::epoll_event {
+        events,
+        u64: fd as u32 as u64,
+    };
+    // SAFETY: `event` is a live, writable epoll_event for the duration of the call; the other
+    // arguments are integers the kernel checks itself (EBADF, EINVAL, ...).
+    cvt(unsafe { libc::epoll_ctl(epfd, op, fd, &mut event) }).map(drop)
+}
+
+/// `epoll_wait(epfd, buf, maxevents, timeout_ms)` into the spare capacity of `buf`, which
+/// must be empty and hold room for `maxevents` events. On success `buf` holds the events the
+/// kernel wrote, in its order.
+pub(crate) fn epoll_wait(
+    epfd: RawFd,
+    buf: &mut Vec<libc::epoll_event>,
+    maxevents: i32,
+    timeout_ms: i32,
+) -> io::Result<usize> {
+    debug_assert!(buf.is_empty());
+    let spare = buf.spare_capacity_mut();
+    // Never let the kernel write past the allocation, whatever the caller passed.
+    let max = maxevents.min(i32::try_from(spare.len()).unwrap_or(i32::MAX));
+    // SAFETY: `spare` is allocated, writable memory for at least `max` epoll_events (the min
+    // above), and the kernel writes at most `max` of them (a `max` below 1 is its EINVAL).
+    let n = cvt(unsafe { libc::epoll_wait(epfd, spare.as_mut_ptr().cast(), max, timeout_ms) })?
+        as usize;
+    // SAFETY: on success the kernel initialised the first `n` events (n <= max <= capacity).
+    unsafe { buf.set_len(n) };
+    Ok(n)
+}

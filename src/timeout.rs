@@ -6,7 +6,7 @@
 //! user sees: any positive timeout, however small, waits at least 1 µs, and `0.1 + 0.2` waits
 //! 300001 µs. `Duration::from_secs_f64` rounds differently and is not used here.
 
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use crate::error::{Error, Result};
 
@@ -85,6 +85,137 @@ pub(crate) fn poll_ms(left: Duration) -> i32 {
     i32::try_from(ms).unwrap_or(i32::MAX)
 }
 
+// ---------------------------------------------------------------------------------------------
+// Milliseconds for poll(2) and epoll_wait(2): `select.poll.poll(timeout_ms)` and
+// `select.epoll.poll(timeout_s)`.
+// ---------------------------------------------------------------------------------------------
+
+/// The `timeout` argument of `poll(2)`/`epoll_wait(2)`: the C `int` milliseconds the first
+/// syscall gets (`-1` for "for ever"), and the whole nanoseconds an `EINTR` retry counts down
+/// from (`None` when the wait has no deadline: no timeout, or a negative one).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct MsTimeout {
+    /// The syscall's `timeout` argument.
+    pub ms: i32,
+    /// The wait, for the monotonic deadline; `None` when there is none.
+    pub wait: Option<Duration>,
+}
+
+/// Integer division rounded toward +inf (`_PyTime_ROUND_CEILING`), without overflow.
+fn div_ceil(t: i64, k: i64) -> i64 {
+    let q = t / k;
+    if t % k > 0 {
+        q + 1
+    } else {
+        q
+    }
+}
+
+/// A float timeout in `unit`s (1e6 ns for milliseconds, 1e9 ns for seconds) to whole
+/// nanoseconds, as `pytime_from_double` with `_PyTime_ROUND_TIMEOUT`: one `f64` multiply,
+/// rounded away from zero; NaN a `ValueError`, outside `i64` an `OverflowError`.
+fn float_to_ns(value: f64, unit: f64) -> Result<i64> {
+    if value.is_nan() {
+        return Err(Error::value(crate::error::MSG_TIMEOUT_NAN));
+    }
+    let ns = value * unit;
+    let ns = if ns >= 0.0 { ns.ceil() } else { ns.floor() };
+    let min = i64::MIN as f64;
+    if !(min <= ns && ns < -min) {
+        return Err(Error::Overflow(
+            crate::error::MSG_TIMESTAMP_OUT_OF_RANGE.into(),
+        ));
+    }
+    Ok(ns as i64)
+}
+
+/// Whole milliseconds to the C `int` poll(2)/epoll_wait(2) take: outside `int` is CPython's
+/// `OverflowError("timeout is too large")`; any negative value becomes exactly -1.
+fn ms_to_c_int(ms: i64, ns: i64) -> Result<MsTimeout> {
+    let ms = i32::try_from(ms)
+        .map_err(|_| Error::Overflow(crate::error::MSG_TIMEOUT_TOO_LARGE.into()))?;
+    Ok(MsTimeout {
+        ms: if ms < 0 { -1 } else { ms },
+        // A negative nanosecond count has no deadline: the retry keeps the same argument.
+        wait: u64::try_from(ns).ok().map(Duration::from_nanos),
+    })
+}
+
+/// The `timeout` argument of `poll(2)` for `Poll::poll(timeout_ms)` (Python's
+/// `select.poll().poll(timeout)`), from a float in **milliseconds**:
+/// `timeout * 1e6` ns rounded away from zero, then ms rounded away from zero
+/// (`_PyTime_ROUND_TIMEOUT` twice), so `0.0001` gives 1 and `-0.0001` gives -1; every negative
+/// result is -1 (block). Errors: NaN, `timestamp out of range for platform time_t`, and
+/// `timeout is too large` beyond `INT_MAX` ms.
+///
+/// ```
+/// use pyselect::timeout::poll_timeout;
+/// assert_eq!(poll_timeout(1.5)?.ms, 2);
+/// assert_eq!(poll_timeout(0.0001)?.ms, 1);
+/// assert_eq!(poll_timeout(-0.0001)?.ms, -1);
+/// assert_eq!(poll_timeout(2147483648.0).unwrap_err().to_string(), "timeout is too large");
+/// # Ok::<(), pyselect::Error>(())
+/// ```
+pub fn poll_timeout(timeout_ms: f64) -> Result<MsTimeout> {
+    let ns = float_to_ns(timeout_ms, 1e6)?;
+    ms_to_c_int(div_away(ns, NS_PER_MS), ns)
+}
+
+/// The `timeout` argument of `epoll_wait(2)` for `Epoll::poll(timeout)` (Python's
+/// `select.epoll().poll(timeout)`), from a float in **seconds**:
+/// `timeout * 1e9` ns rounded away from zero, then ms rounded toward +inf
+/// (`_PyTime_ROUND_CEILING`), so `-0.0001` gives 0 (return at once) while `-0.001` gives -1
+/// (block); every negative result is -1. Errors as [`poll_timeout`].
+///
+/// ```
+/// use pyselect::timeout::epoll_timeout;
+/// assert_eq!(epoll_timeout(1.5)?.ms, 1500);
+/// assert_eq!(epoll_timeout(1e-9)?.ms, 1);
+/// assert_eq!(epoll_timeout(-0.0001)?.ms, 0);
+/// assert_eq!(epoll_timeout(-0.001)?.ms, -1);
+/// # Ok::<(), pyselect::Error>(())
+/// ```
+pub fn epoll_timeout(timeout_s: f64) -> Result<MsTimeout> {
+    let ns = float_to_ns(timeout_s, 1e9)?;
+    ms_to_c_int(div_ceil(ns, NS_PER_MS), ns)
+}
+
+/// The monotonic deadline of a poll/epoll wait, for the PEP 475 retry after `EINTR`.
+#[derive(Clone, Copy, Debug)]
+pub(crate) enum Deadline {
+    /// No deadline (no timeout, or a negative one): retry with the same argument.
+    Never,
+    /// A zero wait: the deadline has passed as soon as it is looked at (no clock read).
+    Now,
+    /// Retry with what is left until then.
+    At(Instant),
+}
+
+impl Deadline {
+    /// Read the monotonic clock now, just before the first syscall, as CPython does.
+    pub(crate) fn start(wait: Option<Duration>) -> Self {
+        if wait == Some(Duration::ZERO) {
+            return Deadline::Now;
+        }
+        // A wait beyond what `Instant` represents cannot run out in practice: no deadline.
+        match wait.and_then(|w| Instant::now().checked_add(w)) {
+            Some(at) => Deadline::At(at),
+            None => Deadline::Never,
+        }
+    }
+
+    /// The timeout argument of the retry after `EINTR`: the time left rounded up to whole
+    /// milliseconds (`_PyTime_ROUND_CEILING`), `ms` again without a deadline, or `None` when
+    /// the deadline has passed (the call then returns nothing ready).
+    pub(crate) fn retry_ms(self, ms: i32) -> Option<i32> {
+        match self {
+            Deadline::Never => Some(ms),
+            Deadline::Now => None,
+            Deadline::At(at) => at.checked_duration_since(Instant::now()).map(poll_ms),
+        }
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -132,5 +263,36 @@ mod tests {
         assert_eq!(poll_ms(Duration::from_nanos(1)), 1);
         assert_eq!(poll_ms(Duration::from_millis(1000)), 1000);
         assert_eq!(poll_ms(Duration::from_secs(u64::MAX)), i32::MAX);
+    }
+
+    #[test]
+    fn poll_and_epoll_ms() {
+        let p = |t| poll_timeout(t).map(|m| m.ms);
+        let e = |t| epoll_timeout(t).map(|m| m.ms);
+        assert_eq!(p(1.0000000001).unwrap(), 2);
+        assert_eq!(p(-0.0).unwrap(), 0);
+        assert_eq!(p(2147483647.0).unwrap(), i32::MAX);
+        assert_eq!(p(-2147483648.0).unwrap(), -1);
+        assert!(matches!(p(-2147483649.0), Err(Error::Overflow(_))));
+        assert_eq!(e(1.0000000001).unwrap(), 1001);
+        assert_eq!(e(-0.0009999).unwrap(), 0);
+        assert_eq!(e(-0.0011).unwrap(), -1);
+        assert_eq!(e(2147483.647).unwrap(), i32::MAX);
+        assert!(matches!(e(2147483.648), Err(Error::Overflow(_))));
+        assert!(matches!(e(f64::NAN), Err(Error::Value(_))));
+        assert!(matches!(e(1e20), Err(Error::Overflow(_))));
+        // A negative timeout has no deadline; zero has one that is already due.
+        assert_eq!(poll_timeout(-5.0).unwrap().wait, None);
+        assert_eq!(epoll_timeout(0.0).unwrap().wait, Some(Duration::ZERO));
+    }
+
+    #[test]
+    fn div_ceil_signs() {
+        assert_eq!(div_ceil(-100_000, NS_PER_MS), 0);
+        assert_eq!(div_ceil(-1_000_000, NS_PER_MS), -1);
+        assert_eq!(div_ceil(-1_000_001, NS_PER_MS), -1);
+        assert_eq!(div_ceil(1, NS_PER_MS), 1);
+        assert_eq!(div_ceil(i64::MAX, NS_PER_MS), i64::MAX / NS_PER_MS + 1);
+        assert_eq!(div_ceil(i64::MIN, NS_PER_MS), i64::MIN / NS_PER_MS);
     }
 }
