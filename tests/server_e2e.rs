@@ -382,7 +382,8 @@ fn bad_host_exits_1_with_pythons_gaierror() {
     // socket.gaierror for a name that does not resolve.
     assert_eq!(
         assert_one_line_failure(&["--host", "nosuch", "--ports", "0,0"], 1),
-        "pyselect-server: cannot listen on nosuch:0: [Errno -2] Name or service not known"
+        "pyselect-server: cannot use host \"nosuch\": [Errno -2] Name or service not known \
+         (give an IPv4 or IPv6 address, or localhost; no names are resolved)"
     );
 }
 

@@ -23,10 +23,11 @@ use std::net::SocketAddr;
 use std::os::fd::RawFd;
 use std::time::{Duration, Instant};
 
-use nix::sys::signal::Signal;
 use pyselect::consts::{MSG_OOB, SOL_SOCKET, SO_ERROR};
+use pyselect::output::{eprint_line, print_line};
 use pyselect::pyrepr::bytes_repr;
-use pyselect::{select, signals, Error, Family, FileNo, Socket, Type, FD_SETSIZE};
+use pyselect::signals::{self, Signal};
+use pyselect::{select, Error, Family, FileNo, Socket, Type, FD_SETSIZE};
 
 /// What load mode needs to know.
 #[derive(Clone, Debug)]
@@ -392,7 +393,7 @@ fn percentile(sorted: &[u32], p: u64) -> u32 {
         return 0;
     }
     let n = sorted.len() as u64;
-    // ceil(p * n / 100), by hand: u64::div_ceil is newer than the crate's MSRV (1.70).
+    // ceil(p * n / 100) (u64::div_ceil: Rust 1.73, within the crate's rust-version).
     let rank = (p * n).div_ceil(100).max(1);
     sorted[(rank - 1) as usize]
 }
@@ -544,14 +545,14 @@ pub fn run(cfg: &Config) -> Result<u8, String> {
     drop(slots);
     progress.clear();
     let summary = stats.summary(elapsed);
-    let printed = pyselect::print_line(&summary);
+    let printed = print_line(&summary);
     if let Some(line) = stats.error_line() {
-        let _ = pyselect::eprint_line(&format!("pyselect-client: {line}"));
+        let _ = eprint_line(&format!("pyselect-client: {line}"));
     }
     match end {
         End::Fatal(line) => Err(line),
         End::Signal(sig) => {
-            let _ = pyselect::eprint_line(&format!(
+            let _ = eprint_line(&format!(
                 "pyselect-client: interrupted by {} after {} of {} transactions",
                 sig.as_str(),
                 stats.done,

@@ -9,7 +9,10 @@ use pyselect::FD_SETSIZE;
 /// The one-line synopsis printed under a usage error.
 pub const SYNOPSIS: &str =
     "usage: pyselect-client [--host 127.0.0.1] [--port 5050] [--message hi] [--oob] \
-[--timeout SECS] [--connections N [--concurrency C]]";
+[--timeout SECS] [--connections N [--concurrency C]] [--version]";
+
+/// What `--version` prints.
+pub const VERSION: &str = concat!("pyselect-client ", env!("CARGO_PKG_VERSION"));
 
 pub const USAGE: &str = "\
 usage: pyselect-client [--host 127.0.0.1] [--port 5050] [--message hi] [--oob] [--timeout SECS]
@@ -30,10 +33,12 @@ transactions only). Exit 0 when E is 0, else 1; SIGINT/SIGTERM stop the run earl
 the summary so far, and exit 130/143.
 
 options:
-  --host H           server address (default 127.0.0.1; an IPv6 literal such as ::1 uses
-                     AF_INET6; 'localhost' is 127.0.0.1; no DNS lookups)
+  --host H           server address (default 127.0.0.1): an IPv4 address, an IPv6
+                     address, bare or in brackets (::1, [::1]; AF_INET6), or localhost
+                     (127.0.0.1); no other names are resolved (no DNS, no /etc/hosts)
   --port P           server port, 1-65535 (default 5050)
-  --message TEXT     what to send (default hi)
+  --message TEXT     what to send (default hi); not empty: the server waits for a
+                     message, so an empty one would leave both sides waiting
   --oob              before the message, send one urgent byte b'!' with MSG_OOB
   --timeout SECS     single mode: settimeout(SECS) on the socket (default: none, as the
                      seed); load mode: per-transaction limit (default 10)
@@ -41,7 +46,8 @@ options:
   --concurrency C    load mode: transactions in flight at once (default 1; at most
                      FD_SETSIZE - 24, that is 1000 on Linux, as select() needs fds
                      below FD_SETSIZE)
-  -h, --help         this text";
+  -h, --help         this text
+  -V, --version      the version";
 
 /// Default load-mode limit per transaction.
 pub const DEFAULT_LOAD_TIMEOUT: Duration = Duration::from_secs(10);
@@ -75,6 +81,7 @@ pub struct Load {
 pub enum Parsed {
     Run(Options),
     Help,
+    Version,
 }
 
 fn parse_port(text: &str) -> Result<u16, String> {
@@ -149,9 +156,13 @@ pub fn parse(args: impl IntoIterator<Item = OsString>) -> Result<Parsed, String>
         };
         match flag.as_str() {
             "-h" | "--help" => return Ok(Parsed::Help),
+            "-V" | "--version" => return Ok(Parsed::Version),
             "--oob" => opts.oob = true,
             "--host" => opts.host = text(&flag, value)?,
             "--port" => opts.port = parse_port(&text(&flag, value)?)?,
+            "--message" if value.is_empty() => {
+                return Err("--message must not be empty: the server waits for a message".into())
+            }
             "--message" => opts.message = value.into_vec(),
             "--timeout" => opts.timeout = Some(parse_timeout(&text(&flag, value)?)?),
             "--connections" => connections = Some(parse_count(&flag, &text(&flag, value)?)?),
@@ -189,6 +200,7 @@ mod tests {
         match parse(args.iter().map(OsString::from))? {
             Parsed::Run(opts) => Ok(opts),
             Parsed::Help => Err("help".into()),
+            Parsed::Version => Err("version".into()),
         }
     }
 
