@@ -1,8 +1,18 @@
-//! Command-line options of `pyselect-server`, parsed by hand (the program stays dependency-free).
+//! Command-line options of `pyselect-server`, parsed with `lexopt`, in the dialect
+//! `pyselect-client` shares: `--flag value` or `--flag=value`, one-line errors in the same
+//! words, then the synopsis.
 
+use std::ffi::OsString;
 use std::time::Duration;
 
+use lexopt::prelude::*;
+
 use pyselect::Syscall;
+
+/// The one-line synopsis printed under a usage error.
+pub const SYNOPSIS: &str = "usage: pyselect-server [--host 127.0.0.1] [--ports 5050,5060] \
+[--mode multiplex|select|timeout|blocking] [--count N] [--idle-timeout SECS] [--backlog N] \
+[--quiet] [--syscall libc|select] [--version]";
 
 pub const USAGE: &str = "\
 usage: pyselect-server [--host 127.0.0.1] [--ports 5050,5060]
@@ -107,14 +117,10 @@ fn parse_ports(text: &str) -> Result<Vec<u16>, String> {
     let mut ports = Vec::new();
     for part in text.split(',') {
         let part = part.trim();
-        match part.parse::<u32>() {
-            Ok(p) if p <= 65535 => ports.push(p as u16),
-            Ok(_) => return Err(format!("port out of range (0-65535): {part}")),
-            Err(_) => return Err(format!("not a port number: {part:?}")),
+        match part.parse::<u16>() {
+            Ok(p) => ports.push(p),
+            Err(_) => return Err(format!("bad port {part:?}: expected 0-65535")),
         }
-    }
-    if ports.is_empty() {
-        return Err("--ports needs at least one port".into());
     }
     Ok(ports)
 }
@@ -126,7 +132,7 @@ fn parse_mode(text: &str) -> Result<Mode, String> {
         "select" => Ok(Mode::Select),
         "multiplex" => Ok(Mode::Multiplex),
         other => Err(format!(
-            "unknown mode {other:?} (choose multiplex, select, timeout or blocking)"
+            "bad --mode {other:?}: expected multiplex, select, timeout or blocking"
         )),
     }
 }
@@ -135,13 +141,42 @@ fn parse_seconds(text: &str) -> Result<Duration, String> {
     match text.parse::<f64>() {
         Ok(s) if s.is_finite() && s > 0.0 && s < 1e9 => Ok(Duration::from_secs_f64(s)),
         _ => Err(format!(
-            "--idle-timeout wants a positive number of seconds, not {text:?}"
+            "bad --idle-timeout {text:?}: expected seconds, more than 0"
         )),
     }
 }
 
+fn parse_count<T: std::str::FromStr + PartialOrd + From<u8>>(
+    flag: &str,
+    text: &str,
+) -> Result<T, String> {
+    match text.parse::<T>() {
+        Ok(n) if n >= T::from(1) => Ok(n),
+        _ => Err(format!("bad {flag} {text:?}: expected a whole number >= 1")),
+    }
+}
+
+/// The next value, as UTF-8 text.
+fn text(p: &mut lexopt::Parser, flag: &str) -> Result<String, String> {
+    p.value()
+        .map_err(usage_error)?
+        .into_string()
+        .map_err(|v| format!("bad {flag} {v:?}: not valid UTF-8"))
+}
+
+/// lexopt's errors in the words both binaries use.
+fn usage_error(e: lexopt::Error) -> String {
+    match e {
+        lexopt::Error::MissingValue {
+            option: Some(option),
+        } => format!("{option} needs a value"),
+        lexopt::Error::UnexpectedValue { option, .. } => format!("{option} takes no value"),
+        other => other.to_string(),
+    }
+}
+
 /// Parse `args` (without the program name).
-pub fn parse(args: impl IntoIterator<Item = String>) -> Result<Parsed, String> {
+pub fn parse(args: impl IntoIterator<Item = OsString>) -> Result<Parsed, String> {
     let mut opts = Options {
         host: "127.0.0.1".into(),
         ports: vec![5050, 5060],
@@ -152,53 +187,103 @@ pub fn parse(args: impl IntoIterator<Item = String>) -> Result<Parsed, String> {
         syscall: Syscall::Libc,
         backlog: pyselect::consts::DEFAULT_BACKLOG,
     };
-    let mut args = args.into_iter();
-    while let Some(arg) = args.next() {
-        // Accept both `--flag value` and `--flag=value`.
-        let (flag, inline) = match arg.split_once('=') {
-            Some((f, v)) if f.starts_with("--") => (f.to_string(), Some(v.to_string())),
-            _ => (arg.clone(), None),
-        };
-        let mut value = |name: &str| {
-            inline
-                .clone()
-                .or_else(|| args.next())
-                .ok_or_else(|| format!("{name} needs a value"))
-        };
-        if inline.is_some() && matches!(flag.as_str(), "--help" | "--quiet" | "--version") {
-            return Err(format!("{flag} takes no value"));
-        }
-        match flag.as_str() {
-            "-h" | "--help" => return Ok(Parsed::Help),
-            "-V" | "--version" => return Ok(Parsed::Version),
-            "--backlog" => {
-                let v = value("--backlog")?;
-                match v.parse::<i32>() {
-                    Ok(n) if n >= 1 => opts.backlog = n,
-                    _ => return Err(format!("--backlog wants a positive integer, not {v:?}")),
-                }
+    let mut p = lexopt::Parser::from_args(args);
+    while let Some(arg) = p.next().map_err(usage_error)? {
+        match arg {
+            Short('h') | Long("help") => return Ok(Parsed::Help),
+            Short('V') | Long("version") => return Ok(Parsed::Version),
+            Long("host") => opts.host = text(&mut p, "--host")?,
+            Long("ports") | Long("port") => opts.ports = parse_ports(&text(&mut p, "--ports")?)?,
+            Long("mode") => opts.mode = parse_mode(&text(&mut p, "--mode")?)?,
+            Long("count") => opts.count = Some(parse_count("--count", &text(&mut p, "--count")?)?),
+            Long("idle-timeout") => {
+                opts.idle_timeout = parse_seconds(&text(&mut p, "--idle-timeout")?)?
             }
-            "--host" => opts.host = value("--host")?,
-            "--ports" | "--port" => opts.ports = parse_ports(&value("--ports")?)?,
-            "--mode" => opts.mode = parse_mode(&value("--mode")?)?,
-            "--count" => {
-                let v = value("--count")?;
-                match v.parse::<u64>() {
-                    Ok(n) if n > 0 => opts.count = Some(n),
-                    _ => return Err(format!("--count wants a positive integer, not {v:?}")),
-                }
+            Long("backlog") => {
+                opts.backlog = parse_count("--backlog", &text(&mut p, "--backlog")?)?
             }
-            "--idle-timeout" => opts.idle_timeout = parse_seconds(&value("--idle-timeout")?)?,
-            "--quiet" | "-q" => opts.quiet = true,
-            "--syscall" => {
-                opts.syscall = match value("--syscall")?.as_str() {
+            Short('q') | Long("quiet") => opts.quiet = true,
+            Long("syscall") => {
+                opts.syscall = match text(&mut p, "--syscall")?.as_str() {
                     "libc" => Syscall::Libc,
                     "select" => Syscall::Select,
-                    other => return Err(format!("unknown syscall {other:?} (libc or select)")),
+                    other => {
+                        return Err(format!("bad --syscall {other:?}: expected libc or select"))
+                    }
                 }
             }
-            other => return Err(format!("unknown option {other:?}")),
+            Long(other) => return Err(format!("unknown option \"--{other}\"")),
+            Short(c) => return Err(format!("unknown option \"-{c}\"")),
+            Value(v) => return Err(format!("unexpected argument {v:?}")),
         }
     }
     Ok(Parsed::Run(opts))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn run(args: &[&str]) -> Result<Options, String> {
+        match parse(args.iter().map(OsString::from))? {
+            Parsed::Run(opts) => Ok(opts),
+            Parsed::Help => Err("help".into()),
+            Parsed::Version => Err("version".into()),
+        }
+    }
+
+    #[test]
+    fn defaults_are_the_seeds() {
+        let opts = run(&[]).unwrap();
+        assert_eq!(opts.host, "127.0.0.1");
+        assert_eq!(opts.ports, [5050, 5060]);
+        assert_eq!(opts.mode, Mode::Multiplex);
+        assert_eq!(opts.backlog, 128);
+        assert!(opts.count.is_none() && !opts.quiet);
+    }
+
+    #[test]
+    fn values_separate_or_glued_and_last_wins() {
+        let opts = run(&["--ports", "1,2", "--mode=select", "--ports=0", "-q"]).unwrap();
+        assert_eq!(
+            (opts.ports, opts.mode, opts.quiet),
+            (vec![0], Mode::Select, true)
+        );
+        assert_eq!(run(&["--backlog", "1024"]).unwrap().backlog, 1024);
+    }
+
+    #[test]
+    fn errors_in_the_shared_words() {
+        for (args, want) in [
+            (&["--bogus"][..], "unknown option \"--bogus\""),
+            (&["-x"][..], "unknown option \"-x\""),
+            (&["stray"][..], "unexpected argument \"stray\""),
+            (&["--ports"][..], "--ports needs a value"),
+            (&["--quiet=yes"][..], "--quiet takes no value"),
+            (
+                &["--ports", "0,70000"][..],
+                "bad port \"70000\": expected 0-65535",
+            ),
+            (
+                &["--count", "0"][..],
+                "bad --count \"0\": expected a whole number >= 1",
+            ),
+            (
+                &["--backlog", "-1"][..],
+                "bad --backlog \"-1\": expected a whole number >= 1",
+            ),
+            (
+                &["--syscall", "epoll"][..],
+                "bad --syscall \"epoll\": expected libc or select",
+            ),
+        ] {
+            assert_eq!(run(args).unwrap_err(), want, "{args:?}");
+        }
+    }
+
+    #[test]
+    fn help_and_version_win_over_later_arguments() {
+        assert_eq!(run(&["--count", "1", "-h", "--bogus"]).unwrap_err(), "help");
+        assert_eq!(run(&["-V", "--bogus"]).unwrap_err(), "version");
+    }
 }

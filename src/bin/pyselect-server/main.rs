@@ -28,7 +28,7 @@ fn main() -> ExitCode {
         let _ = eprint_line(&format!("pyselect-server: internal error: {info}"));
     }));
 
-    let opts = match cli::parse(std::env::args().skip(1)) {
+    let opts = match cli::parse(std::env::args_os().skip(1)) {
         Ok(Parsed::Run(opts)) => opts,
         Ok(Parsed::Help) => {
             let _ = pyselect::output::print_line(cli::USAGE);
@@ -39,9 +39,7 @@ fn main() -> ExitCode {
             return ExitCode::SUCCESS;
         }
         Err(msg) => {
-            let _ = eprint_line(&format!(
-                "pyselect-server: {msg} (see pyselect-server --help)"
-            ));
+            let _ = eprint_line(&format!("pyselect-server: {msg}\n{}", cli::SYNOPSIS));
             return ExitCode::from(2);
         }
     };
