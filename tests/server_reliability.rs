@@ -713,9 +713,19 @@ fn bad_startup_arguments_fail_with_one_line_naming_the_problem() {
         Some(1),
         &[&place, "Address already in use"],
     );
-    fails_with_one_line(&["--mode", "turbo"], None, &["turbo"]);
-    fails_with_one_line(&["--ports", "70000"], None, &["70000"]);
-    fails_with_one_line(&["--ports", "5050,70000"], None, &["70000"]);
+    // Usage errors: the reason, then the synopsis both binaries print under it; exit 2.
+    for (args, needle) in [
+        (&["--mode", "turbo"][..], "turbo"),
+        (&["--ports", "70000"][..], "70000"),
+        (&["--ports", "5050,70000"][..], "70000"),
+    ] {
+        let run = server(args).run_to_exit();
+        assert_eq!(run.status.code(), Some(2), "{args:?}: {:?}", run.stderr);
+        assert_eq!(run.stderr.len(), 2, "{args:?}: {:?}", run.stderr);
+        assert!(run.stderr[0].contains(needle), "{args:?}: {:?}", run.stderr);
+        assert!(run.stderr[1].starts_with("usage: pyselect-server "));
+        assert!(run.stdout.is_empty(), "{args:?}");
+    }
     fails_with_one_line(&["--host", "999.1.1.1"], Some(1), &["999.1.1.1"]);
     fails_with_one_line(&["--host", "not a host"], Some(1), &["not a host"]);
     // Well-formed but not this machine's (TEST-NET-1): bind fails.
