@@ -162,9 +162,13 @@ impl LineQueue {
     }
 
     /// One `write`: `Some(bytes written)` (0 when the fd has no room), `None` when the fd
-    /// failed for good (closed reader, bad fd): the caller counts the loss.
+    /// failed for good (closed reader, bad fd): the caller counts the loss. On a blocking fd
+    /// (a terminal) a watched signal ends the wait as "no room", and stays pending.
     fn write_some(&self, bytes: &[u8]) -> Option<usize> {
         loop {
+            if signals::pending().is_some() {
+                return Some(0);
+            }
             match sys::write(self.fd, bytes) {
                 Ok(n) => return Some(n),
                 Err(e) if e.kind() == io::ErrorKind::Interrupted => {}

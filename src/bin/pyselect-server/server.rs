@@ -112,11 +112,14 @@ impl Log {
     /// wait in a queue of [`OUTPUT_QUEUE_LIMIT`] bytes, or are dropped and counted.
     pub fn never_block(&mut self) {
         for fd in [1, 2] {
-            if let Err(e) = LineQueue::detach(fd) {
-                self.warn(&format!(
+            match LineQueue::detach(fd) {
+                // A closed stream: its lines are dropped and counted.
+                Err(e) if e.raw_os_error() == Some(libc::EBADF) => {}
+                Err(e) => self.warn(&format!(
                     "fd {fd} stays blocking: {}",
                     describe(&Error::Os(e))
-                ));
+                )),
+                Ok(_) => {}
             }
         }
         self.out = Sink::Queued(LineQueue::new(1, OUTPUT_QUEUE_LIMIT));
