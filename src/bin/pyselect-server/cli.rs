@@ -54,7 +54,8 @@ options:
                      64 fds would remain for clients
   --mode M           multiplex (default), select, timeout or blocking
   --count N          exit 0 after N connections were answered
-  --idle-timeout S   multiplex: close a client silent for S seconds (default 10)
+  --idle-timeout S   multiplex: close a client silent for S seconds (default 10);
+                     urgent (MSG_OOB) bytes alone do not count as activity
   --backlog N        listen() backlog (default 128, as Python's listen())
   --quiet            no per-connection lines on stdout (for benchmarks)
   --syscall S        libc (default: glibc's select(), seen as pselect6 in strace) or
@@ -62,7 +63,9 @@ options:
   -h, --help         this text
   -V, --version      the version
 
-SIGINT or SIGTERM closes the listeners, prints one line of totals on stderr and exits 0.";
+SIGINT or SIGTERM, even while a line waits for a slow reader, closes the listeners,
+prints one line of totals on stderr (after at most a second's wait for a reader; on a
+terminal, on a fresh line after ^C) and exits 0.";
 
 /// What `--version` prints.
 pub const VERSION: &str = concat!("pyselect-server ", env!("CARGO_PKG_VERSION"));
