@@ -201,12 +201,7 @@ fn expire(log: &mut Log, clients: &mut [Client], idle: Duration) {
         .iter_mut()
         .filter(|c| !c.closed && c.deadline <= now)
     {
-        if let Phase::Draining { discarded } = c.phase {
-            let e = unread_error(discarded);
-            close(c);
-            log.client_error(&c.peer, &e);
-            continue;
-        }
+        // A client still draining has its reply but never closed: idle too.
         log.stats.idle_closed += 1;
         log.warn(&format!(
             "[{}] closed: idle for {:.1} s",
