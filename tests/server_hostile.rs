@@ -386,6 +386,35 @@ fn multiplex_replies_to_messages_longer_than_1024_bytes() {
     assert_eq!(find_totals(&srv.stderr_all()), Some(Totals::served(200)));
 }
 
+/// The drain is bounded: a client that streams without end is cut off after 64 KiB past its
+/// message, and counted as an error.
+#[test]
+fn multiplex_drains_at_most_64_kib_after_a_long_message() {
+    let mut srv = ServerProcess::start(&["--ports", "0", "--quiet"]);
+    let mut s = connect(srv.addr(0));
+    let writer = {
+        let mut s = s.try_clone().expect("dup");
+        std::thread::spawn(move || {
+            // 4 MiB, more than the drain bound and the socket buffers: the server's close
+            // ends it with a reset.
+            let chunk = [b'z'; 64 * 1024];
+            for _ in 0..64 {
+                if s.write_all(&chunk).is_err() {
+                    return true;
+                }
+            }
+            false
+        })
+    };
+    let _ = read_to_end(&mut s);
+    srv.wait_stderr(|l| l.contains("bytes past the first 1024 with more unread"));
+    assert!(writer.join().unwrap(), "the server read 4 MiB");
+    srv.signal(Signal::SIGTERM);
+    srv.wait_exit();
+    let totals = find_totals(&srv.stderr_all()).expect("totals");
+    assert_eq!((totals.served, totals.errors), (0, 1));
+}
+
 /// The serial modes keep the seed's one recv(1024), and its reset; they do not call the
 /// connection served.
 #[test]
