@@ -59,3 +59,11 @@ fileno_via_as_raw_fd!(
     std::io::Stdout,
     std::io::Stderr,
 );
+
+/// An fd with a tag of the caller's: `select()` returns the very tuples given, so the tag
+/// says what each ready fd stands for (a listener's index, a client's slot, ...).
+impl<T> FileNo for (RawFd, T) {
+    fn fileno(&self) -> RawFd {
+        self.0
+    }
+}

@@ -12,6 +12,7 @@
 //! - [`Socket`]: a Python-shaped socket, one syscall per method.
 //! - [`Error`]: one variant per Python exception class; `Display` prints Python's message.
 //! - [`signals`]: turn SIGINT/SIGTERM into [`Error::Interrupted`] out of a blocked `select()`.
+//! - [`output`]: lines on stdout/stderr, one `write(2)` each; blocking, or never blocking.
 //! - [`pyrepr`]: `repr()` of bytes and address tuples, exactly as Python prints them.
 //!
 //! ```
@@ -31,10 +32,13 @@
 #![deny(unsafe_code)]
 #![deny(missing_docs, missing_debug_implementations, rust_2018_idioms)]
 
+mod addr;
+pub mod consts;
 mod epoll;
 mod error;
 mod fdset;
 mod fileno;
+pub mod output;
 mod poll;
 pub mod pyrepr;
 mod select;
@@ -47,6 +51,7 @@ mod sys;
 #[doc(hidden)]
 pub mod timeout;
 
+pub use addr::{host_addr, Family, ToAddress, Type};
 pub use epoll::{
     Epoll, EPOLLERR, EPOLLET, EPOLLEXCLUSIVE, EPOLLHUP, EPOLLIN, EPOLLMSG, EPOLLONESHOT, EPOLLOUT,
     EPOLLPRI, EPOLLRDBAND, EPOLLRDHUP, EPOLLRDNORM, EPOLLWRBAND, EPOLLWRNORM, EPOLL_CLOEXEC,
@@ -59,28 +64,4 @@ pub use poll::{
     POLLRDNORM, POLLWRBAND, POLLWRNORM,
 };
 pub use select::{select, select_with, sleep, Ready, Syscall};
-pub use socket::{Family, Socket, ToAddress, Type};
-
-pub mod consts;
-
-/// Write `line` to stdout with one `write(2)`, as it happens (no buffering), as the seed's
-/// `print()` does on a terminal. A closed stdout (`EPIPE`) is reported, never fatal.
-pub fn print_line(line: &str) -> std::io::Result<()> {
-    write_all_fd(1, format!("{line}\n").as_bytes())
-}
-
-/// Write `line` to stderr with one `write(2)`.
-pub fn eprint_line(line: &str) -> std::io::Result<()> {
-    write_all_fd(2, format!("{line}\n").as_bytes())
-}
-
-fn write_all_fd(fd: i32, mut buf: &[u8]) -> std::io::Result<()> {
-    while !buf.is_empty() {
-        match sys::write(fd, buf) {
-            Ok(n) => buf = &buf[n..],
-            Err(e) if e.kind() == std::io::ErrorKind::Interrupted => {}
-            Err(e) => return Err(e),
-        }
-    }
-    Ok(())
-}
+pub use socket::Socket;

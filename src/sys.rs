@@ -162,7 +162,8 @@ pub(crate) fn select_raw(
 
 /// Take ownership of a descriptor a syscall just created.
 fn owned(fd: RawFd) -> OwnedFd {
-    // SAFETY: `fd` was returned (not -1) by socket(2) or accept4(2) a moment ago: it is open
+    // SAFETY: `fd` was returned (not -1) by socket(2), accept4(2), open(2) or epoll_create1(2)
+    // a moment ago: it is open
     // and nothing else in the process knows its number yet, so this is its only owner.
     unsafe { OwnedFd::from_raw_fd(fd) }
 }
@@ -559,10 +560,7 @@ pub(crate) fn poll(fds: &mut [libc::pollfd], timeout_ms: i32) -> io::Result<usiz
 /// `epoll_create1(flags)`: a new epoll instance, owned.
 pub(crate) fn epoll_create1(flags: i32) -> io::Result<OwnedFd> {
     // SAFETY: epoll_create1(2) takes only an integer and returns a new fd or -1.
-    let fd = cvt(unsafe { libc::epoll_create1(flags) })?;
-    // SAFETY: `fd` was just returned (not -1) by epoll_create1: it is open and nothing else in
-    // the process knows its number yet, so this is its only owner.
-    Ok(unsafe { OwnedFd::from_raw_fd(fd) })
+    cvt(unsafe { libc::epoll_create1(flags) }).map(owned)
 }
 
 /// `epoll_ctl(epfd, op, fd, &{events, data.u64 = fd})`. The event pointer is never NULL, not
@@ -598,4 +596,46 @@ pub(crate) fn epoll_wait(
     // SAFETY: on success the kernel initialised the first `n` events (n <= max <= capacity).
     unsafe { buf.set_len(n) };
     Ok(n)
+}
+
+// ---------------------------------------------------------------------------------------------
+// Output streams that must not block (used by `crate::output`)
+// ---------------------------------------------------------------------------------------------
+
+/// `fstat(fd)`'s file type bits (`st_mode & S_IFMT`): `S_IFIFO`, `S_IFSOCK`, `S_IFCHR`, ...
+pub(crate) fn file_type(fd: RawFd) -> io::Result<libc::mode_t> {
+    let mut st = MaybeUninit::<libc::stat>::uninit();
+    // SAFETY: fstat(2) writes one whole `struct stat` through the pointer, which is live and
+    // writable for the call; it is read only after the call succeeded.
+    cvt(unsafe { libc::fstat(fd, st.as_mut_ptr()) })?;
+    // SAFETY: fstat returned 0, so it filled the struct.
+    let st = unsafe { st.assume_init() };
+    Ok(st.st_mode & libc::S_IFMT)
+}
+
+/// `open("/proc/self/fd/N", O_WRONLY | O_NONBLOCK | O_CLOEXEC)`: for a pipe, a new open file
+/// description of the same pipe, whose flags are this process's alone.
+pub(crate) fn reopen_write_nonblocking(fd: RawFd) -> io::Result<OwnedFd> {
+    let path = std::ffi::CString::new(format!("/proc/self/fd/{fd}"))
+        .map_err(|_| io::Error::from_raw_os_error(libc::EINVAL))?;
+    let flags = libc::O_WRONLY | libc::O_NONBLOCK | libc::O_CLOEXEC;
+    // SAFETY: `path` is a live NUL-terminated string; open(2) returns a new fd or -1.
+    cvt(unsafe { libc::open(path.as_ptr(), flags) }).map(owned)
+}
+
+/// `dup2(from, to)`: `to` then names `from`'s open file description (without `FD_CLOEXEC`).
+pub(crate) fn dup2(from: &OwnedFd, to: RawFd) -> io::Result<()> {
+    use std::os::fd::AsRawFd;
+    // SAFETY: dup2(2) takes two integers; `from` is open (it is owned), and replacing `to` is
+    // what the caller asks for (it owns the number, e.g. stdout).
+    cvt(unsafe { libc::dup2(from.as_raw_fd(), to) }).map(drop)
+}
+
+/// `fcntl(fd, F_SETFL, flags | O_NONBLOCK)` after `F_GETFL`. This changes the open file
+/// description, which every process sharing it sees.
+pub(crate) fn set_status_nonblocking(fd: RawFd) -> io::Result<()> {
+    // SAFETY: F_GETFL takes no argument and returns the status flags or -1.
+    let flags = cvt(unsafe { libc::fcntl(fd, libc::F_GETFL) })?;
+    // SAFETY: F_SETFL takes an int argument and returns 0 or -1.
+    cvt(unsafe { libc::fcntl(fd, libc::F_SETFL, flags | libc::O_NONBLOCK) }).map(drop)
 }

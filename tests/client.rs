@@ -201,7 +201,8 @@ fn an_unknown_host_name_is_one_line_and_exit_1() {
     let out = run_client(&["--host", "no.such.host.invalid", "--port", "5050"]);
     assert_one_error_line(
         &out,
-        "pyselect-client: cannot resolve host \"no.such.host.invalid\": [Errno -2] Name or service not known",
+        "pyselect-client: cannot use host \"no.such.host.invalid\": [Errno -2] Name or service not known \
+         (give an IPv4 or IPv6 address, or localhost; no names are resolved)",
     );
 }
 

@@ -383,12 +383,13 @@ fn bad_host_exits_1_with_pythons_gaierror() {
     // socket.gaierror for a name that does not resolve.
     assert_eq!(
         assert_one_line_failure(&["--host", "nosuch", "--ports", "0,0"], 1),
-        "pyselect-server: cannot listen on nosuch:0: [Errno -2] Name or service not known"
+        "pyselect-server: cannot use host \"nosuch\": [Errno -2] Name or service not known \
+         (give an IPv4 or IPv6 address, or localhost; no names are resolved)"
     );
 }
 
 #[test]
-fn usage_errors_exit_2_with_one_line() {
+fn usage_errors_exit_2_with_the_reason_and_a_usage_line() {
     for (args, needle) in [
         (&["--mode", "nosuch"][..], "\"nosuch\""),
         (&["--ports", "70000"][..], "70000"),
@@ -400,11 +401,16 @@ fn usage_errors_exit_2_with_one_line() {
         (&["--syscall", "epoll"][..], "\"epoll\""),
         (&["--bogus"][..], "\"--bogus\""),
     ] {
-        let line = assert_one_line_failure(args, 2);
-        assert!(line.contains(needle), "{args:?}: {line:?}");
+        // The dialect both binaries share: the reason, then the synopsis.
+        let run = run_to_exit(args);
+        assert_eq!(run.status.code(), Some(2), "{args:?}: {run:?}");
+        assert!(run.stdout.is_empty(), "{args:?}: {run:?}");
+        assert_eq!(run.stderr.len(), 2, "{args:?}: {run:?}");
+        assert!(run.stderr[0].starts_with("pyselect-server: "), "{run:?}");
+        assert!(run.stderr[0].contains(needle), "{args:?}: {run:?}");
         assert!(
-            line.ends_with(" (see pyselect-server --help)"),
-            "{args:?}: {line:?}"
+            run.stderr[1].starts_with("usage: pyselect-server "),
+            "{args:?}: {run:?}"
         );
     }
 }

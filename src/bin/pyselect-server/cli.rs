@@ -1,13 +1,24 @@
-//! Command-line options of `pyselect-server`, parsed by hand (the program stays dependency-free).
+//! Command-line options of `pyselect-server`, parsed with `lexopt`, in the dialect
+//! `pyselect-client` shares: `--flag value` or `--flag=value`, one-line errors in the same
+//! words, then the synopsis.
 
+use std::ffi::OsString;
 use std::time::Duration;
 
+use lexopt::prelude::*;
+
 use pyselect::Syscall;
+
+/// The one-line synopsis printed under a usage error.
+pub const SYNOPSIS: &str = "usage: pyselect-server [--host 127.0.0.1] [--ports 5050,5060] \
+[--mode multiplex|select|timeout|blocking] [--count N] [--idle-timeout SECS] [--backlog N] \
+[--quiet] [--syscall libc|select] [--version]";
 
 pub const USAGE: &str = "\
 usage: pyselect-server [--host 127.0.0.1] [--ports 5050,5060]
                        [--mode multiplex|select|timeout|blocking] [--count N]
-                       [--idle-timeout SECS] [--quiet] [--syscall libc|select]
+                       [--idle-timeout SECS] [--backlog N] [--quiet]
+                       [--syscall libc|select] [--version]
 
 The seed's three Python servers, and a fourth that never waits on one client:
   blocking   the first server: one port (the first), accept, recv(1024), reply, close.
@@ -21,20 +32,43 @@ In blocking, timeout and select modes one slow client stalls every other client:
 the server waits in recv() on it, as the seed's programs do. Use multiplex to serve
 clients that are slow, silent or hostile.
 
+As in the seed, the serial modes read a message with one recv(1024): when a client sends
+more, close() leaves bytes unread, the kernel resets the connection and the client may lose
+the reply; the totals count it as an error. Multiplex mode reads the rest and discards it
+(up to 64 KiB), after shutting its write side, so the reply arrives.
+
+Output: the serial modes print as the seed does, waiting while stdout or stderr is not
+read. Multiplex mode never keeps a client waiting on its output: on a pipe, lines the
+reader cannot take now wait in a queue of 64 KiB per stream, and lines beyond it are
+dropped and counted in the totals line (a terminal or a file is written as usual).
+
 options:
-  --host H           address to listen on (default 127.0.0.1; '' or 0.0.0.0 for all
-                     IPv4 interfaces, ::1 or :: for IPv6)
+  --host H           address to listen on (default 127.0.0.1): an IPv4 address ('' or
+                     0.0.0.0 for all interfaces), an IPv6 address, bare or in brackets
+                     (::1, [::1], :: for all), or localhost (127.0.0.1); no other names
+                     are resolved (no DNS, no /etc/hosts)
   --ports P1,P2,...  ports to listen on (default 5050,5060); 0 lets the kernel choose,
-                     and the 'listening on' line on stderr shows the port it chose
+                     and the 'listening on' line on stderr shows the port it chose.
+                     select and multiplex modes refuse more listeners than an fd_set
+                     holds (FD_SETSIZE 1024, less fds 0-2), and warn when fewer than
+                     64 fds would remain for clients
   --mode M           multiplex (default), select, timeout or blocking
   --count N          exit 0 after N connections were answered
-  --idle-timeout S   multiplex: close a client silent for S seconds (default 10)
+  --idle-timeout S   multiplex: close a client silent for S seconds (default 10);
+                     urgent (MSG_OOB) bytes alone do not count as activity
+  --backlog N        listen() backlog (default 128, as Python's listen())
   --quiet            no per-connection lines on stdout (for benchmarks)
   --syscall S        libc (default: glibc's select(), seen as pselect6 in strace) or
                      select (the kernel's own select syscall; x86-64 Linux only)
   -h, --help         this text
+  -V, --version      the version
 
-SIGINT or SIGTERM closes the listeners, prints one line of totals on stderr and exits 0.";
+SIGINT or SIGTERM, even while a line waits for a slow reader, closes the listeners,
+prints one line of totals on stderr (after at most a second's wait for a reader; on a
+terminal, on a fresh line after ^C) and exits 0.";
+
+/// What `--version` prints.
+pub const VERSION: &str = concat!("pyselect-server ", env!("CARGO_PKG_VERSION"));
 
 /// Which of the seed's servers to run.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -43,6 +77,23 @@ pub enum Mode {
     Timeout,
     Select,
     Multiplex,
+}
+
+impl Mode {
+    /// The mode's name, as `--mode` takes it.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Mode::Blocking => "blocking",
+            Mode::Timeout => "timeout",
+            Mode::Select => "select",
+            Mode::Multiplex => "multiplex",
+        }
+    }
+
+    /// Does the mode put its listeners in an `fd_set`?
+    pub fn uses_fd_set(self) -> bool {
+        matches!(self, Mode::Select | Mode::Multiplex)
+    }
 }
 
 /// Everything the command line says.
@@ -55,26 +106,24 @@ pub struct Options {
     pub idle_timeout: Duration,
     pub quiet: bool,
     pub syscall: Syscall,
+    pub backlog: i32,
 }
 
 /// What parsing found: options to run with, or a request for help.
 pub enum Parsed {
     Run(Options),
     Help,
+    Version,
 }
 
 fn parse_ports(text: &str) -> Result<Vec<u16>, String> {
     let mut ports = Vec::new();
     for part in text.split(',') {
         let part = part.trim();
-        match part.parse::<u32>() {
-            Ok(p) if p <= 65535 => ports.push(p as u16),
-            Ok(_) => return Err(format!("port out of range (0-65535): {part}")),
-            Err(_) => return Err(format!("not a port number: {part:?}")),
+        match part.parse::<u16>() {
+            Ok(p) => ports.push(p),
+            Err(_) => return Err(format!("bad port {part:?}: expected 0-65535")),
         }
-    }
-    if ports.is_empty() {
-        return Err("--ports needs at least one port".into());
     }
     Ok(ports)
 }
@@ -86,7 +135,7 @@ fn parse_mode(text: &str) -> Result<Mode, String> {
         "select" => Ok(Mode::Select),
         "multiplex" => Ok(Mode::Multiplex),
         other => Err(format!(
-            "unknown mode {other:?} (choose multiplex, select, timeout or blocking)"
+            "bad --mode {other:?}: expected multiplex, select, timeout or blocking"
         )),
     }
 }
@@ -95,13 +144,42 @@ fn parse_seconds(text: &str) -> Result<Duration, String> {
     match text.parse::<f64>() {
         Ok(s) if s.is_finite() && s > 0.0 && s < 1e9 => Ok(Duration::from_secs_f64(s)),
         _ => Err(format!(
-            "--idle-timeout wants a positive number of seconds, not {text:?}"
+            "bad --idle-timeout {text:?}: expected seconds, more than 0"
         )),
     }
 }
 
+fn parse_count<T: std::str::FromStr + PartialOrd + From<u8>>(
+    flag: &str,
+    text: &str,
+) -> Result<T, String> {
+    match text.parse::<T>() {
+        Ok(n) if n >= T::from(1) => Ok(n),
+        _ => Err(format!("bad {flag} {text:?}: expected a whole number >= 1")),
+    }
+}
+
+/// The next value, as UTF-8 text.
+fn text(p: &mut lexopt::Parser, flag: &str) -> Result<String, String> {
+    p.value()
+        .map_err(usage_error)?
+        .into_string()
+        .map_err(|v| format!("bad {flag} {v:?}: not valid UTF-8"))
+}
+
+/// lexopt's errors in the words both binaries use.
+fn usage_error(e: lexopt::Error) -> String {
+    match e {
+        lexopt::Error::MissingValue {
+            option: Some(option),
+        } => format!("{option} needs a value"),
+        lexopt::Error::UnexpectedValue { option, .. } => format!("{option} takes no value"),
+        other => other.to_string(),
+    }
+}
+
 /// Parse `args` (without the program name).
-pub fn parse(args: impl IntoIterator<Item = String>) -> Result<Parsed, String> {
+pub fn parse(args: impl IntoIterator<Item = OsString>) -> Result<Parsed, String> {
     let mut opts = Options {
         host: "127.0.0.1".into(),
         ports: vec![5050, 5060],
@@ -110,46 +188,105 @@ pub fn parse(args: impl IntoIterator<Item = String>) -> Result<Parsed, String> {
         idle_timeout: Duration::from_secs(10),
         quiet: false,
         syscall: Syscall::Libc,
+        backlog: pyselect::consts::DEFAULT_BACKLOG,
     };
-    let mut args = args.into_iter();
-    while let Some(arg) = args.next() {
-        // Accept both `--flag value` and `--flag=value`.
-        let (flag, inline) = match arg.split_once('=') {
-            Some((f, v)) if f.starts_with("--") => (f.to_string(), Some(v.to_string())),
-            _ => (arg.clone(), None),
-        };
-        let mut value = |name: &str| {
-            inline
-                .clone()
-                .or_else(|| args.next())
-                .ok_or_else(|| format!("{name} needs a value"))
-        };
-        if inline.is_some() && matches!(flag.as_str(), "--help" | "--quiet") {
-            return Err(format!("{flag} takes no value"));
-        }
-        match flag.as_str() {
-            "-h" | "--help" => return Ok(Parsed::Help),
-            "--host" => opts.host = value("--host")?,
-            "--ports" | "--port" => opts.ports = parse_ports(&value("--ports")?)?,
-            "--mode" => opts.mode = parse_mode(&value("--mode")?)?,
-            "--count" => {
-                let v = value("--count")?;
-                match v.parse::<u64>() {
-                    Ok(n) if n > 0 => opts.count = Some(n),
-                    _ => return Err(format!("--count wants a positive integer, not {v:?}")),
-                }
+    let mut p = lexopt::Parser::from_args(args);
+    while let Some(arg) = p.next().map_err(usage_error)? {
+        match arg {
+            Short('h') | Long("help") => return Ok(Parsed::Help),
+            Short('V') | Long("version") => return Ok(Parsed::Version),
+            Long("host") => opts.host = text(&mut p, "--host")?,
+            Long("ports") | Long("port") => opts.ports = parse_ports(&text(&mut p, "--ports")?)?,
+            Long("mode") => opts.mode = parse_mode(&text(&mut p, "--mode")?)?,
+            Long("count") => opts.count = Some(parse_count("--count", &text(&mut p, "--count")?)?),
+            Long("idle-timeout") => {
+                opts.idle_timeout = parse_seconds(&text(&mut p, "--idle-timeout")?)?
             }
-            "--idle-timeout" => opts.idle_timeout = parse_seconds(&value("--idle-timeout")?)?,
-            "--quiet" | "-q" => opts.quiet = true,
-            "--syscall" => {
-                opts.syscall = match value("--syscall")?.as_str() {
+            Long("backlog") => {
+                opts.backlog = parse_count("--backlog", &text(&mut p, "--backlog")?)?
+            }
+            Short('q') | Long("quiet") => opts.quiet = true,
+            Long("syscall") => {
+                opts.syscall = match text(&mut p, "--syscall")?.as_str() {
                     "libc" => Syscall::Libc,
                     "select" => Syscall::Select,
-                    other => return Err(format!("unknown syscall {other:?} (libc or select)")),
+                    other => {
+                        return Err(format!("bad --syscall {other:?}: expected libc or select"))
+                    }
                 }
             }
-            other => return Err(format!("unknown option {other:?}")),
+            Long(other) => return Err(format!("unknown option \"--{other}\"")),
+            Short(c) => return Err(format!("unknown option \"-{c}\"")),
+            Value(v) => return Err(format!("unexpected argument {v:?}")),
         }
     }
     Ok(Parsed::Run(opts))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn run(args: &[&str]) -> Result<Options, String> {
+        match parse(args.iter().map(OsString::from))? {
+            Parsed::Run(opts) => Ok(opts),
+            Parsed::Help => Err("help".into()),
+            Parsed::Version => Err("version".into()),
+        }
+    }
+
+    #[test]
+    fn defaults_are_the_seeds() {
+        let opts = run(&[]).unwrap();
+        assert_eq!(opts.host, "127.0.0.1");
+        assert_eq!(opts.ports, [5050, 5060]);
+        assert_eq!(opts.mode, Mode::Multiplex);
+        assert_eq!(opts.backlog, 128);
+        assert!(opts.count.is_none() && !opts.quiet);
+    }
+
+    #[test]
+    fn values_separate_or_glued_and_last_wins() {
+        let opts = run(&["--ports", "1,2", "--mode=select", "--ports=0", "-q"]).unwrap();
+        assert_eq!(
+            (opts.ports, opts.mode, opts.quiet),
+            (vec![0], Mode::Select, true)
+        );
+        assert_eq!(run(&["--backlog", "1024"]).unwrap().backlog, 1024);
+    }
+
+    #[test]
+    fn errors_in_the_shared_words() {
+        for (args, want) in [
+            (&["--bogus"][..], "unknown option \"--bogus\""),
+            (&["-x"][..], "unknown option \"-x\""),
+            (&["stray"][..], "unexpected argument \"stray\""),
+            (&["--ports"][..], "--ports needs a value"),
+            (&["--quiet=yes"][..], "--quiet takes no value"),
+            (
+                &["--ports", "0,70000"][..],
+                "bad port \"70000\": expected 0-65535",
+            ),
+            (
+                &["--count", "0"][..],
+                "bad --count \"0\": expected a whole number >= 1",
+            ),
+            (
+                &["--backlog", "-1"][..],
+                "bad --backlog \"-1\": expected a whole number >= 1",
+            ),
+            (
+                &["--syscall", "epoll"][..],
+                "bad --syscall \"epoll\": expected libc or select",
+            ),
+        ] {
+            assert_eq!(run(args).unwrap_err(), want, "{args:?}");
+        }
+    }
+
+    #[test]
+    fn help_and_version_win_over_later_arguments() {
+        assert_eq!(run(&["--count", "1", "-h", "--bogus"]).unwrap_err(), "help");
+        assert_eq!(run(&["-V", "--bogus"]).unwrap_err(), "version");
+    }
 }

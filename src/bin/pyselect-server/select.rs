@@ -19,28 +19,27 @@
 //! An idle server sleeps in one `select()`. But the `recv()` still blocks on one client:
 //! a client that connects and says nothing stalls everyone else.
 
-use pyselect::{select_with, Error};
+use pyselect::{select_with, Error, Syscall};
 
-use crate::server::Server;
+use crate::server::{close_serially, Listener, Log, SIZE};
 
-pub fn run(server: &mut Server) -> Result<(), Error> {
-    while !server.done() {
-        let read_socket_list = server.listeners.iter().map(|l| &l.sock);
-        let (ready, _, _) = select_with(server.opts.syscall, read_socket_list, [], [], None)?;
-        // Map the ready sockets back to their listener numbers before borrowing mutably.
-        let ready: Vec<usize> = ready
-            .iter()
-            .filter_map(|s| {
-                server
-                    .listeners
-                    .iter()
-                    .position(|l| std::ptr::eq(&l.sock, *s))
-            })
-            .collect();
-        for i in ready {
-            server.hello(i);
-            server.accept_and_serve(i, None)?;
-            if server.done() {
+pub fn run(read_socket_list: &[Listener], log: &mut Log, syscall: Syscall) -> Result<(), Error> {
+    while !log.done() {
+        let (conn_read_socket_list, _, _) = select_with(syscall, read_socket_list, [], [], None)?;
+        for conn_read_socket in conn_read_socket_list {
+            log.hello(conn_read_socket);
+            let Some((mut client_socket, client_addr)) =
+                log.accepted(conn_read_socket.sock.accept())?
+            else {
+                continue;
+            };
+            log.serve(&client_addr, |log| {
+                let msg = client_socket.recv(SIZE)?;
+                log.message(&client_addr, &msg);
+                client_socket.sendall(&conn_read_socket.reply)?;
+                close_serially(&mut client_socket, &msg)
+            })?;
+            if log.done() {
                 break;
             }
         }

@@ -1,30 +1,46 @@
-//! What every mode shares: the listening sockets, the seed's output lines, and the totals.
+//! What every mode shares: the listening sockets (read-only once open), and the [`Log`]: the
+//! seed's output lines, the per-client error policy, and the totals.
 
+use std::io::IsTerminal;
 use std::net::SocketAddr;
-use std::time::Instant;
+use std::os::fd::RawFd;
+use std::time::{Duration, Instant};
 
+use pyselect::consts::{MSG_DONTWAIT, MSG_PEEK, SOL_SOCKET, SO_REUSEADDR};
+use pyselect::output::{self, LineQueue};
 use pyselect::pyrepr::{addr_repr, bytes_repr};
-use pyselect::{consts, Error, Family, Socket};
+use pyselect::signals::Signal;
+use pyselect::{host_addr, Error, Family, FileNo, Socket, Type, FD_SETSIZE};
 
 use crate::cli::{Mode, Options};
+
+/// The seed's `SIZE`: the message is one `recv(1024)`.
+pub const SIZE: usize = 1024;
 
 /// One listening socket and what the seed calls it.
 #[derive(Debug)]
 pub struct Listener {
     pub sock: Socket,
-    pub port: u16,
+    pub addr: SocketAddr,
     /// 1 for the first port, as in `hello socket1`.
     pub number: usize,
     /// What a client of this port is told: `welcome 5050!` (`welcome!` in blocking mode).
     pub reply: Vec<u8>,
 }
 
+/// `select()` takes the listeners themselves and returns the very `&Listener`s that are ready.
+impl FileNo for Listener {
+    fn fileno(&self) -> RawFd {
+        self.sock.fileno()
+    }
+}
+
 /// Counts for the totals line.
 #[derive(Debug, Default)]
 pub struct Stats {
-    /// Connections that got their reply.
+    /// Connections that got their reply and a clean close.
     pub served: u64,
-    /// Connections that failed (reset, bad fd, ...).
+    /// Connections that failed (reset, bad fd, closed with unread bytes, ...).
     pub errors: u64,
     /// Connections closed for being idle too long (multiplex).
     pub idle_closed: u64,
@@ -34,112 +50,127 @@ pub struct Stats {
     pub refused: u64,
 }
 
-/// The running server: options, listeners, counts.
+/// Where the log's lines go.
 #[derive(Debug)]
-pub struct Server {
-    pub opts: Options,
-    pub listeners: Vec<Listener>,
+enum Sink {
+    /// One blocking `write` per line, as the seed's `print()`; a watched signal ends the wait.
+    Blocking(RawFd),
+    /// Never blocking: queued within a bound, else dropped and counted (multiplex).
+    Queued(LineQueue),
+}
+
+impl Sink {
+    fn line(&mut self, line: &str) {
+        match self {
+            // A closed stdout must not stop the server; a watched signal that ends the write
+            // stays pending and stops the server at its next call.
+            Sink::Blocking(fd) => {
+                let _ = output::write_all(*fd, format!("{line}\n").as_bytes());
+            }
+            Sink::Queued(q) => q.write_line(line),
+        }
+    }
+
+    fn dropped(&self) -> u64 {
+        match self {
+            Sink::Blocking(_) => 0,
+            Sink::Queued(q) => q.dropped(),
+        }
+    }
+}
+
+/// How many bytes of lines multiplex mode keeps for a stdout or stderr that is not being
+/// read, before it drops lines (about 1,000 message lines).
+pub const OUTPUT_QUEUE_LIMIT: usize = 64 * 1024;
+
+/// The server's output and counts: the one mutable part of a running server.
+#[derive(Debug)]
+pub struct Log {
+    quiet: bool,
+    count: Option<u64>,
+    out: Sink,
+    err: Sink,
     pub stats: Stats,
     started: Instant,
 }
 
-/// The address family for `--host`: IPv6 for an IPv6 literal, else IPv4. A host that is no
-/// address at all fails later in `bind`, with Python's `[Errno -2] Name or service not known`.
-fn family_of(host: &str) -> Family {
-    match host.parse::<std::net::IpAddr>() {
-        Ok(std::net::IpAddr::V6(_)) => Family::Inet6,
-        _ => Family::Inet,
-    }
-}
-
-/// `host:port` as a person writes it (`[::1]:5050` for IPv6).
-pub fn host_port(host: &str, port: u16) -> String {
-    if host.is_empty() {
-        // Python's '' means INADDR_ANY.
-        format!("0.0.0.0:{port}")
-    } else if host.contains(':') {
-        format!("[{host}]:{port}")
-    } else {
-        format!("{host}:{port}")
-    }
-}
-
-impl Server {
-    /// Open the listeners the mode needs (the first port only in blocking mode), in the seed's
-    /// order: socket, (SO_REUSEADDR,) settimeout, bind, listen.
-    pub fn open(opts: Options) -> Result<Server, String> {
-        let family = family_of(&opts.host);
-        let ports: &[u16] = match opts.mode {
-            Mode::Blocking => &opts.ports[..1],
-            _ => &opts.ports,
-        };
-        let mut listeners = Vec::with_capacity(ports.len());
-        for (i, &port) in ports.iter().enumerate() {
-            let place = host_port(&opts.host, port);
-            let fail = |e: Error| format!("cannot listen on {place}: {e}");
-            let mut sock = Socket::new(family, pyselect::Type::Stream).map_err(fail)?;
-            sock.setsockopt(consts::SOL_SOCKET, consts::SO_REUSEADDR, 1)
-                .map_err(fail)?;
-            match opts.mode {
-                Mode::Timeout => sock.settimeout(Some(1.0)).map_err(fail)?,
-                // Never block in accept(): a client that resets between select() and
-                // accept() must not stall the loop.
-                Mode::Multiplex => sock.settimeout(Some(0.0)).map_err(fail)?,
-                Mode::Blocking | Mode::Select => {}
-            }
-            sock.bind((opts.host.as_str(), port)).map_err(fail)?;
-            sock.listen(None).map_err(fail)?;
-            // With port 0 the kernel chose one: the replies name the real port.
-            let port = match port {
-                0 => sock.getsockname().map_err(fail)?.port(),
-                p => p,
-            };
-            let reply = match opts.mode {
-                Mode::Blocking => b"welcome!".to_vec(),
-                _ => format!("welcome {port}!").into_bytes(),
-            };
-            listeners.push(Listener {
-                sock,
-                port,
-                number: i + 1,
-                reply,
-            });
-        }
-        Ok(Server {
-            opts,
-            listeners,
+impl Log {
+    /// Blocking lines on stdout and stderr, as the seed's `print()`.
+    pub fn new(opts: &Options) -> Log {
+        Log {
+            quiet: opts.quiet,
+            count: opts.count,
+            out: Sink::Blocking(1),
+            err: Sink::Blocking(2),
             stats: Stats::default(),
             started: Instant::now(),
+        }
+    }
+
+    /// Switch to lines that never block (multiplex mode): stdout and stderr pipes get a private
+    /// non-blocking description (a terminal stays blocking), and lines the reader cannot take
+    /// wait in a queue of [`OUTPUT_QUEUE_LIMIT`] bytes, or are dropped and counted.
+    pub fn never_block(&mut self) {
+        for fd in [1, 2] {
+            match LineQueue::detach(fd) {
+                // A closed stream: its lines are dropped and counted.
+                Err(e) if e.raw_os_error() == Some(libc::EBADF) => {}
+                Err(e) => self.warn(&format!(
+                    "fd {fd} stays blocking: {}",
+                    describe(&Error::Os(e))
+                )),
+                Ok(_) => {}
+            }
+        }
+        self.out = Sink::Queued(LineQueue::new(1, OUTPUT_QUEUE_LIMIT));
+        self.err = Sink::Queued(LineQueue::new(2, OUTPUT_QUEUE_LIMIT));
+    }
+
+    /// The output queues that wait for room: their fds belong in `select()`'s write set.
+    pub fn waiting_output(&self) -> impl Iterator<Item = RawFd> + '_ {
+        [&self.out, &self.err].into_iter().filter_map(|s| match s {
+            Sink::Queued(q) if q.pending() => Some(q.fileno()),
+            _ => None,
         })
     }
 
-    /// A per-connection line on stdout (one write), unless `--quiet`; with `--quiet` the line
-    /// is not even formatted.
-    pub fn say(&self, line: impl FnOnce() -> String) {
-        if !self.opts.quiet {
-            // A closed stdout must not stop the server.
-            let _ = pyselect::print_line(&line());
+    /// `select()` found output fd `fd` writable: write what waits for it.
+    pub fn flush(&mut self, fd: RawFd) {
+        for sink in [&mut self.out, &mut self.err] {
+            if let Sink::Queued(q) = sink {
+                if q.fileno() == fd {
+                    q.flush();
+                }
+            }
         }
     }
 
-    /// A diagnostic line on stderr (one write).
-    pub fn warn(&self, line: &str) {
-        let _ = pyselect::eprint_line(&format!("pyselect-server: {line}"));
+    /// A per-connection line on stdout, unless `--quiet`; with `--quiet` the line is not
+    /// even formatted.
+    pub fn say(&mut self, line: impl FnOnce() -> String) {
+        if !self.quiet {
+            self.out.line(&line());
+        }
+    }
+
+    /// A diagnostic line on stderr.
+    pub fn warn(&mut self, line: &str) {
+        self.err.line(&format!("pyselect-server: {line}"));
     }
 
     /// The seed's `hello socket1` line.
-    pub fn hello(&self, listener: usize) {
-        self.say(|| format!("hello socket{}", self.listeners[listener].number));
+    pub fn hello(&mut self, listener: &Listener) {
+        self.say(|| format!("hello socket{}", listener.number));
     }
 
     /// The seed's `[('127.0.0.1', 59744)] message : b'hi'` line.
-    pub fn message(&self, peer: &SocketAddr, data: &[u8]) {
+    pub fn message(&mut self, peer: &SocketAddr, data: &[u8]) {
         self.say(|| format!("[{}] message : {}", addr_repr(peer), bytes_repr(data)));
     }
 
     /// Has `--count` been reached?
     pub fn done(&self) -> bool {
-        self.opts.count.is_some_and(|n| self.stats.served >= n)
+        self.count.is_some_and(|n| self.stats.served >= n)
     }
 
     /// Note a failed connection on stderr.
@@ -148,62 +179,153 @@ impl Server {
         self.warn(&format!("[{}] {}", addr_repr(peer), describe(e)));
     }
 
-    /// The seed's serial handling of one connection on listener `i`: `accept()`, the optional
-    /// `greeting` line (the first server's `hi`), then [`Server::serve_serially`]. An accept
-    /// that timed out (`settimeout(1)` mode) or failed is this round's end, not the server's.
-    pub fn accept_and_serve(&mut self, i: usize, greeting: Option<&str>) -> Result<(), Error> {
-        let (client_socket, client_addr) = match self.listeners[i].sock.accept() {
-            Ok(pair) => pair,
-            Err(Error::Timeout) => return Ok(()),
-            Err(e @ Error::Interrupted(_)) => return Err(e),
-            Err(e) => return accept_failed(self, &e),
-        };
-        if let Some(line) = greeting {
-            self.say(|| line.to_string());
-        }
-        self.serve_serially(i, client_socket, client_addr)
-    }
-
-    /// The seed's serial handling of one accepted client: a blocking `recv(1024)`, the message
-    /// line, `sendall(reply)`, close. Only a signal the server watches is passed up; any other
+    /// The serial modes' per-client policy: run `serve` (recv, print, sendall, close) and
+    /// count the client served; only a signal the server watches is passed up, any other
     /// failure is this client's alone and is reported and counted.
-    pub fn serve_serially(
+    pub fn serve(
         &mut self,
-        i: usize,
-        mut client: Socket,
-        peer: SocketAddr,
+        peer: &SocketAddr,
+        serve: impl FnOnce(&mut Log) -> Result<(), Error>,
     ) -> Result<(), Error> {
-        let outcome = client
-            .recv(1024)
-            .and_then(|msg| {
-                self.message(&peer, &msg);
-                client.sendall(&self.listeners[i].reply)
-            })
-            .and_then(|()| client.close());
-        match outcome {
+        match serve(self) {
             Ok(()) => self.stats.served += 1,
             Err(e @ Error::Interrupted(_)) => return Err(e),
-            Err(e) => self.client_error(&peer, &e),
+            Err(e) => self.client_error(peer, &e),
         }
         Ok(())
     }
 
-    /// Close the listeners and print the totals line on stderr.
-    pub fn finish(mut self) {
-        for l in &mut self.listeners {
-            let _ = l.sock.close();
+    /// The serial modes' `accept()`: `None` when it timed out (`settimeout(1)`) or failed,
+    /// which ends this round, not the server. Out of fds, it rests 100 ms (a `select()`
+    /// sleep) so that a listener that stays readable does not spin the CPU.
+    pub fn accepted(
+        &mut self,
+        accepted: Result<(Socket, SocketAddr), Error>,
+    ) -> Result<Option<(Socket, SocketAddr)>, Error> {
+        match accepted {
+            Ok(pair) => Ok(Some(pair)),
+            Err(Error::Timeout) => Ok(None),
+            Err(e @ Error::Interrupted(_)) => Err(e),
+            Err(e) => {
+                self.warn(&format!("accept failed: {}", describe(&e)));
+                if out_of_fds(&e) {
+                    pyselect::sleep(0.1)?;
+                }
+                Ok(None)
+            }
+        }
+    }
+
+    /// Print the totals line on stderr. After a stop signal it waits at most a second for a
+    /// reader, and on a terminal after Ctrl-C it starts on a fresh line (after the `^C`).
+    pub fn finish(mut self, stopped_by: Option<Signal>) {
+        // Lines still queued get up to a second each for a reader; then they count as dropped.
+        for sink in [&mut self.out, &mut self.err] {
+            if let Sink::Queued(q) = sink {
+                q.flush_within(Duration::from_secs(1));
+            }
         }
         let s = &self.stats;
-        self.warn(&format!(
-            "{} served, {} errors, {} idle-closed, {} closed silently, {} refused in {:.1} s",
+        let mut line = format!(
+            "pyselect-server: {} served, {} errors, {} idle-closed, {} closed silently, {} refused in {:.1} s",
             s.served,
             s.errors,
             s.idle_closed,
             s.silent_eof,
             s.refused,
             self.started.elapsed().as_secs_f64()
-        ));
+        );
+        let dropped = self.out.dropped() + self.err.dropped();
+        if dropped > 0 {
+            line.push_str(&format!(
+                "; {dropped} output lines dropped (stdout or stderr not read)"
+            ));
+        }
+        if stopped_by == Some(Signal::SIGINT) && std::io::stderr().is_terminal() {
+            line.insert(0, '\n');
+        }
+        match (&mut self.err, stopped_by) {
+            // Written at once when stderr has room (one write); else queued and flushed,
+            // waiting at most a second.
+            (Sink::Queued(q), _) => {
+                q.write_line(&line);
+                q.flush_within(Duration::from_secs(1));
+            }
+            (Sink::Blocking(fd), Some(_)) => {
+                line.push('\n');
+                let _ = output::write_within(*fd, line.as_bytes(), Duration::from_secs(1));
+            }
+            (Sink::Blocking(fd), None) => {
+                line.push('\n');
+                let _ = output::write_all(*fd, line.as_bytes());
+            }
+        }
     }
+}
+
+/// Open the listeners the mode needs (the first port only in blocking mode), in the seed's
+/// order: socket, SO_REUSEADDR, `prepare` (the mode's `settimeout`), bind, listen.
+pub fn open_listeners(
+    opts: &Options,
+    prepare: impl Fn(&mut Socket) -> Result<(), Error>,
+) -> Result<Vec<Listener>, String> {
+    let ports: &[u16] = match opts.mode {
+        Mode::Blocking => &opts.ports[..1],
+        _ => &opts.ports,
+    };
+    let mut listeners = Vec::with_capacity(ports.len());
+    for (i, &port) in ports.iter().enumerate() {
+        let addr = host_addr(&opts.host, port).map_err(|e| host_error(&opts.host, &e))?;
+        let fail = |e: Error| format!("cannot listen on {addr}: {e}");
+        let mut sock = Socket::new(Family::of(&addr), Type::Stream).map_err(fail)?;
+        if opts.mode.uses_fd_set() && sock.fileno() as usize >= FD_SETSIZE {
+            return Err(too_many_listeners(opts.mode, ports.len()));
+        }
+        sock.setsockopt(SOL_SOCKET, SO_REUSEADDR, 1).map_err(fail)?;
+        prepare(&mut sock).map_err(fail)?;
+        sock.bind(addr).map_err(fail)?;
+        sock.listen(Some(opts.backlog)).map_err(fail)?;
+        // With port 0 the kernel chose one: the replies name the real port.
+        let addr = match port {
+            0 => sock.getsockname().map_err(fail)?,
+            _ => addr,
+        };
+        let reply = match opts.mode {
+            Mode::Blocking => b"welcome!".to_vec(),
+            _ => format!("welcome {}!", addr.port()).into_bytes(),
+        };
+        listeners.push(Listener {
+            sock,
+            addr,
+            number: i + 1,
+            reply,
+        });
+    }
+    Ok(listeners)
+}
+
+/// The one host rule, as both binaries word it.
+pub fn host_error(host: &str, e: &Error) -> String {
+    format!(
+        "cannot use host {host:?}: {e} (give an IPv4 or IPv6 address, or localhost; \
+         no names are resolved)"
+    )
+}
+
+/// The line that refuses a `--ports` list an `fd_set` cannot hold.
+pub fn too_many_listeners(mode: Mode, ports: usize) -> String {
+    format!(
+        "--ports: {ports} listeners do not fit an fd_set in {} mode: select() takes only fds \
+         below FD_SETSIZE ({FD_SETSIZE}), and fds 0-2 are taken; use fewer ports",
+        mode.as_str()
+    )
+}
+
+/// The fds a select-based mode has left for clients below `FD_SETSIZE`, once the listeners
+/// are open.
+pub fn fds_left_for_clients(listeners: &[Listener]) -> usize {
+    let highest = listeners.iter().map(|l| l.sock.fileno()).max().unwrap_or(2);
+    FD_SETSIZE.saturating_sub(highest as usize + 1)
 }
 
 /// An error as the server reports it: Python's `ClassName: message` for OS errors.
@@ -219,12 +341,20 @@ pub fn out_of_fds(e: &Error) -> bool {
     )
 }
 
-/// A failed `accept()` in the serial modes: report it; when out of fds, pause 100 ms (a
-/// `select()` sleep) so that a listener that stays readable does not spin the CPU.
-pub fn accept_failed(server: &mut Server, e: &Error) -> Result<(), Error> {
-    server.warn(&format!("accept failed: {}", describe(e)));
-    if out_of_fds(e) {
-        pyselect::sleep(0.1)?;
+/// The seed's serial modes close after one `recv(1024)`. When that read filled its 1024 bytes
+/// and more wait unread, `close()` makes the kernel answer with a reset, and the client may
+/// lose the reply: that is not a served client. (One `recvfrom(MSG_PEEK)`, only after a full
+/// read; the seed's own behaviour is kept.)
+pub fn close_serially(client: &mut Socket, msg: &[u8]) -> Result<(), Error> {
+    let unread = msg.len() == SIZE
+        && client
+            .recv_flags(1, MSG_PEEK | MSG_DONTWAIT)
+            .is_ok_and(|b| !b.is_empty());
+    client.close()?;
+    if unread {
+        return Err(Error::Os(std::io::Error::other(
+            "closed with bytes past the first 1024 unread: the kernel reset the connection",
+        )));
     }
     Ok(())
 }

@@ -1,6 +1,7 @@
 //! The seed's second server: `settimeout(1)` on each listener, and `accept()` on each in turn.
 //!
 //! ```python
+//! server_socket1.settimeout(1)         # between socket() and bind(), for each listener
 //! while True:
 //!     try:
 //!         print('hello socket1')
@@ -17,17 +18,32 @@
 //! Each `accept()` is a `poll()` of up to 1000 ms, so an idle server wakes once a second per
 //! port, and a client on one port waits while the server polls the other.
 
-use pyselect::Error;
+use pyselect::{Error, Socket};
 
-use crate::server::Server;
+use crate::server::{close_serially, Listener, Log, SIZE};
 
-pub fn run(server: &mut Server) -> Result<(), Error> {
-    while !server.done() {
-        for i in 0..server.listeners.len() {
-            server.hello(i);
+/// `settimeout(1)`: applied to each listener between `socket()` and `bind()`, as in the seed.
+pub fn prepare(server_socket: &mut Socket) -> Result<(), Error> {
+    server_socket.settimeout(Some(1.0))
+}
+
+pub fn run(listeners: &[Listener], log: &mut Log) -> Result<(), Error> {
+    while !log.done() {
+        for server_socket in listeners {
+            log.hello(server_socket);
             // accept() waits at most 1 s (poll), then gives up with socket.timeout.
-            server.accept_and_serve(i, None)?;
-            if server.done() {
+            let Some((mut client_socket, client_addr)) =
+                log.accepted(server_socket.sock.accept())?
+            else {
+                continue;
+            };
+            log.serve(&client_addr, |log| {
+                let msg = client_socket.recv(SIZE)?;
+                log.message(&client_addr, &msg);
+                client_socket.sendall(&server_socket.reply)?;
+                close_serially(&mut client_socket, &msg)
+            })?;
+            if log.done() {
                 break;
             }
         }

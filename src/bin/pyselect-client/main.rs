@@ -12,20 +12,19 @@
 //! ```
 //!
 //! `socket`, `connect`, `sendto`, `recvfrom`, one `write` for the line, `close`. Load mode
-//! (`--connections N`) lives in `client/load.rs`.
+//! (`--connections N`) lives in `load.rs`.
 
-#[path = "client/cli.rs"]
 mod cli;
-#[path = "client/load.rs"]
 mod load;
 
-use std::net::{Ipv6Addr, SocketAddr};
+use std::net::SocketAddr;
 use std::process::ExitCode;
 use std::time::Duration;
 
 use pyselect::consts::MSG_OOB;
+use pyselect::output::{eprint_line, print_line};
 use pyselect::pyrepr::bytes_repr;
-use pyselect::{Family, Socket, ToAddress, Type};
+use pyselect::{host_addr, Family, Socket, Type};
 
 use cli::{Options, Parsed};
 
@@ -41,19 +40,25 @@ type Failure = String;
 fn main() -> ExitCode {
     // No panic text reaches the user: one line, exit 101 (a bug to report, not a usage error).
     std::panic::set_hook(Box::new(|info| {
-        let _ = pyselect::eprint_line(&format!("pyselect-client: internal error: {info}"));
+        let _ = eprint_line(&format!("pyselect-client: internal error: {info}"));
     }));
 
     let opts = match cli::parse(std::env::args_os().skip(1)) {
         Ok(Parsed::Run(opts)) => opts,
         Ok(Parsed::Help) => {
-            return match pyselect::print_line(cli::USAGE) {
+            return match print_line(cli::USAGE) {
+                Ok(()) => ExitCode::SUCCESS,
+                Err(_) => ExitCode::FAILURE,
+            };
+        }
+        Ok(Parsed::Version) => {
+            return match print_line(cli::VERSION) {
                 Ok(()) => ExitCode::SUCCESS,
                 Err(_) => ExitCode::FAILURE,
             };
         }
         Err(msg) => {
-            let _ = pyselect::eprint_line(&format!("pyselect-client: {msg}\n{}", cli::SYNOPSIS));
+            let _ = eprint_line(&format!("pyselect-client: {msg}\n{}", cli::SYNOPSIS));
             return ExitCode::from(2);
         }
     };
@@ -75,27 +80,21 @@ fn main() -> ExitCode {
     match result {
         Ok(status) => ExitCode::from(status),
         Err(line) => {
-            let _ = pyselect::eprint_line(&format!("pyselect-client: {line}"));
+            let _ = eprint_line(&format!("pyselect-client: {line}"));
             ExitCode::FAILURE
         }
     }
 }
 
-/// The server's address. The family follows the host, as the seed's `AF_INET` does for an
-/// IPv4 address: an IPv6 literal (`::1`, or `[::1]`) gives `AF_INET6`. No DNS: see
-/// [`ToAddress`].
+/// The server's address, by the host rule both binaries share ([`pyselect::host_addr`]):
+/// an IPv4 or IPv6 address (bare or in brackets) or `localhost`; no names are resolved.
 fn resolve(host: &str, port: u16) -> Result<SocketAddr, Failure> {
-    let bare = host
-        .strip_prefix('[')
-        .and_then(|h| h.strip_suffix(']'))
-        .unwrap_or(host);
-    let family = match bare.parse::<Ipv6Addr>() {
-        Ok(_) => Family::Inet6,
-        Err(_) => Family::Inet,
-    };
-    (bare, port)
-        .to_address(family)
-        .map_err(|e| format!("cannot resolve host {host:?}: {e}"))
+    host_addr(host, port).map_err(|e| {
+        format!(
+            "cannot use host {host:?}: {e} (give an IPv4 or IPv6 address, or localhost; \
+             no names are resolved)"
+        )
+    })
 }
 
 /// The seed's client: connect, one send, one recv(1024), print the reply, close.
@@ -137,7 +136,7 @@ fn single(opts: &Options, addr: SocketAddr) -> Result<(), Failure> {
             bytes_repr(&msg)
         ));
     }
-    pyselect::print_line(&format!("resp from server : {}", bytes_repr(&msg)))
+    print_line(&format!("resp from server : {}", bytes_repr(&msg)))
         .map_err(|e| format!("cannot write to stdout: {}", pyselect::Error::Os(e)))?;
     client_socket
         .close()

@@ -1,15 +1,22 @@
-//! Command-line options of `pyselect-client`, parsed by hand (the program stays dependency-free).
+//! Command-line options of `pyselect-client`, parsed with `lexopt`, in the dialect
+//! `pyselect-server` shares: `--flag value` or `--flag=value`, one-line errors in the same
+//! words, then the synopsis.
 
 use std::ffi::OsString;
 use std::os::unix::ffi::OsStringExt;
 use std::time::Duration;
+
+use lexopt::prelude::*;
 
 use pyselect::FD_SETSIZE;
 
 /// The one-line synopsis printed under a usage error.
 pub const SYNOPSIS: &str =
     "usage: pyselect-client [--host 127.0.0.1] [--port 5050] [--message hi] [--oob] \
-[--timeout SECS] [--connections N [--concurrency C]]";
+[--timeout SECS] [--connections N [--concurrency C]] [--version]";
+
+/// What `--version` prints.
+pub const VERSION: &str = concat!("pyselect-client ", env!("CARGO_PKG_VERSION"));
 
 pub const USAGE: &str = "\
 usage: pyselect-client [--host 127.0.0.1] [--port 5050] [--message hi] [--oob] [--timeout SECS]
@@ -30,10 +37,12 @@ transactions only). Exit 0 when E is 0, else 1; SIGINT/SIGTERM stop the run earl
 the summary so far, and exit 130/143.
 
 options:
-  --host H           server address (default 127.0.0.1; an IPv6 literal such as ::1 uses
-                     AF_INET6; 'localhost' is 127.0.0.1; no DNS lookups)
+  --host H           server address (default 127.0.0.1): an IPv4 address, an IPv6
+                     address, bare or in brackets (::1, [::1]; AF_INET6), or localhost
+                     (127.0.0.1); no other names are resolved (no DNS, no /etc/hosts)
   --port P           server port, 1-65535 (default 5050)
-  --message TEXT     what to send (default hi)
+  --message TEXT     what to send (default hi); not empty: the server waits for a
+                     message, so an empty one would leave both sides waiting
   --oob              before the message, send one urgent byte b'!' with MSG_OOB
   --timeout SECS     single mode: settimeout(SECS) on the socket (default: none, as the
                      seed); load mode: per-transaction limit (default 10)
@@ -41,7 +50,8 @@ options:
   --concurrency C    load mode: transactions in flight at once (default 1; at most
                      FD_SETSIZE - 24, that is 1000 on Linux, as select() needs fds
                      below FD_SETSIZE)
-  -h, --help         this text";
+  -h, --help         this text
+  -V, --version      the version";
 
 /// Default load-mode limit per transaction.
 pub const DEFAULT_LOAD_TIMEOUT: Duration = Duration::from_secs(10);
@@ -75,6 +85,7 @@ pub struct Load {
 pub enum Parsed {
     Run(Options),
     Help,
+    Version,
 }
 
 fn parse_port(text: &str) -> Result<u16, String> {
@@ -101,10 +112,23 @@ fn parse_timeout(text: &str) -> Result<f64, String> {
     }
 }
 
-fn text(flag: &str, value: OsString) -> Result<String, String> {
-    value
+/// The next value, as UTF-8 text.
+fn text(p: &mut lexopt::Parser, flag: &str) -> Result<String, String> {
+    p.value()
+        .map_err(usage_error)?
         .into_string()
         .map_err(|v| format!("bad {flag} {v:?}: not valid UTF-8"))
+}
+
+/// lexopt's errors in the words both binaries use.
+fn usage_error(e: lexopt::Error) -> String {
+    match e {
+        lexopt::Error::MissingValue {
+            option: Some(option),
+        } => format!("{option} needs a value"),
+        lexopt::Error::UnexpectedValue { option, .. } => format!("{option} takes no value"),
+        other => other.to_string(),
+    }
 }
 
 /// Parse the arguments after the program name.
@@ -120,44 +144,39 @@ pub fn parse(args: impl IntoIterator<Item = OsString>) -> Result<Parsed, String>
     let mut connections = None;
     let mut concurrency = None;
 
-    let mut args = args.into_iter();
-    while let Some(arg) = args.next() {
-        // Flags are ASCII; a value glued on with '=' may be any bytes (--message=...).
-        let bytes = arg.into_vec();
-        let (flag, glued) = match bytes.iter().position(|&b| b == b'=') {
-            Some(i) if bytes.starts_with(b"--") => {
-                (bytes[..i].to_vec(), Some(bytes[i + 1..].to_vec()))
+    let mut p = lexopt::Parser::from_args(args);
+    while let Some(arg) = p.next().map_err(usage_error)? {
+        match arg {
+            Short('h') | Long("help") => return Ok(Parsed::Help),
+            Short('V') | Long("version") => return Ok(Parsed::Version),
+            Long("oob") => opts.oob = true,
+            Long("host") => opts.host = text(&mut p, "--host")?,
+            Long("port") => opts.port = parse_port(&text(&mut p, "--port")?)?,
+            Long("message") => {
+                let message = p.value().map_err(usage_error)?.into_vec();
+                if message.is_empty() {
+                    return Err(
+                        "--message must not be empty: the server waits for a message".into(),
+                    );
+                }
+                opts.message = message;
             }
-            _ => (bytes, None),
-        };
-        let flag = String::from_utf8(flag)
-            .map_err(|e| format!("unknown argument {:?}", OsString::from_vec(e.into_bytes())))?;
-        let takes_value = matches!(
-            flag.as_str(),
-            "--host" | "--port" | "--message" | "--timeout" | "--connections" | "--concurrency"
-        );
-        let value = if takes_value {
-            match glued {
-                Some(v) => OsString::from_vec(v),
-                None => args.next().ok_or_else(|| format!("{flag} needs a value"))?,
+            Long("timeout") => opts.timeout = Some(parse_timeout(&text(&mut p, "--timeout")?)?),
+            Long("connections") => {
+                connections = Some(parse_count(
+                    "--connections",
+                    &text(&mut p, "--connections")?,
+                )?)
             }
-        } else {
-            if glued.is_some() {
-                return Err(format!("{flag} takes no value"));
+            Long("concurrency") => {
+                concurrency = Some(parse_count(
+                    "--concurrency",
+                    &text(&mut p, "--concurrency")?,
+                )?)
             }
-            OsString::new()
-        };
-        match flag.as_str() {
-            "-h" | "--help" => return Ok(Parsed::Help),
-            "--oob" => opts.oob = true,
-            "--host" => opts.host = text(&flag, value)?,
-            "--port" => opts.port = parse_port(&text(&flag, value)?)?,
-            "--message" => opts.message = value.into_vec(),
-            "--timeout" => opts.timeout = Some(parse_timeout(&text(&flag, value)?)?),
-            "--connections" => connections = Some(parse_count(&flag, &text(&flag, value)?)?),
-            "--concurrency" => concurrency = Some(parse_count(&flag, &text(&flag, value)?)?),
-            _ if flag.starts_with('-') => return Err(format!("unknown option {flag:?}")),
-            _ => return Err(format!("unexpected argument {flag:?}")),
+            Long(other) => return Err(format!("unknown option \"--{other}\"")),
+            Short(c) => return Err(format!("unknown option \"-{c}\"")),
+            Value(v) => return Err(format!("unexpected argument {v:?}")),
         }
     }
 
@@ -189,6 +208,7 @@ mod tests {
         match parse(args.iter().map(OsString::from))? {
             Parsed::Run(opts) => Ok(opts),
             Parsed::Help => Err("help".into()),
+            Parsed::Version => Err("version".into()),
         }
     }
 
@@ -223,6 +243,37 @@ mod tests {
         let opts = run(&["--connections", "3"]).unwrap();
         assert_eq!(opts.load.unwrap().concurrency, 1);
         assert!(run(&["--connections", "3", "--concurrency", "1001"]).is_err());
+    }
+
+    #[test]
+    fn errors_in_the_shared_words() {
+        for (args, want) in [
+            (&["--bogus"][..], "unknown option \"--bogus\""),
+            (&["-x"][..], "unknown option \"-x\""),
+            (&["stray"][..], "unexpected argument \"stray\""),
+            (&["--port"][..], "--port needs a value"),
+            (&["--oob=yes"][..], "--oob takes no value"),
+            (
+                &["--message", ""][..],
+                "--message must not be empty: the server waits for a message",
+            ),
+        ] {
+            assert_eq!(run(args).unwrap_err(), want, "{args:?}");
+        }
+    }
+
+    #[test]
+    fn a_value_may_start_with_a_dash() {
+        assert_eq!(run(&["--message", "-x"]).unwrap().message, b"-x");
+        assert!(run(&["--port", "-1"])
+            .unwrap_err()
+            .starts_with("bad port \"-1\""));
+    }
+
+    #[test]
+    fn version() {
+        assert_eq!(run(&["--version"]).unwrap_err(), "version");
+        assert_eq!(run(&["-V"]).unwrap_err(), "version");
     }
 
     #[test]

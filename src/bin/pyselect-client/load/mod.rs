@@ -18,15 +18,19 @@
 //! Memory is flat: the slot table is allocated once; a reply is checked in a fixed buffer;
 //! only the latency samples grow (one `u32` per successful transaction).
 
-use std::io::Write as _;
 use std::net::SocketAddr;
 use std::os::fd::RawFd;
 use std::time::{Duration, Instant};
 
-use nix::sys::signal::Signal;
 use pyselect::consts::{MSG_OOB, SOL_SOCKET, SO_ERROR};
+use pyselect::output::{eprint_line, print_line};
 use pyselect::pyrepr::bytes_repr;
-use pyselect::{select, signals, Error, Family, FileNo, Socket, Type, FD_SETSIZE};
+use pyselect::signals::{self, Signal};
+use pyselect::{select, Error, Family, Socket, Type, FD_SETSIZE};
+
+mod stats;
+
+use stats::{Progress, Stats};
 
 /// What load mode needs to know.
 #[derive(Clone, Debug)]
@@ -43,12 +47,6 @@ pub struct Config {
 /// Replies longer than this are wrong anyway (`welcome 65535!` is 14 bytes).
 const REPLY_MAX: usize = 64;
 
-/// Latency samples reserved up front at most (64 MiB); beyond that the vector grows.
-const SAMPLES_RESERVED_MAX: u64 = 1 << 24;
-
-/// How often the progress line is redrawn on a terminal.
-const PROGRESS_EVERY: Duration = Duration::from_millis(100);
-
 /// `recv()` calls per readiness: the reply and the FIN usually come together, so two reads
 /// finish most transactions without another `select()`; the bound keeps one chatty server
 /// connection from starving the rest.
@@ -59,7 +57,7 @@ const URGENT: &[u8] = b"!";
 
 /// Why a transaction failed; the summary on stderr counts each kind.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
-enum Kind {
+pub enum Kind {
     Refused,
     Reset,
     Eof,
@@ -144,18 +142,9 @@ struct Transaction {
     len: usize,
 }
 
-/// A socket in a `select()` list, with the slot it belongs to.
-#[derive(Clone, Copy)]
-struct Entry {
-    slot: usize,
-    fd: RawFd,
-}
-
-impl FileNo for Entry {
-    fn fileno(&self) -> RawFd {
-        self.fd
-    }
-}
+/// A socket in a `select()` list, with the slot it belongs to: `select()` returns the very
+/// pairs given.
+type Entry = (RawFd, usize);
 
 fn would_block(e: &Error) -> bool {
     matches!(e.errno(), Some(libc::EAGAIN) | Some(libc::EINTR))
@@ -312,124 +301,123 @@ impl Transaction {
     }
 }
 
-/// Counts, the first failure, and the latency samples.
-struct Stats {
-    done: u64,
-    errors: u64,
-    by_kind: [u64; Kind::ALL.len()],
-    first_error: Option<String>,
-    latencies_us: Vec<u32>,
-}
-
-impl Stats {
-    fn new(connections: u64) -> Stats {
-        let reserve = connections.min(SAMPLES_RESERVED_MAX) as usize;
-        Stats {
-            done: 0,
-            errors: 0,
-            by_kind: [0; Kind::ALL.len()],
-            first_error: None,
-            latencies_us: Vec::with_capacity(reserve),
-        }
-    }
-
-    fn success(&mut self, started: Instant) {
-        self.done += 1;
-        let us = started.elapsed().as_micros();
-        self.latencies_us
-            .push(u32::try_from(us).unwrap_or(u32::MAX));
-    }
-
-    fn failure(&mut self, kind: Kind, line: String) {
-        self.done += 1;
-        self.errors += 1;
-        let i = Kind::ALL.iter().position(|&k| k == kind).unwrap_or(0);
-        self.by_kind[i] += 1;
-        self.first_error.get_or_insert(line);
-    }
-
-    /// The one summary line the benchmark runner parses.
-    fn summary(&mut self, elapsed: Duration) -> String {
-        self.latencies_us.sort_unstable();
-        let seconds = elapsed.as_secs_f64();
-        let ok = self.done - self.errors;
-        let rate = if seconds > 0.0 {
-            ok as f64 / seconds
-        } else {
-            0.0
-        };
-        format!(
-            "transactions={} errors={} seconds={seconds:.3} tx/s={rate:.1} p50_us={} p99_us={} max_us={}",
-            self.done,
-            self.errors,
-            percentile(&self.latencies_us, 50),
-            percentile(&self.latencies_us, 99),
-            self.latencies_us.last().copied().unwrap_or(0),
-        )
-    }
-
-    /// One stderr line: the failures by kind, and the first one in full.
-    fn error_line(&self) -> Option<String> {
-        let first = self.first_error.as_ref()?;
-        let kinds: Vec<String> = Kind::ALL
-            .iter()
-            .zip(self.by_kind)
-            .filter(|&(_, n)| n > 0)
-            .map(|(k, n)| format!("{}={n}", k.name()))
-            .collect();
-        Some(format!(
-            "{} of {} transactions failed ({}); first: {first}",
-            self.errors,
-            self.done,
-            kinds.join(" ")
-        ))
-    }
-}
-
-/// Nearest-rank percentile of sorted samples; 0 when there are none.
-fn percentile(sorted: &[u32], p: u64) -> u32 {
-    if sorted.is_empty() {
-        return 0;
-    }
-    let n = sorted.len() as u64;
-    // ceil(p * n / 100), by hand: u64::div_ceil is newer than the crate's MSRV (1.70).
-    let rank = (p * n).div_ceil(100).max(1);
-    sorted[(rank - 1) as usize]
-}
-
-/// A progress line on stderr, redrawn in place, only when stderr is a terminal.
-struct Progress {
-    enabled: bool,
-    last: Option<Instant>,
-    shown: bool,
-}
-
-impl Progress {
-    fn tick(&mut self, stats: &Stats, total: u64, in_flight: usize) {
-        if !self.enabled || self.last.is_some_and(|t| t.elapsed() < PROGRESS_EVERY) {
-            return;
-        }
-        self.last = Some(Instant::now());
-        self.shown = true;
-        let line = format!(
-            "\r{}/{total} transactions, {} errors, {in_flight} in flight ",
-            stats.done, stats.errors
-        );
-        let _ = std::io::stderr().write_all(line.as_bytes());
-    }
-
-    fn clear(&mut self) {
-        if self.shown {
-            let _ = std::io::stderr().write_all(b"\r\x1b[K");
-        }
-    }
-}
-
 /// How the event loop ended.
 enum End {
     Finished,
     Signal(Signal),
     Fatal(String),
+}
+
+/// The event loop's state: the slot table, the counts, how many transactions were started.
+struct Load<'a> {
+    cfg: &'a Config,
+    /// `welcome <port>!`.
+    expected: Vec<u8>,
+    slots: Vec<Option<Transaction>>,
+    stats: Stats,
+    started: u64,
+}
+
+/// The sockets `select()` found ready: (readable, writable).
+type Ready = (Vec<Entry>, Vec<Entry>);
+
+impl Load<'_> {
+    /// Fill the free slots. A transaction can end at once (refused on loopback): the slot then
+    /// takes the next one; the loop is bounded by the transactions left.
+    fn fill(&mut self) -> Result<(), End> {
+        let cfg = self.cfg;
+        for slot in self.slots.iter_mut().filter(|s| s.is_none()) {
+            while self.started < cfg.connections {
+                if let Some(sig) = signals::take_pending() {
+                    return Err(End::Signal(sig));
+                }
+                self.started += 1;
+                let (tx, step) = Transaction::start(cfg).map_err(End::Fatal)?;
+                match step {
+                    Step::Pending => {
+                        *slot = Some(tx);
+                        break;
+                    }
+                    Step::Done => self.stats.success(tx.started),
+                    Step::Failed(kind, line) => self.stats.failure(kind, line),
+                    Step::Stop(sig) => return Err(End::Signal(sig)),
+                }
+            }
+        }
+        Ok(())
+    }
+
+    /// Wait in `select()` until a socket is ready or the nearest deadline: the write set holds
+    /// the connecting and sending sockets, the read set those awaiting the reply. `Finished`
+    /// when nothing is in flight.
+    fn wait(&self) -> Result<Ready, End> {
+        let Some(nearest) = self.slots.iter().flatten().map(|t| t.deadline).min() else {
+            return Err(End::Finished);
+        };
+        let wait = nearest.saturating_duration_since(Instant::now());
+        let entries = |write: bool| {
+            self.slots.iter().enumerate().filter_map(move |(slot, s)| {
+                s.as_ref()
+                    .filter(|t| t.wants_write() == write)
+                    .map(|t| (t.sock.fileno(), slot))
+            })
+        };
+        match select(
+            entries(false),
+            entries(true),
+            std::iter::empty(),
+            Some(wait.as_secs_f64()),
+        ) {
+            Ok((readable, writable, _)) => Ok((readable, writable)),
+            Err(Error::Interrupted(sig)) => Err(End::Signal(sig)),
+            Err(e) => Err(End::Fatal(format!("select() failed: {e}"))),
+        }
+    }
+
+    /// Advance every ready transaction by a few non-blocking calls; a finished one frees its
+    /// slot (dropping it closes the socket).
+    fn advance(&mut self, (readable, writable): Ready) -> Result<(), End> {
+        // A slot is in one list only, so each ready entry is still its slot's transaction.
+        let ready = writable
+            .into_iter()
+            .map(|e| (e, true))
+            .chain(readable.into_iter().map(|e| (e, false)));
+        for ((_, slot), write) in ready {
+            let Some(tx) = self.slots[slot].as_mut() else {
+                continue;
+            };
+            let step = if write {
+                tx.on_writable(self.cfg)
+            } else {
+                tx.on_readable(self.cfg, &self.expected)
+            };
+            match step {
+                Step::Pending => continue,
+                Step::Done => self.stats.success(tx.started),
+                Step::Failed(kind, line) => self.stats.failure(kind, line),
+                Step::Stop(sig) => return Err(End::Signal(sig)),
+            }
+            self.slots[slot] = None;
+        }
+        Ok(())
+    }
+
+    /// Fail the transactions whose deadline has passed.
+    fn expire(&mut self) {
+        let now = Instant::now();
+        for slot in self.slots.iter_mut() {
+            if let Some(tx) = slot.as_ref().filter(|t| t.deadline <= now) {
+                if let Step::Failed(kind, line) = tx.timed_out(self.cfg) {
+                    self.stats.failure(kind, line);
+                }
+                *slot = None;
+            }
+        }
+    }
+
+    fn in_flight(&self) -> usize {
+        self.slots.iter().flatten().count()
+    }
 }
 
 /// Run the load, print the summary, and return the exit status: 0 when every transaction
@@ -438,120 +426,47 @@ enum End {
 pub fn run(cfg: &Config) -> Result<u8, String> {
     let _signals = signals::notify(&[Signal::SIGINT, Signal::SIGTERM])
         .map_err(|e| format!("cannot install signal handlers: {e}"))?;
-    let expected = format!("welcome {}!", cfg.addr.port()).into_bytes();
     let width = cfg
         .concurrency
         .min(usize::try_from(cfg.connections).unwrap_or(usize::MAX));
-    let mut slots: Vec<Option<Transaction>> = (0..width).map(|_| None).collect();
-    let mut stats = Stats::new(cfg.connections);
-    let mut progress = Progress {
-        enabled: cfg.progress,
-        last: None,
-        shown: false,
+    let mut load = Load {
+        cfg,
+        expected: format!("welcome {}!", cfg.addr.port()).into_bytes(),
+        slots: (0..width).map(|_| None).collect(),
+        stats: Stats::new(cfg.connections),
+        started: 0,
     };
-    let mut started = 0u64;
+    let mut progress = Progress::new(cfg.progress);
     let begin = Instant::now();
 
-    let end = 'run: loop {
-        // Fill the free slots. A transaction can end at once (refused on loopback): the slot
-        // then takes the next one; the loop is bounded by the transactions left.
-        for slot in slots.iter_mut().filter(|s| s.is_none()) {
-            while started < cfg.connections {
-                if let Some(sig) = signals::take_pending() {
-                    break 'run End::Signal(sig);
-                }
-                started += 1;
-                let (tx, step) = match Transaction::start(cfg) {
-                    Ok(begun) => begun,
-                    Err(line) => break 'run End::Fatal(line),
-                };
-                match step {
-                    Step::Pending => {
-                        *slot = Some(tx);
-                        break;
-                    }
-                    Step::Done => stats.success(tx.started),
-                    Step::Failed(kind, line) => stats.failure(kind, line),
-                    Step::Stop(sig) => break 'run End::Signal(sig),
-                }
-            }
+    let end = loop {
+        let round = load
+            .fill()
+            .and_then(|()| load.wait())
+            .and_then(|ready| load.advance(ready));
+        if let Err(end) = round {
+            break end;
         }
-
-        let Some(nearest) = slots.iter().flatten().map(|t| t.deadline).min() else {
-            break End::Finished;
-        };
-        let wait = nearest.saturating_duration_since(Instant::now());
-        let entries = |write: bool| {
-            slots.iter().enumerate().filter_map(move |(slot, s)| {
-                s.as_ref()
-                    .filter(|t| t.wants_write() == write)
-                    .map(|t| Entry {
-                        slot,
-                        fd: t.sock.fileno(),
-                    })
-            })
-        };
-        let (readable, writable, _) = match select(
-            entries(false),
-            entries(true),
-            std::iter::empty(),
-            Some(wait.as_secs_f64()),
-        ) {
-            Ok(ready) => ready,
-            Err(Error::Interrupted(sig)) => break End::Signal(sig),
-            Err(e) => break End::Fatal(format!("select() failed: {e}")),
-        };
-
-        // A slot is in one list only, so each ready entry is still its slot's transaction.
-        for (entry, write) in writable
-            .iter()
-            .map(|e| (e, true))
-            .chain(readable.iter().map(|e| (e, false)))
-        {
-            let Some(tx) = slots[entry.slot].as_mut() else {
-                continue;
-            };
-            let step = if write {
-                tx.on_writable(cfg)
-            } else {
-                tx.on_readable(cfg, &expected)
-            };
-            match step {
-                Step::Pending => continue,
-                Step::Done => stats.success(tx.started),
-                Step::Failed(kind, line) => stats.failure(kind, line),
-                Step::Stop(sig) => break 'run End::Signal(sig),
-            }
-            // Done or failed: drop closes the socket and frees the slot.
-            slots[entry.slot] = None;
-        }
-
-        let now = Instant::now();
-        for slot in slots.iter_mut() {
-            if let Some(tx) = slot.as_ref().filter(|t| t.deadline <= now) {
-                if let Step::Failed(kind, line) = tx.timed_out(cfg) {
-                    stats.failure(kind, line);
-                }
-                *slot = None;
-            }
-        }
-        let in_flight = slots.iter().flatten().count();
-        progress.tick(&stats, cfg.connections, in_flight);
+        load.expire();
+        progress.tick(&load.stats, cfg.connections, load.in_flight());
     };
 
     let elapsed = begin.elapsed();
+    let Load {
+        slots, mut stats, ..
+    } = load;
     // Connections still open are closed here, before anything is printed.
     drop(slots);
     progress.clear();
     let summary = stats.summary(elapsed);
-    let printed = pyselect::print_line(&summary);
+    let printed = print_line(&summary);
     if let Some(line) = stats.error_line() {
-        let _ = pyselect::eprint_line(&format!("pyselect-client: {line}"));
+        let _ = eprint_line(&format!("pyselect-client: {line}"));
     }
     match end {
         End::Fatal(line) => Err(line),
         End::Signal(sig) => {
-            let _ = pyselect::eprint_line(&format!(
+            let _ = eprint_line(&format!(
                 "pyselect-client: interrupted by {} after {} of {} transactions",
                 sig.as_str(),
                 stats.done,
@@ -564,23 +479,5 @@ pub fn run(cfg: &Config) -> Result<u8, String> {
             Ok(()) if stats.errors == 0 => Ok(0),
             Ok(()) => Ok(1),
         },
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::percentile;
-
-    #[test]
-    fn nearest_rank_percentiles() {
-        assert_eq!(percentile(&[], 50), 0);
-        assert_eq!(percentile(&[7], 50), 7);
-        assert_eq!(percentile(&[7], 99), 7);
-        let samples: Vec<u32> = (1..=100).collect();
-        assert_eq!(percentile(&samples, 50), 50);
-        assert_eq!(percentile(&samples, 99), 99);
-        let samples: Vec<u32> = (1..=1000).collect();
-        assert_eq!(percentile(&samples, 99), 990);
-        assert_eq!(percentile(&[1, 2, 3], 50), 2);
     }
 }
