@@ -44,10 +44,12 @@ use std::time::{Duration, Instant};
 /// fails. Everything it bounds takes microseconds to a second when the code behaves, so a busy
 /// 2-core machine never reaches it; it only turns a hang into a failure and is never what a test
 /// measures or sleeps for.
-pub const LIMIT: Duration = Duration::from_secs(60);
+pub const LIMIT: Duration = Duration::from_secs(LIMIT_WHOLE_SECS);
 
 /// [`LIMIT`] in seconds, as a `select()` or `settimeout()` timeout.
-pub const LIMIT_SECS: f64 = LIMIT.as_secs_f64();
+pub const LIMIT_SECS: f64 = LIMIT_WHOLE_SECS as f64;
+
+const LIMIT_WHOLE_SECS: u64 = 60;
 
 /// The server binary Cargo built for these tests.
 pub const SERVER: &str = env!("CARGO_BIN_EXE_pyselect-server");
