@@ -10,7 +10,7 @@ use std::cell::Cell;
 use std::fmt;
 use std::os::fd::{AsRawFd, OwnedFd, RawFd};
 
-use crate::error::{Error, Result, MSG_EPOLL_CLOSED, MSG_NEGATIVE_SIZEHINT};
+use crate::error::{Error, Result};
 use crate::fdset::FD_SETSIZE;
 use crate::fileno::FileNo;
 use crate::poll::checked_fd;
@@ -139,7 +139,7 @@ impl Epoll {
     #[doc(alias = "epoll_create1")]
     pub fn with_options(sizehint: i32, flags: i32) -> Result<Self> {
         if sizehint == 0 || sizehint < -1 {
-            return Err(Error::value(MSG_NEGATIVE_SIZEHINT));
+            return Err(Error::negative_sizehint());
         }
         if flags != 0 && flags != EPOLL_CLOEXEC {
             return Err(Error::invalid_flags());
@@ -255,7 +255,7 @@ impl Epoll {
     fn open_fd(&self) -> Result<RawFd> {
         match &self.fd {
             Some(fd) => Ok(fd.as_raw_fd()),
-            None => Err(Error::value(MSG_EPOLL_CLOSED)),
+            None => Err(Error::epoll_closed()),
         }
     }
 }

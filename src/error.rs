@@ -90,6 +90,38 @@ impl Error {
         Error::AddrInfo(-9, "Address family for hostname not supported".into())
     }
 
+    /// `OverflowError`: a poll/epoll timeout whose milliseconds do not fit a C `int`.
+    pub(crate) fn timeout_too_large() -> Self {
+        Error::Overflow("timeout is too large".into())
+    }
+
+    /// `ValueError` of every `select.epoll` method once the object is closed.
+    pub(crate) fn epoll_closed() -> Self {
+        Error::value("I/O operation on closed epoll object")
+    }
+
+    /// `ValueError` of `select.epoll(sizehint)` for a sizehint of 0 or below -1 (CPython says
+    /// "negative" for 0 too).
+    pub(crate) fn negative_sizehint() -> Self {
+        Error::value("negative sizehint")
+    }
+
+    /// `OSError('invalid flags')` of `select.epoll(flags=...)`: an `OSError` with no errno.
+    pub(crate) fn invalid_flags() -> Self {
+        Error::Os(io::Error::new(io::ErrorKind::InvalidInput, "invalid flags"))
+    }
+
+    /// `ValueError("maxevents must be greater than 0, got N")` of `epoll.poll`.
+    pub(crate) fn maxevents(n: i32) -> Self {
+        Error::Value(format!("maxevents must be greater than 0, got {n}"))
+    }
+
+    /// `KeyError(fd)`, as `select.poll.unregister` raises it for an fd not registered; its
+    /// text is `repr(fd)`.
+    pub(crate) fn key_fd(fd: RawFd) -> Self {
+        Error::Key(fd.to_string())
+    }
+
     /// `NotImplementedError` (pyselect's own message): `Syscall::Select` off x86-64 Linux.
     pub(crate) fn raw_select_unavailable() -> Self {
         Error::NotImplemented(
@@ -184,42 +216,3 @@ impl From<Error> for io::Error {
 
 /// `Result` with the crate's [`Error`].
 pub type Result<T> = std::result::Result<T, Error>;
-
-// ---------------------------------------------------------------------------------------------
-// CPython's messages for `select.poll` and `select.epoll` (Modules/selectmodule.c and
-// Python/pytime.c, 3.11.7), used by `Poll`, `Epoll` and their timeout conversions.
-// ---------------------------------------------------------------------------------------------
-
-/// `ValueError` for a NaN timeout (`_PyTime_FromSecondsObject`, `_PyTime_FromMillisecondsObject`).
-pub(crate) const MSG_TIMEOUT_NAN: &str = "Invalid value NaN (not a number)";
-/// `OverflowError` for a float timeout whose nanoseconds do not fit an `i64`.
-pub(crate) const MSG_TIMESTAMP_OUT_OF_RANGE: &str = "timestamp out of range for platform time_t";
-/// `OverflowError` for a poll/epoll timeout whose milliseconds do not fit a C `int`.
-pub(crate) const MSG_TIMEOUT_TOO_LARGE: &str = "timeout is too large";
-/// `ValueError` of every `select.epoll` method once the object is closed.
-pub(crate) const MSG_EPOLL_CLOSED: &str = "I/O operation on closed epoll object";
-/// `ValueError` of `select.epoll(sizehint)` for a sizehint of 0 or below -1.
-pub(crate) const MSG_NEGATIVE_SIZEHINT: &str = "negative sizehint";
-/// The text of the plain `OSError('invalid flags')` of `select.epoll(flags=...)`.
-pub(crate) const MSG_INVALID_FLAGS: &str = "invalid flags";
-
-impl Error {
-    /// `ValueError("maxevents must be greater than 0, got N")` of `epoll.poll`.
-    pub(crate) fn maxevents(n: i32) -> Self {
-        Error::Value(format!("maxevents must be greater than 0, got {n}"))
-    }
-
-    /// `KeyError(fd)`, as `select.poll.unregister` raises it for an fd not registered; its
-    /// text is `repr(fd)`.
-    pub(crate) fn key_fd(fd: std::os::fd::RawFd) -> Self {
-        Error::Key(fd.to_string())
-    }
-
-    /// `OSError('invalid flags')`: an `OSError` with no errno, as `select.epoll` raises it.
-    pub(crate) fn invalid_flags() -> Self {
-        Error::Os(io::Error::new(
-            io::ErrorKind::InvalidInput,
-            MSG_INVALID_FLAGS,
-        ))
-    }
-}

@@ -11,7 +11,6 @@ use std::io;
 use std::os::fd::RawFd;
 
 use crate::error::{Error, Result};
-use crate::fdset;
 use crate::fileno::FileNo;
 use crate::timeout::{self, MsTimeout};
 use crate::{signals, sys};
@@ -246,7 +245,7 @@ impl Poll {
 /// `fileno()` once, refused when negative (CPython's `PyObject_AsFileDescriptor`).
 pub(crate) fn checked_fd<T: FileNo>(fd: &T) -> Result<RawFd> {
     match fd.fileno() {
-        fd if fd < 0 => Err(fdset::negative_fd(fd)),
+        fd if fd < 0 => Err(Error::negative_fd(fd)),
         fd => Ok(fd),
     }
 }

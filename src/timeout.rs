@@ -18,17 +18,7 @@ const US_PER_SEC: i64 = 1_000_000;
 /// `_PyTime_ROUND_TIMEOUT` does: NaN is a `ValueError`, anything outside `i64` nanoseconds an
 /// `OverflowError`. Negative results are returned as they are; callers decide.
 pub fn seconds_to_ns(seconds: f64) -> Result<i64> {
-    if seconds.is_nan() {
-        return Err(Error::timeout_nan());
-    }
-    let ns = seconds * 1e9;
-    let ns = if ns >= 0.0 { ns.ceil() } else { ns.floor() };
-    // i64::MIN as f64 is exactly -2^63; the half-open range is exactly the i64 range.
-    let min = i64::MIN as f64;
-    if !(min <= ns && ns < -min) {
-        return Err(Error::timeout_overflow());
-    }
-    Ok(ns as i64)
+    float_to_ns(seconds, 1e9)
 }
 
 /// Integer division rounded away from zero, without overflow at the i64 extremes.
@@ -116,15 +106,14 @@ fn div_ceil(t: i64, k: i64) -> i64 {
 /// rounded away from zero; NaN a `ValueError`, outside `i64` an `OverflowError`.
 fn float_to_ns(value: f64, unit: f64) -> Result<i64> {
     if value.is_nan() {
-        return Err(Error::value(crate::error::MSG_TIMEOUT_NAN));
+        return Err(Error::timeout_nan());
     }
     let ns = value * unit;
     let ns = if ns >= 0.0 { ns.ceil() } else { ns.floor() };
+    // i64::MIN as f64 is exactly -2^63; the half-open range is exactly the i64 range.
     let min = i64::MIN as f64;
     if !(min <= ns && ns < -min) {
-        return Err(Error::Overflow(
-            crate::error::MSG_TIMESTAMP_OUT_OF_RANGE.into(),
-        ));
+        return Err(Error::timeout_overflow());
     }
     Ok(ns as i64)
 }
@@ -132,8 +121,7 @@ fn float_to_ns(value: f64, unit: f64) -> Result<i64> {
 /// Whole milliseconds to the C `int` poll(2)/epoll_wait(2) take: outside `int` is CPython's
 /// `OverflowError("timeout is too large")`; any negative value becomes exactly -1.
 fn ms_to_c_int(ms: i64, ns: i64) -> Result<MsTimeout> {
-    let ms = i32::try_from(ms)
-        .map_err(|_| Error::Overflow(crate::error::MSG_TIMEOUT_TOO_LARGE.into()))?;
+    let ms = i32::try_from(ms).map_err(|_| Error::timeout_too_large())?;
     Ok(MsTimeout {
         ms: if ms < 0 { -1 } else { ms },
         // A negative nanosecond count has no deadline: the retry keeps the same argument.
