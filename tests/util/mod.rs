@@ -14,6 +14,8 @@
 //!   process (the syscall it waits in).
 //! - [`pyref`]: the `select` call-list protocol shared by a re-executed Rust child and
 //!   `tests/fixtures/select_calls.py`.
+//! - [`twins`]: the `Poll`/`Epoll` tests' fixed-fd world and the script of poll/epoll
+//!   operations shared by a re-executed Rust child and `tests/fixtures/poll_epoll_calls.py`.
 //!
 //! Deliberately independent oracles live here too, written apart from the crate's own code so
 //! that a test never checks pyselect against itself: [`server::py_addr`] (Python's repr of a
@@ -33,6 +35,7 @@ pub mod python;
 pub mod server;
 pub mod sock;
 pub mod strace;
+pub mod twins;
 
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicUsize, Ordering};
