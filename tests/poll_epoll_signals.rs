@@ -14,91 +14,19 @@
 mod util;
 
 use std::os::fd::{AsRawFd, OwnedFd};
-use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use nix::sys::signal::{self, SaFlags, SigAction, SigHandler, SigSet, Signal};
+use nix::sys::signal::Signal;
 use pyselect::{signals, Epoll, Error, Poll, EPOLLIN, POLLIN};
 
+use util::alarm::{install_noop_alarm_handler, send_while_blocked, Target, ALARMS};
 use util::child::{in_child, role, test_command};
 use util::fd::{pipe, write_fd};
-use util::proc::{blocked_syscall, gettid, SYS_EPOLL_WAIT, SYS_POLL};
+use util::proc::{blocked_syscall, SYS_EPOLL_WAIT, SYS_POLL};
 use util::strace::{last_arg, normalise_poll_line, Trace};
 use util::{fixture, python, twins, wait_until, LIMIT};
-
-static ALARMS: AtomicUsize = AtomicUsize::new(0);
-
-extern "C" fn count_alarm(_: libc::c_int) {
-    ALARMS.fetch_add(1, Ordering::SeqCst);
-}
-
-/// A SIGALRM handler that only counts, installed without `SA_RESTART` (as CPython installs
-/// Python-level handlers).
-fn install_noop_alarm_handler() {
-    let action = SigAction::new(
-        SigHandler::Handler(count_alarm),
-        SaFlags::empty(),
-        SigSet::empty(),
-    );
-    // SAFETY: the handler only increments an atomic, which is async-signal-safe.
-    unsafe { signal::sigaction(Signal::SIGALRM, &action) }.expect("sigaction(SIGALRM)");
-}
-
-/// The thread that will block, as a helper thread addresses it.
-#[derive(Clone, Copy)]
-struct Target {
-    tid: libc::pid_t,
-    thread: libc::pthread_t,
-}
-
-impl Target {
-    fn current() -> Target {
-        Target {
-            tid: gettid(),
-            // SAFETY: pthread_self has no preconditions.
-            thread: unsafe { libc::pthread_self() },
-        }
-    }
-
-    fn kill(self, sig: Signal) {
-        // SAFETY: the target thread is alive: it is the test thread, which joins the helper
-        // before it returns.
-        let rc = unsafe { libc::pthread_kill(self.thread, sig as libc::c_int) };
-        assert_eq!(
-            rc,
-            0,
-            "pthread_kill: {}",
-            std::io::Error::from_raw_os_error(rc)
-        );
-    }
-}
-
-/// From a helper thread: send `sig` to `target` up to `count` times, each once the previous
-/// one was handled and the target is blocked in syscall `nr` again, at least `gap` apart.
-/// Stops when `done` is set. Returns how many were sent. Bounded by [`LIMIT`].
-fn send_while_blocked(
-    target: Target,
-    nr: i64,
-    count: usize,
-    gap: Duration,
-    handled: impl Fn() -> usize,
-    done: &AtomicBool,
-) -> usize {
-    let deadline = Instant::now() + LIMIT;
-    let mut sent = 0;
-    let mut last = Instant::now();
-    while sent < count && Instant::now() < deadline && !done.load(Ordering::SeqCst) {
-        if handled() == sent && last.elapsed() >= gap && blocked_syscall(target.tid) == Some(nr) {
-            target.kill(Signal::SIGALRM);
-            sent += 1;
-            last = Instant::now();
-        } else {
-            std::thread::yield_now();
-        }
-    }
-    sent
-}
 
 /// The two waits under test, on the read end of a pipe, with a timeout in seconds.
 #[derive(Clone, Copy, Debug)]
@@ -167,7 +95,15 @@ fn wait_under_signals(
         let done = Arc::clone(&done);
         std::thread::spawn(move || {
             let handled = || ALARMS.load(Ordering::SeqCst);
-            send_while_blocked(target, kind.nr(), count, gap, handled, &done)
+            send_while_blocked(
+                target,
+                kind.nr(),
+                Signal::SIGALRM,
+                count,
+                gap,
+                handled,
+                &done,
+            )
         })
     };
     let start = Instant::now();
@@ -217,6 +153,7 @@ fn eintr_without_a_timeout_retries_until_the_fd_is_ready() {
                         let sent = send_while_blocked(
                             target,
                             kind.nr(),
+                            Signal::SIGALRM,
                             3,
                             Duration::ZERO,
                             handled,
@@ -255,7 +192,15 @@ fn a_watched_signal_is_error_interrupted() {
             let helper = {
                 let done = Arc::clone(&done);
                 std::thread::spawn(move || {
-                    send_while_blocked(target, kind.nr(), 1, Duration::ZERO, || 0, &done)
+                    send_while_blocked(
+                        target,
+                        kind.nr(),
+                        Signal::SIGALRM,
+                        1,
+                        Duration::ZERO,
+                        || 0,
+                        &done,
+                    )
                 })
             };
             let res = waiter.wait(None);
