@@ -19,7 +19,8 @@ use pyselect::{
     Epoll, Error, Poll, EPOLLIN, EPOLLOUT, EPOLL_CLOEXEC, FD_SETSIZE, POLLIN, POLLNVAL, POLLOUT,
 };
 
-use util::{in_child, is_open, open_fds, pipe, write_fd};
+use util::child::in_child;
+use util::fd::{is_open, open_fds, pipe, write_fd};
 
 /// Raise the soft RLIMIT_NOFILE to the hard one; fail clearly when that is below `need`.
 fn raise_nofile(need: u64) {
@@ -70,7 +71,7 @@ fn epoll_poll_returns_1023_of_1100_ready_fds_as_cpython() {
             assert_eq!(fds, want);
 
             // CPython, on the same setup.
-            let out = util::python(
+            let out = util::python::run(
                 "import os, resource, select\n\
              soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)\n\
              resource.setrlimit(resource.RLIMIT_NOFILE, (hard, hard))\n\
@@ -78,6 +79,7 @@ fn epoll_poll_returns_1023_of_1100_ready_fds_as_cpython() {
              ep = select.epoll()\n\
              for fd in [os.dup(w) for _ in range(1100)]:\n    ep.register(fd, select.EPOLLOUT)\n\
              print(len(ep.poll(0)), len(ep.poll(0, -1)), len(ep.poll(0, 2000)))\n",
+                &[],
                 b"",
             );
             assert_eq!(out.trim(), "1023 1023 1100");
@@ -234,12 +236,13 @@ fn poll_with_more_fds_than_rlimit_nofile_is_einval_as_cpython() {
             assert_eq!(err.errno(), Some(libc::EINVAL));
             let ours = format!("{}: {err}", err.python_name());
             // CPython, under the same limit (inherited).
-            let theirs = util::python(
+            let theirs = util::python::run(
                 "import select\n\
                  p = select.poll()\n\
                  for fd in range(100):\n    p.register(fd)\n\
                  try:\n    p.poll(0)\n\
                  except OSError as e:\n    print(f'OSError: {e}')\n",
+                &[],
                 b"",
             );
             assert_eq!(ours, theirs.trim());

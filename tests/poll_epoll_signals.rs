@@ -11,171 +11,22 @@
 //! sent with `pthread_kill` to the very thread blocked in the wait, and only once the kernel
 //! shows that thread blocked in the syscall (`/proc/self/task/<tid>/syscall`).
 
-mod pyref;
-mod twins;
+mod util;
 
 use std::os::fd::{AsRawFd, OwnedFd};
-use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use nix::sys::signal::{self, SaFlags, SigAction, SigHandler, SigSet, Signal};
+use nix::sys::signal::Signal;
 use pyselect::{signals, Epoll, Error, Poll, EPOLLIN, POLLIN};
 
-use twins::GENEROUS;
-
-/// Stands in for the `util` helpers (which cannot share a test crate with `pyref`).
-mod util {
-    use std::os::fd::{AsFd, OwnedFd};
-
-    pub use super::in_child;
-
-    pub fn pipe() -> (OwnedFd, OwnedFd) {
-        nix::unistd::pipe2(nix::fcntl::OFlag::O_CLOEXEC).expect("pipe2")
-    }
-
-    pub fn write_fd(fd: impl AsFd, data: &[u8]) {
-        assert_eq!(nix::unistd::write(fd, data).expect("write"), data.len());
-    }
-
-    pub fn gettid() -> libc::pid_t {
-        nix::unistd::gettid().as_raw()
-    }
-
-    /// The syscall thread `tid` of this process is blocked in, if any
-    /// (`/proc/self/task/<tid>/syscall`).
-    pub fn blocked_syscall(tid: libc::pid_t) -> Option<i64> {
-        let text = std::fs::read_to_string(format!("/proc/self/task/{tid}/syscall")).ok()?;
-        text.split_whitespace()
-            .next()?
-            .parse::<i64>()
-            .ok()
-            .filter(|&n| n >= 0)
-    }
-}
-
-use util::{pipe, write_fd};
-
-/// Env var naming the one test a re-executed binary runs for real (see [`in_child`]).
-const IN_CHILD_ENV: &str = "PYSELECT_TWINS_IN_CHILD";
-
-/// Run `body` in a fresh process: this test binary re-executed for exactly the test `name`.
-pub fn in_child(name: &str, body: impl FnOnce()) {
-    if std::env::var(IN_CHILD_ENV).as_deref() == Ok(name) {
-        body();
-        return;
-    }
-    let exe = std::env::current_exe().expect("current_exe");
-    let mut cmd = std::process::Command::new(exe);
-    cmd.args([name, "--exact", "--nocapture", "--test-threads=1"])
-        .env(IN_CHILD_ENV, name)
-        .env_remove("RUST_TEST_THREADS");
-    let out = pyref::run(cmd, "");
-    let report = format!(
-        "child test {name}: {}\n{}\n{}",
-        out.status, out.stdout, out.stderr
-    );
-    assert!(out.status.success(), "{report}");
-    assert!(out.stdout.contains("test result: ok. 1 passed"), "{report}");
-}
-
-/// The syscalls glibc issues for `poll()` and `epoll_wait()`.
-#[cfg(target_arch = "x86_64")]
-const NR_POLL: i64 = libc::SYS_poll;
-#[cfg(target_arch = "x86_64")]
-const NR_EPOLL_WAIT: i64 = libc::SYS_epoll_wait;
-#[cfg(not(target_arch = "x86_64"))]
-const NR_POLL: i64 = libc::SYS_ppoll;
-#[cfg(not(target_arch = "x86_64"))]
-const NR_EPOLL_WAIT: i64 = libc::SYS_epoll_pwait;
-
-static ALARMS: AtomicUsize = AtomicUsize::new(0);
-
-extern "C" fn count_alarm(_: libc::c_int) {
-    ALARMS.fetch_add(1, Ordering::SeqCst);
-}
-
-/// A SIGALRM handler that only counts, installed without `SA_RESTART` (as CPython installs
-/// Python-level handlers).
-fn install_noop_alarm_handler() {
-    let action = SigAction::new(
-        SigHandler::Handler(count_alarm),
-        SaFlags::empty(),
-        SigSet::empty(),
-    );
-    // SAFETY: the handler only increments an atomic, which is async-signal-safe.
-    unsafe { signal::sigaction(Signal::SIGALRM, &action) }.expect("sigaction(SIGALRM)");
-}
-
-/// The thread that will block, as a helper thread addresses it.
-#[derive(Clone, Copy)]
-struct Target {
-    tid: libc::pid_t,
-    thread: libc::pthread_t,
-}
-
-impl Target {
-    fn current() -> Target {
-        Target {
-            tid: util::gettid(),
-            // SAFETY: pthread_self has no preconditions.
-            thread: unsafe { libc::pthread_self() },
-        }
-    }
-
-    fn kill(self, sig: Signal) {
-        // SAFETY: the target thread is alive: it is the test thread, which joins the helper
-        // before it returns.
-        let rc = unsafe { libc::pthread_kill(self.thread, sig as libc::c_int) };
-        assert_eq!(
-            rc,
-            0,
-            "pthread_kill: {}",
-            std::io::Error::from_raw_os_error(rc)
-        );
-    }
-}
-
-/// From a helper thread: send `sig` to `target` up to `count` times, each once the previous
-/// one was handled and the target is blocked in syscall `nr` again, at least `gap` apart.
-/// Stops when `done` is set. Returns how many were sent. Bounded by [`GENEROUS`].
-fn send_while_blocked(
-    target: Target,
-    nr: i64,
-    count: usize,
-    gap: Duration,
-    handled: impl Fn() -> usize,
-    done: &AtomicBool,
-) -> usize {
-    let deadline = Instant::now() + GENEROUS;
-    let mut sent = 0;
-    let mut last = Instant::now();
-    while sent < count && Instant::now() < deadline && !done.load(Ordering::SeqCst) {
-        if handled() == sent
-            && last.elapsed() >= gap
-            && util::blocked_syscall(target.tid) == Some(nr)
-        {
-            target.kill(Signal::SIGALRM);
-            sent += 1;
-            last = Instant::now();
-        } else {
-            std::thread::yield_now();
-        }
-    }
-    sent
-}
-
-/// Wait (bounded) until `cond()` holds.
-fn wait_for(cond: impl Fn() -> bool) -> bool {
-    let deadline = Instant::now() + GENEROUS;
-    while Instant::now() < deadline {
-        if cond() {
-            return true;
-        }
-        std::thread::yield_now();
-    }
-    false
-}
+use util::alarm::{install_noop_alarm_handler, send_while_blocked, Target, ALARMS};
+use util::child::{in_child, role, test_command};
+use util::fd::{pipe, write_fd};
+use util::proc::{blocked_syscall, SYS_EPOLL_WAIT, SYS_POLL};
+use util::strace::{last_arg, normalise_poll_line, Trace};
+use util::{fixture, python, twins, wait_until, LIMIT};
 
 /// The two waits under test, on the read end of a pipe, with a timeout in seconds.
 #[derive(Clone, Copy, Debug)]
@@ -187,8 +38,8 @@ enum Kind {
 impl Kind {
     fn nr(self) -> i64 {
         match self {
-            Kind::Poll => NR_POLL,
-            Kind::Epoll => NR_EPOLL_WAIT,
+            Kind::Poll => SYS_POLL,
+            Kind::Epoll => SYS_EPOLL_WAIT,
         }
     }
 }
@@ -244,7 +95,15 @@ fn wait_under_signals(
         let done = Arc::clone(&done);
         std::thread::spawn(move || {
             let handled = || ALARMS.load(Ordering::SeqCst);
-            send_while_blocked(target, kind.nr(), count, gap, handled, &done)
+            send_while_blocked(
+                target,
+                kind.nr(),
+                Signal::SIGALRM,
+                count,
+                gap,
+                handled,
+                &done,
+            )
         })
     };
     let start = Instant::now();
@@ -252,13 +111,13 @@ fn wait_under_signals(
     let elapsed = start.elapsed();
     done.store(true, Ordering::SeqCst);
     let sent = helper.join().unwrap();
-    assert!(wait_for(|| ALARMS.load(Ordering::SeqCst) == sent));
+    assert!(wait_until(LIMIT, || ALARMS.load(Ordering::SeqCst) == sent));
     (res, elapsed, sent)
 }
 
 #[test]
 fn eintr_with_a_timeout_waits_until_the_deadline() {
-    util::in_child("eintr_with_a_timeout_waits_until_the_deadline", || {
+    in_child("eintr_with_a_timeout_waits_until_the_deadline", || {
         install_noop_alarm_handler();
         for kind in [Kind::Poll, Kind::Epoll] {
             let timeout = 0.5;
@@ -277,7 +136,7 @@ fn eintr_with_a_timeout_waits_until_the_deadline() {
 
 #[test]
 fn eintr_without_a_timeout_retries_until_the_fd_is_ready() {
-    util::in_child(
+    in_child(
         "eintr_without_a_timeout_retries_until_the_fd_is_ready",
         || {
             install_noop_alarm_handler();
@@ -294,15 +153,16 @@ fn eintr_without_a_timeout_retries_until_the_fd_is_ready() {
                         let sent = send_while_blocked(
                             target,
                             kind.nr(),
+                            Signal::SIGALRM,
                             3,
                             Duration::ZERO,
                             handled,
                             &done,
                         );
                         // The data comes only once the wait has resumed after the last signal.
-                        let back = wait_for(|| {
+                        let back = wait_until(LIMIT, || {
                             ALARMS.load(Ordering::SeqCst) == sent
-                                && util::blocked_syscall(target.tid) == Some(kind.nr())
+                                && blocked_syscall(target.tid) == Some(kind.nr())
                         });
                         write_fd(&w, b"x");
                         (sent, back, w)
@@ -322,7 +182,7 @@ fn eintr_without_a_timeout_retries_until_the_fd_is_ready() {
 
 #[test]
 fn a_watched_signal_is_error_interrupted() {
-    util::in_child("a_watched_signal_is_error_interrupted", || {
+    in_child("a_watched_signal_is_error_interrupted", || {
         let _guard = signals::notify(&[Signal::SIGALRM]).expect("notify");
         for kind in [Kind::Poll, Kind::Epoll] {
             let (r, w) = pipe();
@@ -332,7 +192,15 @@ fn a_watched_signal_is_error_interrupted() {
             let helper = {
                 let done = Arc::clone(&done);
                 std::thread::spawn(move || {
-                    send_while_blocked(target, kind.nr(), 1, Duration::ZERO, || 0, &done)
+                    send_while_blocked(
+                        target,
+                        kind.nr(),
+                        Signal::SIGALRM,
+                        1,
+                        Duration::ZERO,
+                        || 0,
+                        &done,
+                    )
                 })
             };
             let res = waiter.wait(None);
@@ -356,14 +224,14 @@ fn a_watched_signal_is_error_interrupted() {
     });
 }
 
-/// Env var telling the re-executed binary to run [`traced_child`]'s body, with the kind.
-const TRACED_ENV: &str = "PYSELECT_TWINS_EINTR_CHILD";
+/// The child role of `traced_child`, followed by the kind (`eintr-poll`, `eintr-epoll`).
+const TRACED_ROLE: &str = "eintr-";
 
 /// Not a test: the body of the traced child of `strace_shows_shrinking_timeouts`.
 #[test]
 #[ignore = "entry point of the traced child process"]
 fn traced_child() {
-    let Ok(kind) = std::env::var(TRACED_ENV) else {
+    let Some(kind) = role().and_then(|r| r.strip_prefix(TRACED_ROLE).map(str::to_owned)) else {
         return;
     };
     let kind = if kind == "poll" {
@@ -385,18 +253,16 @@ fn traced_child() {
 /// The timeouts of the `name` calls between the markers of a strace log, after checking the
 /// shape PEP 475 gives: every call but the last interrupted, the last timed out, each retry
 /// asking for less than the one before.
-fn retry_timeouts(log: &str, name: &str, who: &str) -> Vec<i64> {
-    let lines: Vec<String> = twins::between_marks(&twins::joined(log))
+fn retry_timeouts(log: &Trace, name: &str, who: &str) -> Vec<i64> {
+    let lines: Vec<String> = log
+        .between_marks()
         .iter()
-        .map(|l| twins::normalise(l).0)
+        .map(|l| normalise_poll_line(l).0)
         .collect();
     let calls: Vec<&String> = lines.iter().filter(|l| l.starts_with(name)).collect();
     let timeouts: Vec<i64> = calls
         .iter()
-        .map(|l| {
-            let (args, _) = l.rsplit_once(") = ").expect("finished call");
-            args.rsplit(", ").next().unwrap().parse().expect("timeout")
-        })
+        .map(|l| last_arg(l).parse().expect("timeout"))
         .collect();
     let (last, interrupted) = calls
         .split_last()
@@ -423,8 +289,8 @@ fn retry_timeouts(log: &str, name: &str, who: &str) -> Vec<i64> {
 fn strace_shows_shrinking_timeouts_as_for_cpython() {
     for (kind, name) in [("poll", "poll("), ("epoll", "epoll_wait(")] {
         let filter = "trace=poll,epoll_wait,close";
-        let mut cmd = twins_reexec("traced_child", kind);
-        cmd.args(["--ignored"]);
+        let mut cmd = test_command("traced_child", &format!("{TRACED_ROLE}{kind}"));
+        cmd.arg("--ignored").env("RUST_BACKTRACE", "0");
         let (out, log) = twins::traced(cmd, &[], "", &format!("eintr-{kind}"), filter);
         // libtest prints the test's name on the same line, before the child's output.
         let sent: usize = out
@@ -443,7 +309,7 @@ fn strace_shows_shrinking_timeouts_as_for_cpython() {
         );
 
         // CPython, with an interval timer, shows the same shape.
-        let py = pyref::python_cmd(&pyref::fixture("poll_epoll_eintr.py"), &[kind]);
+        let py = python::script_command(&fixture("poll_epoll_eintr.py"), &[kind]);
         let (out, log) = twins::traced(py, &[], "", &format!("eintr-py-{kind}"), filter);
         assert!(
             out.starts_with("[] handled="),
@@ -455,15 +321,4 @@ fn strace_shows_shrinking_timeouts_as_for_cpython() {
             "{kind}: CPython was never interrupted: {theirs:?}"
         );
     }
-}
-
-/// This test binary re-executed for the ignored test `name`, with [`TRACED_ENV`] = `kind`.
-fn twins_reexec(name: &str, kind: &str) -> std::process::Command {
-    let exe = std::env::current_exe().expect("current_exe");
-    let mut cmd = std::process::Command::new(exe);
-    cmd.args([name, "--exact", "--nocapture", "--test-threads=1"])
-        .env(TRACED_ENV, kind)
-        .env("RUST_BACKTRACE", "0")
-        .env_remove("RUST_TEST_THREADS");
-    cmd
 }

@@ -1,7 +1,7 @@
 //! strace line equality: each `Poll`/`Epoll` operation makes exactly the syscall CPython's
 //! `select.poll()`/`select.epoll()` makes, printed identically by strace.
 //!
-//! The scripts of the differential test (`tests/twins/mod.rs`) run under `strace -f` in a
+//! The scripts of the differential test (`tests/util/twins.rs`) run under `strace -f` in a
 //! re-executed test binary and in `python3`, both inheriting the same fds at the same numbers;
 //! the `poll`, `epoll_create1`, `epoll_ctl`, `epoll_wait` and `close` lines between two
 //! `close(-1)` markers must be equal after normalising only addresses (CPython's and
@@ -10,10 +10,11 @@
 //!
 //! Needs `python3` and `strace`; without them the tests fail with a message saying so.
 
-mod pyref;
-mod twins;
+mod util;
 
-use twins::*;
+use util::strace::normalise_poll_line;
+use util::twins::{self, *};
+use util::{child, pyref, serial};
 
 /// Not a test: the re-executed child that runs a script through pyselect.
 #[test]
@@ -41,13 +42,15 @@ fn traced_pair(lines: &[String], stem: &str) -> (Vec<String>, Vec<String>, bool)
         &format!("{stem}-py"),
         TRACE,
     );
-    let ours: Vec<(String, bool)> = between_marks(&joined(&ours))
+    let ours: Vec<(String, bool)> = ours
+        .between_marks()
         .iter()
-        .map(|l| normalise(l))
+        .map(|l| normalise_poll_line(l))
         .collect();
-    let theirs: Vec<String> = between_marks(&joined(&theirs))
+    let theirs: Vec<String> = theirs
+        .between_marks()
         .iter()
-        .map(|l| normalise(l).0)
+        .map(|l| normalise_poll_line(l).0)
         .collect();
     let garbage = ours.iter().any(|(_, g)| *g);
     (ours.into_iter().map(|(l, _)| l).collect(), theirs, garbage)
@@ -126,6 +129,6 @@ fn epoll_strace_lines_equal_cpythons() {
 fn pyref_results(lines: &[String]) -> Vec<String> {
     let _serial = serial();
     let world = World::new();
-    let out = pyref::run(child_cmd(world.numbers()), &script(lines)).success("pyselect child");
+    let out = child::run(child_cmd(world.numbers()), &script(lines)).success("pyselect child");
     pyref::child_results(&out.stdout)
 }

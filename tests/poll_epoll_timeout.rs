@@ -13,11 +13,13 @@
 //!
 //! Needs `python3` and `strace`; without them the tests fail with a message saying so.
 
-mod pyref;
-mod twins;
+mod util;
 
 use pyselect::timeout::{epoll_timeout, poll_timeout};
-use twins::*;
+use util::pyref::{self, timeout_token as t};
+use util::strace::{last_arg, Trace};
+use util::twins::{self, *};
+use util::{child, fixture, python, serial};
 
 /// Not a test: the re-executed child that runs a script through pyselect.
 #[test]
@@ -132,8 +134,8 @@ fn model(kind: &str, values: &[f64]) -> Vec<String> {
         .iter()
         .map(|t| format!("{kind} {:016x}\n", t.to_bits()))
         .collect();
-    let out = pyref::run(
-        pyref::python_cmd(&pyref::fixture("poll_epoll_timeout_model.py"), &[]),
+    let out = child::run(
+        python::script_command(&fixture("poll_epoll_timeout_model.py"), &[]),
         &input,
     )
     .success("python3 poll_epoll_timeout_model.py");
@@ -157,13 +159,13 @@ fn ours(kind: &str, t: f64) -> String {
 
 /// Per value, what a traced run of the script observed: `ms=N` from the syscall's last
 /// argument when the call reached the kernel, else the error the program printed.
-fn observed(kind: &str, results: &[String], log: &str) -> Vec<String> {
+fn observed(kind: &str, results: &[String], log: &Trace) -> Vec<String> {
     let name = if kind == "poll" {
         "poll("
     } else {
         "epoll_wait("
     };
-    let lines = between_marks(&joined(log));
+    let lines = log.between_marks();
     let mut calls = lines.iter().filter(|l| l.starts_with(name));
     results
         .iter()
@@ -174,9 +176,7 @@ fn observed(kind: &str, results: &[String], log: &str) -> Vec<String> {
             let line = calls
                 .next()
                 .unwrap_or_else(|| panic!("no traced {name} for {r}"));
-            let (args, _) = line.rsplit_once(") = ").expect("a finished call");
-            let ms = args.rsplit(", ").next().expect("the timeout argument");
-            format!("ms={ms}")
+            format!("ms={}", last_arg(line))
         })
         .collect()
 }

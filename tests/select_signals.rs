@@ -14,104 +14,17 @@
 mod util;
 
 use std::os::fd::OwnedFd;
-use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use nix::sys::signal::{self, SaFlags, SigAction, SigHandler, SigSet, Signal};
+use nix::sys::signal::{self, Signal};
 use pyselect::{select, select_with, signals, Error, Syscall};
 
+use util::alarm::{install_noop_alarm_handler, send_while_blocked, Target, ALARMS};
 use util::fd::{pipe, write_fd};
 use util::proc::SYS_PSELECT6;
-use util::{LIMIT, LIMIT_SECS};
-
-static ALARMS: AtomicUsize = AtomicUsize::new(0);
-
-extern "C" fn count_alarm(_: libc::c_int) {
-    ALARMS.fetch_add(1, Ordering::SeqCst);
-}
-
-/// A SIGALRM handler that only counts, installed without `SA_RESTART` (as CPython installs
-/// Python-level handlers), so the signal interrupts a blocked syscall with EINTR.
-fn install_noop_alarm_handler() {
-    let action = SigAction::new(
-        SigHandler::Handler(count_alarm),
-        SaFlags::empty(),
-        SigSet::empty(),
-    );
-    // SAFETY: the handler only increments an atomic, which is async-signal-safe.
-    unsafe { signal::sigaction(Signal::SIGALRM, &action) }.expect("sigaction(SIGALRM)");
-}
-
-/// The thread that will block in `select()`, as the helper thread needs to address it.
-#[derive(Clone, Copy)]
-struct Target {
-    tid: libc::pid_t,
-    thread: libc::pthread_t,
-}
-
-impl Target {
-    fn current() -> Target {
-        Target {
-            tid: util::proc::gettid(),
-            // SAFETY: pthread_self has no preconditions.
-            thread: unsafe { libc::pthread_self() },
-        }
-    }
-
-    /// Send `sig` to exactly this thread.
-    fn kill(self, sig: Signal) {
-        // SAFETY: the target thread is alive: it is the test thread, which joins the helper
-        // before it returns.
-        let rc = unsafe { libc::pthread_kill(self.thread, sig as libc::c_int) };
-        assert_eq!(
-            rc,
-            0,
-            "pthread_kill: {}",
-            std::io::Error::from_raw_os_error(rc)
-        );
-    }
-}
-
-/// From a helper thread: send `sig` to `target` `count` times, each time once the previous one
-/// has been handled (`handled()` has caught up) and the target is blocked in syscall `nr`
-/// again. Stops early when `done` is set (the target left `select()`). Returns how many were
-/// sent. Bounded by [`LIMIT`].
-fn send_while_blocked(
-    target: Target,
-    nr: i64,
-    sig: Signal,
-    count: usize,
-    handled: impl Fn() -> usize,
-    done: &AtomicBool,
-) -> usize {
-    let deadline = Instant::now() + LIMIT;
-    let mut sent = 0;
-    while sent < count && Instant::now() < deadline {
-        if done.load(Ordering::SeqCst) {
-            break;
-        }
-        if handled() == sent && util::proc::blocked_syscall(target.tid) == Some(nr) {
-            target.kill(sig);
-            sent += 1;
-        } else {
-            std::thread::yield_now();
-        }
-    }
-    sent
-}
-
-/// Wait (bounded) until `cond()` holds; false if it never did.
-fn wait_for(cond: impl Fn() -> bool) -> bool {
-    let deadline = Instant::now() + LIMIT;
-    while Instant::now() < deadline {
-        if cond() {
-            return true;
-        }
-        std::thread::yield_now();
-    }
-    false
-}
+use util::{wait_until, LIMIT, LIMIT_SECS};
 
 #[cfg(all(target_os = "linux", target_arch = "x86_64"))]
 const BOTH: &[(Syscall, i64)] = &[
@@ -136,7 +49,15 @@ fn eintr_with_a_timeout_waits_until_the_deadline() {
                     let handled = || ALARMS.load(Ordering::SeqCst);
                     // A stream of signals for as long as select() waits: it must still end
                     // at its deadline (a retry with the full timeout would never end).
-                    send_while_blocked(target, nr, Signal::SIGALRM, usize::MAX, handled, &done)
+                    send_while_blocked(
+                        target,
+                        nr,
+                        Signal::SIGALRM,
+                        usize::MAX,
+                        Duration::ZERO,
+                        handled,
+                        &done,
+                    )
                 })
             };
             let timeout = 0.6;
@@ -150,7 +71,7 @@ fn eintr_with_a_timeout_waits_until_the_deadline() {
             assert!(rr.is_empty() && ww.is_empty() && xx.is_empty());
             assert!(sent >= 1, "{sys:?}: no signal reached the blocked select()");
             assert!(
-                wait_for(|| ALARMS.load(Ordering::SeqCst) == sent),
+                wait_until(LIMIT, || ALARMS.load(Ordering::SeqCst) == sent),
                 "{sys:?}: sent {sent} signals, handled {}",
                 ALARMS.load(Ordering::SeqCst)
             );
@@ -177,11 +98,18 @@ fn eintr_without_a_timeout_retries_until_the_fd_is_ready() {
                     let done = Arc::clone(&done);
                     std::thread::spawn(move || {
                         let handled = || ALARMS.load(Ordering::SeqCst);
-                        let sent =
-                            send_while_blocked(target, nr, Signal::SIGALRM, 3, handled, &done);
+                        let sent = send_while_blocked(
+                            target,
+                            nr,
+                            Signal::SIGALRM,
+                            3,
+                            Duration::ZERO,
+                            handled,
+                            &done,
+                        );
                         // Only after the last signal was handled and select() is waiting again
                         // does the data arrive: the retries are what returns it.
-                        let back = wait_for(|| {
+                        let back = wait_until(LIMIT, || {
                             done.load(Ordering::SeqCst)
                                 || (ALARMS.load(Ordering::SeqCst) == sent
                                     && util::proc::blocked_syscall(target.tid) == Some(nr))
@@ -217,7 +145,9 @@ fn select_hit_by(sig: Signal, timeout: Option<f64>) -> pyselect::Result<usize> {
     let done = Arc::new(AtomicBool::new(false));
     let helper = {
         let done = Arc::clone(&done);
-        std::thread::spawn(move || send_while_blocked(target, SYS_PSELECT6, sig, 1, || 0, &done))
+        std::thread::spawn(move || {
+            send_while_blocked(target, SYS_PSELECT6, sig, 1, Duration::ZERO, || 0, &done)
+        })
     };
     let res = select([&r], [], [], timeout);
     done.store(true, Ordering::SeqCst);
@@ -302,9 +232,16 @@ fn an_unwatched_signal_is_retried_while_a_watched_one_interrupts() {
                 let done = Arc::clone(&done);
                 std::thread::spawn(move || {
                     let alarms = || ALARMS.load(Ordering::SeqCst);
-                    let sent =
-                        send_while_blocked(target, SYS_PSELECT6, Signal::SIGALRM, 2, alarms, &done);
-                    let back = wait_for(|| {
+                    let sent = send_while_blocked(
+                        target,
+                        SYS_PSELECT6,
+                        Signal::SIGALRM,
+                        2,
+                        Duration::ZERO,
+                        alarms,
+                        &done,
+                    );
+                    let back = wait_until(LIMIT, || {
                         done.load(Ordering::SeqCst)
                             || (alarms() == sent
                                 && util::proc::blocked_syscall(target.tid) == Some(SYS_PSELECT6))

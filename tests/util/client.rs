@@ -18,6 +18,7 @@ use nix::sys::signal::Signal;
 use nix::sys::socket::{recv, MsgFlags};
 
 use super::child::{ChildGuard, Output};
+use super::fd::wait_ready;
 use super::server::set_linger_zero;
 use super::{CLIENT, LIMIT};
 
@@ -109,10 +110,7 @@ impl<T> ServerThread<T> {
 
 /// Accept one connection within [`LIMIT`]; the stream's reads and writes are bounded too.
 pub fn accept(listener: &TcpListener) -> (TcpStream, SocketAddr) {
-    let mut fds = [PollFd::new(listener.as_fd(), PollFlags::POLLIN)];
-    let timeout = PollTimeout::try_from(LIMIT).expect("LIMIT fits poll");
-    let ready = poll(&mut fds, timeout).expect("poll on the listener");
-    assert!(ready > 0, "no connection within {LIMIT:?}");
+    wait_ready(listener, PollFlags::POLLIN);
     let (stream, peer) = listener.accept().expect("accept");
     stream.set_read_timeout(Some(LIMIT)).expect("SO_RCVTIMEO");
     stream.set_write_timeout(Some(LIMIT)).expect("SO_SNDTIMEO");
@@ -154,10 +152,7 @@ pub fn reset(stream: TcpStream) {
 
 /// Wait (within [`LIMIT`]) for the urgent byte and read it with `recv(MSG_OOB)`.
 pub fn recv_urgent(stream: &TcpStream) -> Vec<u8> {
-    let mut fds = [PollFd::new(stream.as_fd(), PollFlags::POLLPRI)];
-    let timeout = PollTimeout::try_from(LIMIT).expect("LIMIT fits poll");
-    let ready = poll(&mut fds, timeout).expect("poll(POLLPRI)");
-    assert!(ready > 0, "no urgent data within {LIMIT:?}");
+    wait_ready(stream, PollFlags::POLLPRI);
     let mut buf = [0u8; 16];
     let n = recv(stream.as_raw_fd(), &mut buf, MsgFlags::MSG_OOB).expect("recv(MSG_OOB)");
     // The client sends the urgent byte before its message, so the ordinary read of the

@@ -8,6 +8,9 @@ use std::os::unix::process::CommandExt;
 use std::process::Command;
 
 use nix::fcntl::{fcntl, FcntlArg, FdFlag, OFlag};
+use nix::poll::{poll, PollFd, PollFlags, PollTimeout};
+
+use super::LIMIT;
 
 /// A pipe, both ends close-on-exec: (read end, write end).
 pub fn pipe() -> (OwnedFd, OwnedFd) {
@@ -23,6 +26,18 @@ pub fn socketpair() -> (UnixStream, UnixStream) {
 pub fn write_fd(fd: impl AsFd, data: &[u8]) {
     let n = nix::unistd::write(fd, data).expect("write");
     assert_eq!(n, data.len(), "short write");
+}
+
+/// Wait (at most [`LIMIT`]) until the kernel reports one of `events` on `fd` (a connection to
+/// accept, urgent data, a FIN or RST from the peer); panics if it never does.
+pub fn wait_ready(fd: impl AsFd, events: PollFlags) {
+    let mut fds = [PollFd::new(fd.as_fd(), events)];
+    let timeout = PollTimeout::try_from(LIMIT).expect("LIMIT fits poll");
+    let ready = poll(&mut fds, timeout).expect("poll");
+    assert_eq!(
+        ready, 1,
+        "the fd never became ready for {events:?} within {LIMIT:?}"
+    );
 }
 
 /// The process's open fds and what they point to, from `/proc/self/fd`. The directory handle

@@ -10,10 +10,14 @@
 //! - [`strace`]: run a program under `strace` and parse the trace: one parser for every trace.
 //! - [`server`]: a live `pyselect-server` (built on [`child`]) and the clients tests throw at it.
 //! - [`client`]: the `pyselect-client` binary and small in-test servers for it.
+//! - [`alarm`]: a counting SIGALRM handler and a thread that signals a thread blocked in a
+//!   syscall (the EINTR tests).
 //! - [`sock`], [`fd`], [`proc`]: loopback sockets, descriptors, and `/proc` views of a thread or
 //!   process (the syscall it waits in).
 //! - [`pyref`]: the `select` call-list protocol shared by a re-executed Rust child and
 //!   `tests/fixtures/select_calls.py`.
+//! - [`twins`]: the `Poll`/`Epoll` tests' fixed-fd world and the script of poll/epoll
+//!   operations shared by a re-executed Rust child and `tests/fixtures/poll_epoll_calls.py`.
 //!
 //! Deliberately independent oracles live here too, written apart from the crate's own code so
 //! that a test never checks pyselect against itself: [`server::py_addr`] (Python's repr of a
@@ -24,6 +28,7 @@
 // Each test crate compiles its own copy of this tree and uses only part of it.
 #![allow(dead_code)]
 
+pub mod alarm;
 pub mod child;
 pub mod client;
 pub mod fd;
@@ -33,6 +38,7 @@ pub mod python;
 pub mod server;
 pub mod sock;
 pub mod strace;
+pub mod twins;
 
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicUsize, Ordering};

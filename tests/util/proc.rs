@@ -16,6 +16,19 @@ pub const SYS_SELECT: i64 = 23;
 #[cfg(not(target_arch = "x86_64"))]
 pub const SYS_PSELECT6: i64 = libc::SYS_pselect6 as i64;
 
+/// The syscall glibc's `poll()` makes (the kernel's own `poll` on x86-64).
+#[cfg(target_arch = "x86_64")]
+pub const SYS_POLL: i64 = libc::SYS_poll;
+/// The syscall glibc's `epoll_wait()` makes.
+#[cfg(target_arch = "x86_64")]
+pub const SYS_EPOLL_WAIT: i64 = libc::SYS_epoll_wait;
+/// `poll()` on the generic syscall table is `ppoll`.
+#[cfg(not(target_arch = "x86_64"))]
+pub const SYS_POLL: i64 = libc::SYS_ppoll as i64;
+/// `epoll_wait()` on the generic syscall table is `epoll_pwait`.
+#[cfg(not(target_arch = "x86_64"))]
+pub const SYS_EPOLL_WAIT: i64 = libc::SYS_epoll_pwait as i64;
+
 /// This thread's kernel id.
 pub fn gettid() -> libc::pid_t {
     nix::unistd::gettid().as_raw()

@@ -12,7 +12,8 @@ use super::child::{assert_one_test_passed, test_command, Output, CHILD_ENV};
 use super::fd::move_fd;
 use super::strace::{self, Syscall};
 
-/// The child role of a re-executed test binary that makes calls read from stdin.
+/// The child role of a re-executed test binary that makes calls read from stdin (these
+/// `select` call lists, or [`super::twins`]' poll/epoll scripts).
 pub const ROLE: &str = "select-calls";
 
 /// The fixed fd numbers the call scripts use in both the Rust child and the Python program.
@@ -113,10 +114,7 @@ impl Call {
             Via::Libc => "libc",
             Via::Select => "select",
         };
-        let timeout = match self.timeout {
-            None => "none".to_owned(),
-            Some(t) => format!("{:016x}", t.to_bits()),
-        };
+        let timeout = timeout_token(self.timeout);
         format!(
             "{via} {} {} {} {timeout}",
             list(&self.r),
@@ -144,13 +142,27 @@ impl Call {
             r: list(parts[1]),
             w: list(parts[2]),
             x: list(parts[3]),
-            timeout: match parts[4] {
-                "none" => None,
-                bits => Some(f64::from_bits(
-                    u64::from_str_radix(bits, 16).expect("timeout bits"),
-                )),
-            },
+            timeout: parse_timeout_token(parts[4]),
         }
+    }
+}
+
+/// A timeout as the call lists (and `tests/fixtures/poll_epoll_calls.py`'s scripts) write it:
+/// `none`, or the 16 hex digits of the f64's bits, so that every value crosses exactly.
+pub fn timeout_token(timeout: Option<f64>) -> String {
+    match timeout {
+        None => "none".to_owned(),
+        Some(t) => format!("{:016x}", t.to_bits()),
+    }
+}
+
+/// The inverse of [`timeout_token`].
+pub fn parse_timeout_token(token: &str) -> Option<f64> {
+    match token {
+        "none" => None,
+        bits => Some(f64::from_bits(
+            u64::from_str_radix(bits, 16).expect("timeout bits"),
+        )),
     }
 }
 

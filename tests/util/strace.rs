@@ -1,12 +1,14 @@
 //! `strace`: run a program under it, and parse what it wrote. Every strace test uses this one
 //! runner ([`run`] for a program that exits by itself, [`TracedProcess`] for a server driven
-//! while it runs) and this one parser ([`Trace::parse`]).
+//! while it runs) and this one parser ([`Trace::parse`]; [`Trace::between_marks`] and
+//! [`normalise_poll_line`] for the poll/epoll comparisons).
 //!
 //! Nothing sleeps to synchronise: a traced server's "listening on" line on stderr says its
 //! listeners are ready, and EOF on its stdout says the program and strace have both exited, so
 //! the trace file is complete.
 
 use std::collections::HashMap;
+use std::os::fd::RawFd;
 use std::os::unix::process::CommandExt;
 use std::process::{ChildStdout, Command, ExitStatus};
 use std::sync::OnceLock;
@@ -16,6 +18,7 @@ use nix::sys::signal::{kill, Signal};
 use nix::unistd::Pid;
 
 use super::child::{wrap, ChildGuard, Lines, Output};
+use super::fd::pass_fds;
 use super::proc::children_of;
 use super::{TempPath, LIMIT};
 
@@ -87,8 +90,22 @@ pub fn run(
     stdin: &str,
     stem: &str,
 ) -> (Output, Trace) {
+    run_passing(program, &[], filter, options, stdin, stem)
+}
+
+/// [`run`], with strace and `program` inheriting `fds` at their numbers (a `pass_fds` set on
+/// `program` itself would not carry over to the strace command).
+pub fn run_passing(
+    program: &Command,
+    fds: &[RawFd],
+    filter: &str,
+    options: &[&str],
+    stdin: &str,
+    stem: &str,
+) -> (Output, Trace) {
     let file = TempPath::new(stem);
-    let cmd = command(&file, filter, options, program);
+    let mut cmd = command(&file, filter, options, program);
+    pass_fds(&mut cmd, fds.to_vec());
     let out = super::child::run(cmd, stdin);
     let trace = Trace::parse(&file.read());
     (out, trace)
@@ -377,6 +394,27 @@ impl Trace {
             .collect()
     }
 
+    /// The text of the lines between the first two `close(-1)` lines: the markers a traced
+    /// program writes around the calls a test compares (`os.close(-1)` in Python).
+    pub fn between_marks(&self) -> Vec<String> {
+        let marks: Vec<usize> = self
+            .lines
+            .iter()
+            .enumerate()
+            .filter(|(_, l)| l.text.starts_with("close(-1)"))
+            .map(|(i, _)| i)
+            .collect();
+        assert!(
+            marks.len() >= 2,
+            "no two close(-1) marks in the trace:\n{}",
+            self.dump()
+        );
+        self.lines[marks[0] + 1..marks[1]]
+            .iter()
+            .map(|l| l.text.clone())
+            .collect()
+    }
+
     /// The trace as text, for failure messages.
     pub fn dump(&self) -> String {
         self.lines
@@ -400,6 +438,59 @@ impl Syscall {
     pub fn line(&self) -> String {
         format!("{}({}) = {}", self.name, self.args, self.result)
     }
+}
+
+/// A `poll`/`epoll_*` line of two different programs made comparable: addresses (more than 8
+/// hex digits) become `ADDR`, and each `u64=M` of an `epoll_event`'s data keeps only M's low 32
+/// bits (CPython leaves the upper ones uninitialised). Also squeezes the padding before ` = `.
+/// Returns the line and whether any `u64` had upper bits set.
+pub fn normalise_poll_line(line: &str) -> (String, bool) {
+    let s = match line.rfind(" = ") {
+        Some(i) => format!("{} = {}", line[..i].trim_end(), &line[i + 3..]),
+        None => line.to_owned(),
+    };
+    let mut out = String::with_capacity(s.len());
+    let mut garbage = false;
+    let mut rest = s.as_str();
+    loop {
+        let hex = rest.find("0x");
+        let u64_at = rest.find("u64=");
+        let i = match (hex, u64_at) {
+            (Some(a), Some(b)) => a.min(b),
+            (Some(a), None) | (None, Some(a)) => a,
+            (None, None) => break,
+        };
+        let (head, tail) = rest.split_at(i);
+        out.push_str(head);
+        if let Some(digits) = tail.strip_prefix("0x") {
+            let n = digits.bytes().take_while(u8::is_ascii_hexdigit).count();
+            // An address has more than 8 hex digits; a mask (`|0x4800`) is kept.
+            if n > 8 {
+                out.push_str("ADDR");
+            } else {
+                out.push_str(&tail[..2 + n]);
+            }
+            rest = &digits[n..];
+        } else {
+            let digits = &tail[4..];
+            let n = digits.bytes().take_while(u8::is_ascii_digit).count();
+            let v: u64 = digits[..n].parse().expect("u64 value");
+            garbage |= v >> 32 != 0;
+            out.push_str(&format!("u64={}", v & 0xffff_ffff));
+            rest = &digits[n..];
+        }
+    }
+    out.push_str(rest);
+    (out, garbage)
+}
+
+/// The last argument of a finished call's line (`poll([...], 14, 2)` gives `2`: the timeout of
+/// `poll` and `epoll_wait`).
+pub fn last_arg(line: &str) -> &str {
+    let (args, _) = line
+        .rsplit_once(") = ")
+        .unwrap_or_else(|| panic!("not a finished call: {line:?}"));
+    args.rsplit(", ").next().expect("an argument")
 }
 
 /// Remove `, left {...}` from a result text.

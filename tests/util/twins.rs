@@ -1,37 +1,32 @@
-//! Helpers for the `Poll`/`Epoll` tests (`tests/poll_epoll_*.rs`): a set of fds in known
-//! states at fixed numbers, a script of poll/epoll operations that pyselect (here, in
-//! [`run_script`]) and CPython (`tests/fixtures/poll_epoll_calls.py`) both run, and a reader for
-//! the poll/epoll lines of a strace log.
-//!
-//! A test file using this module declares `mod pyref;` as well (this module uses its process,
-//! fd and strace helpers).
-#![allow(dead_code)] // each test crate uses a different subset
+//! The `Poll`/`Epoll` twins' tests (`tests/poll_epoll_*.rs`): a [`World`] of fds in known
+//! states at fixed numbers, and a script of poll/epoll operations that pyselect ([`run_script`],
+//! in a re-executed test binary) and CPython (`tests/fixtures/poll_epoll_calls.py`) both run on
+//! those fds. Built on the tree's pieces: the child protocol of [`super::pyref`] (the same
+//! role, entry and result lines as the `select` call lists), [`super::fd`] for the fds,
+//! [`super::strace`] for traces.
 
-use std::collections::HashMap;
-use std::io::Read;
-use std::io::Write as _;
+use std::io::{Read, Write as _};
 use std::net::{Shutdown, TcpListener, TcpStream};
-use std::os::fd::{AsFd, AsRawFd, OwnedFd, RawFd};
-use std::os::unix::net::UnixStream;
+use std::os::fd::{AsRawFd, OwnedFd, RawFd};
 use std::process::Command;
-use std::sync::{Mutex, MutexGuard};
-use std::time::Duration;
 
-use nix::fcntl::OFlag;
-use nix::poll::{PollFd, PollFlags, PollTimeout};
-use nix::sys::socket::{send, setsockopt, sockopt, MsgFlags};
+use nix::poll::PollFlags;
+use nix::sys::socket::{send, MsgFlags};
 use pyselect::{Epoll, Error, Poll};
 
-use crate::pyref;
+use super::child::run;
+use super::client::accept;
+use super::fd::{is_open, move_fd, pass_fds, pipe, socketpair, wait_ready, write_fd};
+use super::fixture;
+use super::pyref::{
+    child_results, parse_timeout_token, rust_child_cmd, timeout_token, RESULT_PREFIX,
+};
+use super::python::script_command;
+use super::server::set_linger_zero;
+use super::strace::{self, Trace};
 
-/// The tests put fds at fixed numbers and hand fds to children: one at a time.
-static SERIAL: Mutex<()> = Mutex::new(());
-
-pub fn serial() -> MutexGuard<'static, ()> {
-    SERIAL.lock().unwrap_or_else(|e| e.into_inner())
-}
-
-/// The entry test every test binary using [`child_cmd`] defines: it runs [`child_main`].
+/// The `#[ignore]`d entry test every test file using [`child_cmd`] defines; it runs
+/// [`child_main`] when [`super::pyref::is_child`].
 pub const CHILD_ENTRY: &str = "twins_child_entry";
 
 // The fixed numbers of [`World`]'s fds (the same in this process and in both children).
@@ -64,27 +59,17 @@ pub const FILE: RawFd = 63;
 /// A number no process here has open.
 pub const CLOSED: RawFd = 70;
 
-/// Every fd above, open in this process at its number, for as long as the value lives.
+/// Every fd above, open in this process at its number, for as long as the value lives. Only
+/// one at a time: callers hold [`super::serial`].
 pub struct World {
     fds: Vec<OwnedFd>,
     _keep: Vec<OwnedFd>,
 }
 
-/// Wait (bounded) until the kernel reports `events` on `fd`, so that a state the peer produces
-/// (urgent data, FIN, RST, a completed handshake) is in place before anyone looks.
-pub fn wait_for(fd: &impl AsFd, events: PollFlags) {
-    let mut fds = [PollFd::new(fd.as_fd(), events)];
-    let n = nix::poll::poll(&mut fds, PollTimeout::from(10_000u16)).expect("poll");
-    assert_eq!(n, 1, "the fd never became ready for {events:?} within 10 s");
-}
-
-fn pipe() -> (OwnedFd, OwnedFd) {
-    nix::unistd::pipe2(OFlag::O_CLOEXEC).expect("pipe2")
-}
-
+/// A connection to `listener`, accepted: (accepted end, connecting end).
 fn accepted(listener: &TcpListener) -> (TcpStream, TcpStream) {
     let client = TcpStream::connect(listener.local_addr().unwrap()).expect("connect");
-    let (server, _) = listener.accept().expect("accept");
+    let (server, _) = accept(listener);
     (server, client)
 }
 
@@ -93,18 +78,16 @@ impl World {
         let mut keep: Vec<OwnedFd> = Vec::new();
         let (empty_r, empty_w) = pipe();
         let (data_r, data_w) = pipe();
-        std::fs::File::from(data_w.try_clone().unwrap())
-            .write_all(b"data")
-            .unwrap();
+        write_fd(&data_w, b"data");
         keep.push(data_w);
-        let (ua, ub) = UnixStream::pair().expect("socketpair");
-        (&ub).write_all(b"x").unwrap();
+        let (ua, ub) = socketpair();
+        write_fd(&ub, b"x");
 
         let bind = || TcpListener::bind("127.0.0.1:0").expect("bind 127.0.0.1:0");
         let pending = bind();
         let idle = bind();
         let pending_client = TcpStream::connect(pending.local_addr().unwrap()).unwrap();
-        wait_for(&pending, PollFlags::POLLIN);
+        wait_ready(&pending, PollFlags::POLLIN);
         keep.push(pending_client.into());
 
         let server = bind();
@@ -113,30 +96,22 @@ impl World {
             send(oob_client.as_raw_fd(), b"!", MsgFlags::MSG_OOB).unwrap(),
             1
         );
-        wait_for(&oob, PollFlags::POLLPRI);
+        wait_ready(&oob, PollFlags::POLLPRI);
         keep.push(oob_client.into());
         let (plain, plain_client) = accepted(&server);
         keep.push(plain_client.into());
         let (eof, eof_client) = accepted(&server);
         eof_client.shutdown(Shutdown::Both).unwrap();
         drop(eof_client);
-        wait_for(&eof, PollFlags::POLLIN);
+        wait_ready(&eof, PollFlags::POLLIN);
         let (hup_r, hup_w) = pipe();
         drop(hup_w);
         let (broken_r, broken_w) = pipe();
         drop(broken_r);
         let (reset, reset_client) = accepted(&server);
-        setsockopt(
-            &reset_client,
-            sockopt::Linger,
-            &libc::linger {
-                l_onoff: 1,
-                l_linger: 0,
-            },
-        )
-        .expect("SO_LINGER");
+        set_linger_zero(&reset_client);
         drop(reset_client);
-        wait_for(&reset, PollFlags::POLLHUP);
+        wait_ready(&reset, PollFlags::POLLHUP);
         let file: OwnedFd = std::fs::File::open(concat!(env!("CARGO_MANIFEST_DIR"), "/Cargo.toml"))
             .expect("open Cargo.toml")
             .into();
@@ -158,10 +133,10 @@ impl World {
             (reset.into(), RESET),
             (file, FILE),
         ];
-        assert!(!pyref_is_open(CLOSED), "fd {CLOSED} must be free");
+        assert!(!is_open(CLOSED), "fd {CLOSED} must be free");
         let fds = all
             .into_iter()
-            .map(|(fd, target)| pyref::move_fd(fd, target))
+            .map(|(fd, target)| move_fd(fd, target))
             .collect();
         World { fds, _keep: keep }
     }
@@ -169,28 +144,6 @@ impl World {
     /// The fixed numbers, for `pass_fds`.
     pub fn numbers(&self) -> Vec<RawFd> {
         self.fds.iter().map(AsRawFd::as_raw_fd).collect()
-    }
-}
-
-fn pyref_is_open(fd: RawFd) -> bool {
-    // SAFETY: F_GETFD only reads the flags of `fd`, open or not.
-    unsafe { libc::fcntl(fd, libc::F_GETFD) != -1 }
-}
-
-/// A timeout token of the script: `none` or the f64's bits in hex.
-pub fn t(timeout: Option<f64>) -> String {
-    match timeout {
-        None => "none".into(),
-        Some(t) => format!("{:016x}", t.to_bits()),
-    }
-}
-
-fn parse_t(tok: &str) -> Option<f64> {
-    match tok {
-        "none" => None,
-        bits => Some(f64::from_bits(
-            u64::from_str_radix(bits, 16).expect("timeout bits"),
-        )),
     }
 }
 
@@ -240,7 +193,7 @@ pub fn run_script(text: &str) -> Vec<String> {
             "ppoll" => p
                 .as_mut()
                 .unwrap()
-                .poll(parse_t(args[0]))
+                .poll(parse_timeout_token(args[0]))
                 .map(|v| Some(format!("{v:?}"))),
             "enew" => {
                 e = None;
@@ -282,7 +235,7 @@ pub fn run_script(text: &str) -> Vec<String> {
             "eunreg" => none(e.as_ref().unwrap().unregister(fd(args[0], &e))),
             "epoll" => {
                 let max = (args[1] != "-").then(|| args[1].parse().expect("maxevents"));
-                shown(e.as_ref().unwrap().poll(parse_t(args[0]), max))
+                shown(e.as_ref().unwrap().poll(parse_timeout_token(args[0]), max))
             }
             "eclose" => none(e.as_mut().unwrap().close()),
             "eclosed" => Ok(Some(
@@ -314,31 +267,30 @@ pub fn child_main() {
     let lines = run_script(&text);
     let mut stdout = std::io::stdout().lock();
     for line in lines {
-        writeln!(stdout, "{}{line}", pyref::RESULT_PREFIX).unwrap();
+        writeln!(stdout, "{RESULT_PREFIX}{line}").unwrap();
     }
 }
 
 /// The current test binary as a child running [`CHILD_ENTRY`], inheriting `fds`.
 pub fn child_cmd(fds: Vec<RawFd>) -> Command {
-    let mut cmd = pyref::rust_child_cmd(CHILD_ENTRY);
-    pyref::pass_fds(&mut cmd, fds);
+    let mut cmd = rust_child_cmd(CHILD_ENTRY);
+    pass_fds(&mut cmd, fds);
     cmd
 }
 
 /// `python3 -I tests/fixtures/poll_epoll_calls.py`, inheriting `fds`.
 pub fn python_cmd(fds: Vec<RawFd>) -> Command {
-    let mut cmd = pyref::python_cmd(&pyref::fixture("poll_epoll_calls.py"), &[]);
-    pyref::pass_fds(&mut cmd, fds);
+    let mut cmd = script_command(&fixture("poll_epoll_calls.py"), &[]);
+    pass_fds(&mut cmd, fds);
     cmd
 }
 
 /// Run the script through pyselect (a child) and CPython; their output lines.
 pub fn both(fds: &[RawFd], script: &str) -> (Vec<String>, Vec<String>) {
-    let ours = pyref::run(child_cmd(fds.to_vec()), script).success("pyselect child");
-    let theirs =
-        pyref::run(python_cmd(fds.to_vec()), script).success("python3 poll_epoll_calls.py");
+    let ours = run(child_cmd(fds.to_vec()), script).success("pyselect child");
+    let theirs = run(python_cmd(fds.to_vec()), script).success("python3 poll_epoll_calls.py");
     (
-        pyref::child_results(&ours.stdout),
+        child_results(&ours.stdout),
         theirs.stdout.lines().map(str::to_owned).collect(),
     )
 }
@@ -346,139 +298,32 @@ pub fn both(fds: &[RawFd], script: &str) -> (Vec<String>, Vec<String>) {
 /// The syscalls these tests trace.
 pub const TRACE: &str = "trace=poll,epoll_create1,epoll_ctl,epoll_wait,close";
 
-/// `program` under `strace -f -qq -e FILTER -o log`. (A `pass_fds` on `program` does not carry
-/// over: pass the fds to [`traced`].)
-pub fn under_strace(log: &pyref::TempPath, program: &Command, filter: &str) -> Command {
-    let mut cmd = Command::new(pyref::strace());
-    cmd.args(["-f", "-qq", "-e", filter, "-o"])
-        .arg(&log.0)
-        .arg("--");
-    cmd.arg(program.get_program()).args(program.get_args());
-    for (key, value) in program.get_envs() {
-        match value {
-            Some(v) => cmd.env(key, v),
-            None => cmd.env_remove(key),
-        };
-    }
-    cmd
-}
-
-/// Run `program` under strace with `stdin`, strace and `program` inheriting `fds`: its
-/// stdout and the strace log.
+/// Run `program` under `strace -f -qq -e FILTER` with `stdin`, strace and `program` inheriting
+/// `fds`; panics unless it succeeded. Its stdout and the trace.
 pub fn traced(
     program: Command,
     fds: &[RawFd],
     stdin: &str,
     stem: &str,
     filter: &str,
-) -> (String, String) {
-    let log = pyref::TempPath::new(stem);
+) -> (String, Trace) {
     let shown = format!("{program:?}");
-    let mut cmd = under_strace(&log, &program, filter);
-    pyref::pass_fds(&mut cmd, fds.to_vec());
-    let out = pyref::run(cmd, stdin).success(&format!("strace {shown}"));
-    (out.stdout, log.read())
+    let (out, trace) = strace::run_passing(&program, fds, filter, &["-qq"], stdin, stem);
+    (out.success(&format!("strace {shown}")).stdout, trace)
 }
-
-/// The lines of a strace log without `pid ` prefixes, `<unfinished ...>`/`<... resumed>`
-/// pairs joined, signal lines (`--- SIG...`) kept.
-pub fn joined(log: &str) -> Vec<String> {
-    let mut pending: HashMap<String, String> = HashMap::new();
-    let mut out = Vec::new();
-    for raw in log.lines() {
-        let digits = raw.bytes().take_while(u8::is_ascii_digit).count();
-        let (pid, line) = if digits > 0 && raw[digits..].starts_with(' ') {
-            (&raw[..digits], raw[digits..].trim_start())
-        } else {
-            ("", raw)
-        };
-        if let Some(head) = line.strip_suffix(" <unfinished ...>") {
-            pending.insert(pid.to_owned(), head.to_owned());
-        } else if let Some(rest) = line.strip_prefix("<... ") {
-            let after = rest
-                .find(" resumed>")
-                .map(|i| &rest[i + " resumed>".len()..])
-                .unwrap_or_else(|| panic!("odd strace line {raw:?}"));
-            let head = pending.remove(pid).unwrap_or_default();
-            out.push(format!("{head}{after}"));
-        } else if !line.starts_with("+++") {
-            out.push(line.to_owned());
-        }
-    }
-    out
-}
-
-/// The lines between the first two `close(-1)` markers.
-pub fn between_marks(lines: &[String]) -> Vec<String> {
-    let marks: Vec<usize> = lines
-        .iter()
-        .enumerate()
-        .filter(|(_, l)| l.starts_with("close(-1)"))
-        .map(|(i, _)| i)
-        .collect();
-    assert!(
-        marks.len() >= 2,
-        "no two close(-1) marks in the trace:\n{}",
-        lines.join("\n")
-    );
-    lines[marks[0] + 1..marks[1]].to_vec()
-}
-
-/// Normalise one strace line: squeeze the column padding before ` = `, addresses become
-/// `ADDR`, and each `data={u32=N, u64=M}` keeps only M's low 32 bits (CPython leaves the upper
-/// ones uninitialised). Returns the line and whether any `u64` had upper bits set.
-pub fn normalise(line: &str) -> (String, bool) {
-    let s = match line.rfind(" = ") {
-        Some(i) => format!("{} = {}", line[..i].trim_end(), &line[i + 3..]),
-        None => line.to_owned(),
-    };
-    let mut out = String::with_capacity(s.len());
-    let mut garbage = false;
-    let mut rest = s.as_str();
-    loop {
-        let hex = rest.find("0x");
-        let u64_at = rest.find("u64=");
-        let i = match (hex, u64_at) {
-            (Some(a), Some(b)) => a.min(b),
-            (Some(a), None) | (None, Some(a)) => a,
-            (None, None) => break,
-        };
-        let (head, tail) = rest.split_at(i);
-        out.push_str(head);
-        if let Some(digits) = tail.strip_prefix("0x") {
-            let n = digits.bytes().take_while(u8::is_ascii_hexdigit).count();
-            // An address has more than 8 hex digits; a mask (`|0x4800`) is kept.
-            if n > 8 {
-                out.push_str("ADDR");
-            } else {
-                out.push_str(&tail[..2 + n]);
-            }
-            rest = &digits[n..];
-        } else {
-            let digits = &tail[4..];
-            let n = digits.bytes().take_while(u8::is_ascii_digit).count();
-            let v: u64 = digits[..n].parse().expect("u64 value");
-            garbage |= v >> 32 != 0;
-            out.push_str(&format!("u64={}", v & 0xffff_ffff));
-            rest = &digits[n..];
-        }
-    }
-    out.push_str(rest);
-    (out, garbage)
-}
-
-const NAN: f64 = f64::NAN;
-const INF: f64 = f64::INFINITY;
 
 /// A script from its lines.
 pub fn script(lines: &[String]) -> String {
     lines.iter().map(|l| format!("{l}\n")).collect()
 }
 
+const NAN: f64 = f64::NAN;
+const INF: f64 = f64::INFINITY;
+
 /// The poll scenarios of the differential and strace tests: every kind of fd, re-registering,
 /// moving, mask 0, all 16 bits, every error, and timeouts that return at once.
 pub fn poll_script() -> Vec<String> {
-    let tm = |x: f64| t(Some(x));
+    let tm = |x: f64| timeout_token(Some(x));
     let mut s: Vec<String> = vec![
         "pnew".into(),
         // Nothing registered: poll([], 0, 0), a plain sleep.
@@ -506,7 +351,7 @@ pub fn poll_script() -> Vec<String> {
     }
     s.extend([
         format!("ppoll {}", tm(0.0)),
-        format!("ppoll {}", t(None)),
+        format!("ppoll {}", timeout_token(None)),
         // Registering again overwrites the mask and keeps the place.
         format!("preg {EMPTY_R} 4"),
         format!("ppoll {}", tm(0.0)),
@@ -562,7 +407,7 @@ pub fn poll_script() -> Vec<String> {
 /// The epoll scenarios: every kind of fd, ready order and round robin, every kernel error,
 /// edge-triggering, maxevents, timeouts, the closed object, the constructor, fromfd.
 pub fn epoll_script() -> Vec<String> {
-    let tm = |x: f64| t(Some(x));
+    let tm = |x: f64| timeout_token(Some(x));
     let mut s: Vec<String> = vec!["enew".into(), "eclosed".into()];
     for (fd, mask) in [
         (EMPTY_R, "-"),
@@ -584,7 +429,7 @@ pub fn epoll_script() -> Vec<String> {
     s.extend([
         // The kernel's ready order, then round robin with a small maxevents.
         format!("epoll {} -", tm(0.0)),
-        format!("epoll {} -", t(None)),
+        format!("epoll {} -", timeout_token(None)),
         format!("epoll {} 1", tm(0.0)),
         format!("epoll {} 1", tm(0.0)),
         format!("epoll {} 2", tm(0.0)),
@@ -650,6 +495,3 @@ pub fn epoll_script() -> Vec<String> {
     ]);
     s
 }
-
-/// A generous bound on any one wait in these tests.
-pub const GENEROUS: Duration = Duration::from_secs(20);

@@ -1,0 +1,91 @@
+//! Signals sent into a blocked wait: a SIGALRM handler that only counts, and a helper thread
+//! that signals the test thread each time the kernel shows it blocked in a given syscall
+//! (`/proc/self/task/<tid>/syscall`), so that every signal really lands inside the wait.
+//! Handlers are process-wide: tests using this run in a child process of their own
+//! ([`super::child::in_child`]).
+
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
+use std::time::{Duration, Instant};
+
+use nix::sys::signal::{self, SaFlags, SigAction, SigHandler, SigSet, Signal};
+
+use super::proc::{blocked_syscall, gettid};
+use super::LIMIT;
+
+/// How many SIGALRMs the handler of [`install_noop_alarm_handler`] has seen.
+pub static ALARMS: AtomicUsize = AtomicUsize::new(0);
+
+extern "C" fn count_alarm(_: libc::c_int) {
+    ALARMS.fetch_add(1, Ordering::SeqCst);
+}
+
+/// A SIGALRM handler that only counts ([`ALARMS`]), installed without `SA_RESTART` (as CPython
+/// installs Python-level handlers), so the signal interrupts a blocked syscall with EINTR.
+pub fn install_noop_alarm_handler() {
+    let action = SigAction::new(
+        SigHandler::Handler(count_alarm),
+        SaFlags::empty(),
+        SigSet::empty(),
+    );
+    // SAFETY: the handler only increments an atomic, which is async-signal-safe.
+    unsafe { signal::sigaction(Signal::SIGALRM, &action) }.expect("sigaction(SIGALRM)");
+}
+
+/// The thread that will block, as the helper thread needs to address it.
+#[derive(Clone, Copy)]
+pub struct Target {
+    pub tid: libc::pid_t,
+    thread: libc::pthread_t,
+}
+
+impl Target {
+    /// The calling thread.
+    pub fn current() -> Target {
+        Target {
+            tid: gettid(),
+            // SAFETY: pthread_self has no preconditions.
+            thread: unsafe { libc::pthread_self() },
+        }
+    }
+
+    /// Send `sig` to exactly this thread.
+    pub fn kill(self, sig: Signal) {
+        // SAFETY: the target thread is alive: it is the test thread, which joins the helper
+        // before it returns.
+        let rc = unsafe { libc::pthread_kill(self.thread, sig as libc::c_int) };
+        assert_eq!(
+            rc,
+            0,
+            "pthread_kill: {}",
+            std::io::Error::from_raw_os_error(rc)
+        );
+    }
+}
+
+/// From a helper thread: send `sig` to `target` up to `count` times, each time once the
+/// previous one has been handled (`handled()` has caught up), the target is blocked in syscall
+/// `nr` again, and at least `gap` has passed since the previous one. Stops early when `done` is
+/// set (the target left the wait). Returns how many were sent. Bounded by [`LIMIT`].
+pub fn send_while_blocked(
+    target: Target,
+    nr: i64,
+    sig: Signal,
+    count: usize,
+    gap: Duration,
+    handled: impl Fn() -> usize,
+    done: &AtomicBool,
+) -> usize {
+    let deadline = Instant::now() + LIMIT;
+    let mut sent = 0;
+    let mut last = Instant::now();
+    while sent < count && Instant::now() < deadline && !done.load(Ordering::SeqCst) {
+        if handled() == sent && last.elapsed() >= gap && blocked_syscall(target.tid) == Some(nr) {
+            target.kill(sig);
+            sent += 1;
+            last = Instant::now();
+        } else {
+            std::thread::yield_now();
+        }
+    }
+    sent
+}
