@@ -14,8 +14,8 @@ use crate::error::{Error, Result};
 use crate::fdset::FD_SETSIZE;
 use crate::fileno::FileNo;
 use crate::poll::checked_fd;
+use crate::sys;
 use crate::timeout::{self, MsTimeout};
-use crate::{signals, sys};
 
 /// `EPOLLIN` (1): there is data to read.
 pub const EPOLLIN: u32 = libc::EPOLLIN as u32;
@@ -199,7 +199,7 @@ impl Epoll {
     #[doc(alias = "epoll_wait")]
     pub fn poll(&self, timeout: Option<f64>, maxevents: Option<i32>) -> Result<Vec<(RawFd, u32)>> {
         let epfd = self.open_fd()?;
-        let MsTimeout { ms, wait: wait_for } = match timeout {
+        let timeout = match timeout {
             None => MsTimeout { ms: -1, wait: None },
             Some(t) => timeout::epoll_timeout(t)?,
         };
@@ -214,14 +214,14 @@ impl Epoll {
             events
                 .try_reserve_exact(maxevents as usize)
                 .map_err(|_| Error::Os(std::io::Error::from_raw_os_error(libc::ENOMEM)))?;
-            return wait(epfd, &mut events, maxevents, ms, wait_for);
+            return wait(epfd, &mut events, maxevents, timeout);
         }
         // Up to the default 1,023 events, this thread's buffer is reused (CPython allocates one
         // per call; the kernel sees the same call). Taken, so a nested use cannot alias it.
         let mut events = SCRATCH.with(|cell| cell.take());
         events.clear();
         events.reserve_exact(maxevents as usize);
-        let result = wait(epfd, &mut events, maxevents, ms, wait_for);
+        let result = wait(epfd, &mut events, maxevents, timeout);
         SCRATCH.with(|cell| cell.set(events));
         result
     }
@@ -278,27 +278,10 @@ fn wait(
     epfd: RawFd,
     events: &mut Vec<libc::epoll_event>,
     maxevents: i32,
-    mut ms: i32,
-    wait_for: Option<std::time::Duration>,
+    timeout: MsTimeout,
 ) -> Result<Vec<(RawFd, u32)>> {
-    if let Some(sig) = signals::take_pending() {
-        return Err(Error::Interrupted(sig));
-    }
-    let deadline = timeout::Deadline::start(wait_for);
-    loop {
-        match sys::epoll_wait(epfd, events, maxevents, ms) {
-            Ok(_) => break,
-            Err(e) if e.raw_os_error() == Some(libc::EINTR) => {
-                if let Some(sig) = signals::take_pending() {
-                    return Err(Error::Interrupted(sig));
-                }
-                match deadline.retry_ms(ms) {
-                    Some(left) => ms = left,
-                    None => return Ok(Vec::new()),
-                }
-            }
-            Err(e) => return Err(Error::Os(e)),
-        }
+    if timeout::retry_ms(timeout, |ms| sys::epoll_wait(epfd, events, maxevents, ms))?.is_none() {
+        return Ok(Vec::new());
     }
     // `data` holds the fd in its low 32 bits (what CPython reads back as `data.fd`).
     Ok(events

@@ -12,8 +12,8 @@ use std::os::fd::RawFd;
 
 use crate::error::{Error, Result};
 use crate::fileno::FileNo;
+use crate::sys;
 use crate::timeout::{self, MsTimeout};
-use crate::{signals, sys};
 
 /// `POLLIN` (1): there is data to read.
 pub const POLLIN: u16 = libc::POLLIN as u16;
@@ -187,31 +187,17 @@ impl Poll {
     /// [`Error::Os`] (`EINVAL` for more fds than `RLIMIT_NOFILE`), [`Error::Interrupted`] for a
     /// watched signal.
     pub fn poll(&mut self, timeout_ms: Option<f64>) -> Result<Vec<(RawFd, u16)>> {
-        let MsTimeout { mut ms, wait } = match timeout_ms {
+        let timeout = match timeout_ms {
             None => MsTimeout { ms: -1, wait: None },
             Some(t) => timeout::poll_timeout(t)?,
         };
         if !self.uptodate {
             self.rebuild();
         }
-        if let Some(sig) = signals::take_pending() {
-            return Err(Error::Interrupted(sig));
-        }
-        let deadline = timeout::Deadline::start(wait);
-        loop {
-            match sys::poll(&mut self.ufds, ms) {
-                Ok(n) => return Ok(self.ready(n)),
-                Err(e) if e.raw_os_error() == Some(libc::EINTR) => {
-                    if let Some(sig) = signals::take_pending() {
-                        return Err(Error::Interrupted(sig));
-                    }
-                    match deadline.retry_ms(ms) {
-                        Some(left) => ms = left,
-                        None => return Ok(Vec::new()),
-                    }
-                }
-                Err(e) => return Err(Error::Os(e)),
-            }
+        let ufds = &mut self.ufds;
+        match timeout::retry_ms(timeout, |ms| sys::poll(ufds, ms))? {
+            Some(n) => Ok(self.ready(n)),
+            None => Ok(Vec::new()),
         }
     }
 

@@ -170,7 +170,7 @@ pub fn epoll_timeout(timeout_s: f64) -> Result<MsTimeout> {
 
 /// The monotonic deadline of a poll/epoll wait, for the PEP 475 retry after `EINTR`.
 #[derive(Clone, Copy, Debug)]
-pub(crate) enum Deadline {
+enum Deadline {
     /// No deadline (no timeout, or a negative one): retry with the same argument.
     Never,
     /// A zero wait: the deadline has passed as soon as it is looked at (no clock read).
@@ -181,7 +181,7 @@ pub(crate) enum Deadline {
 
 impl Deadline {
     /// Read the monotonic clock now, just before the first syscall, as CPython does.
-    pub(crate) fn start(wait: Option<Duration>) -> Self {
+    fn start(wait: Option<Duration>) -> Self {
         if wait == Some(Duration::ZERO) {
             return Deadline::Now;
         }
@@ -195,11 +195,43 @@ impl Deadline {
     /// The timeout argument of the retry after `EINTR`: the time left rounded up to whole
     /// milliseconds (`_PyTime_ROUND_CEILING`), `ms` again without a deadline, or `None` when
     /// the deadline has passed (the call then returns nothing ready).
-    pub(crate) fn retry_ms(self, ms: i32) -> Option<i32> {
+    fn retry_ms(self, ms: i32) -> Option<i32> {
         match self {
             Deadline::Never => Some(ms),
             Deadline::Now => None,
             Deadline::At(at) => at.checked_duration_since(Instant::now()).map(poll_ms),
+        }
+    }
+}
+
+/// PEP 475 for the calls that take whole milliseconds, `poll(2)` and `epoll_wait(2)`, as CPython's
+/// `select.poll.poll` and `select.epoll.poll` loop: `call(ms)`; on `EINTR`, a signal the program
+/// watches ([`crate::signals`]) ends the wait with [`Error::Interrupted`], any other is retried
+/// with the time left until `timeout.wait` (rounded up to whole ms; an infinite wait stays -1),
+/// or gives `Ok(None)` once that has passed. A watched signal already pending ends it before
+/// the first call, as CPython runs signal handlers before it.
+pub(crate) fn retry_ms<T>(
+    timeout: MsTimeout,
+    mut call: impl FnMut(i32) -> std::io::Result<T>,
+) -> Result<Option<T>> {
+    if let Some(sig) = crate::signals::take_pending() {
+        return Err(Error::Interrupted(sig));
+    }
+    let MsTimeout { mut ms, wait } = timeout;
+    let deadline = Deadline::start(wait);
+    loop {
+        match call(ms) {
+            Ok(done) => return Ok(Some(done)),
+            Err(e) if e.raw_os_error() == Some(libc::EINTR) => {
+                if let Some(sig) = crate::signals::take_pending() {
+                    return Err(Error::Interrupted(sig));
+                }
+                match deadline.retry_ms(ms) {
+                    Some(left) => ms = left,
+                    None => return Ok(None),
+                }
+            }
+            Err(e) => return Err(Error::Os(e)),
         }
     }
 }
