@@ -1,4 +1,5 @@
-//! Ask to be told about SIGINT/SIGTERM, so that a blocked [`crate::select()`] returns
+//! Ask to be told about SIGINT/SIGTERM, so that a blocked [`crate::select()`],
+//! [`crate::Poll::poll`], [`crate::Epoll::poll`] or a selector's `select` returns
 //! [`crate::Error::Interrupted`] instead of retrying.
 //!
 //! CPython's default SIGINT handler raises `KeyboardInterrupt` out of a blocked
@@ -17,8 +18,9 @@
 //! # Ok::<(), pyselect::Error>(())
 //! ```
 //!
-//! The handler only records the signal number in an atomic. `select()` looks at it before its
-//! first syscall and after every `EINTR`. Handlers are installed without `SA_RESTART`, so a
+//! The handler only records the signal number in an atomic. `select()`, `Poll::poll` and
+//! `Epoll::poll` look at it before their first syscall and after every `EINTR`; the line writers
+//! of [`crate::output`] look at it too, so a blocked `print` cannot outlive a Ctrl-C. Handlers are installed without `SA_RESTART`, so a
 //! blocking socket call also returns `EINTR`, which the socket layer turns into the same error.
 //! A signal that lands in the few instructions between the check and the syscall is seen at
 //! the next `EINTR` or the next call (CPython has the same window).
@@ -69,8 +71,8 @@ impl Drop for Guard {
 }
 
 /// Install handlers (`rt_sigaction`, without `SA_RESTART`) for `signals`, so that
-/// [`crate::select()`] and the socket methods return [`Error::Interrupted`] when one of them
-/// interrupts a wait.
+/// [`crate::select()`], [`crate::Poll::poll`], [`crate::Epoll::poll`] and the socket methods
+/// return [`Error::Interrupted`] when one of them interrupts a wait.
 ///
 /// `SIGKILL` and `SIGSTOP` cannot be caught: asking for them is an [`Error::Os`] (`EINVAL`).
 #[doc(alias = "sigaction")]
