@@ -161,3 +161,41 @@ impl Error {
         ))
     }
 }
+
+// ---------------------------------------------------------------------------------------------
+// CPython's messages for the `selectors` module (Lib/selectors.py, 3.11.7) and for the float to
+// int conversions its `PollSelector`/`EpollSelector` make (`math.ceil`, Objects/floatobject.c;
+// the int path of `_PyTime_FromMillisecondsObject`, Python/pytime.c).
+// ---------------------------------------------------------------------------------------------
+
+/// `RuntimeError` of `BaseSelector.get_key` once the selector is closed.
+pub(crate) const MSG_SELECTOR_CLOSED: &str = "Selector is closed";
+/// `ValueError` of `math.ceil(nan)`.
+pub(crate) const MSG_CEIL_NAN: &str = "cannot convert float NaN to integer";
+/// `OverflowError` of `math.ceil(inf)`.
+pub(crate) const MSG_CEIL_INFINITY: &str = "cannot convert float infinity to integer";
+/// `OverflowError` of an int millisecond timeout whose nanoseconds do not fit an `i64`.
+pub(crate) const MSG_TIMESTAMP_TOO_LARGE: &str = "timestamp too large to convert to C _PyTime_t";
+
+impl Error {
+    /// `ValueError("Invalid events: N")` of `selectors` `register`.
+    pub(crate) fn invalid_events(events: u8) -> Self {
+        Error::Value(format!("Invalid events: {events}"))
+    }
+
+    /// `ValueError("Invalid file descriptor: N")` of `selectors`' `_fileobj_to_fd`.
+    pub(crate) fn invalid_fd(fd: std::os::fd::RawFd) -> Self {
+        Error::Value(format!("Invalid file descriptor: {fd}"))
+    }
+
+    /// `KeyError(message)`: `str()` of it is `repr(message)`, the text in quotes.
+    pub(crate) fn key_message(message: &str) -> Self {
+        // Python's str repr: single quotes unless the text holds one and no double quote.
+        // (Selector messages hold no backslash or control character to escape.)
+        if message.contains('\'') && !message.contains('"') {
+            Error::Key(format!("\"{message}\""))
+        } else {
+            Error::Key(format!("'{}'", message.replace('\'', "\\'")))
+        }
+    }
+}

@@ -12,6 +12,8 @@
 //! - [`Socket`]: a Python-shaped socket, one syscall per method.
 //! - [`Error`]: one variant per Python exception class; `Display` prints Python's message.
 //! - [`signals`]: turn SIGINT/SIGTERM into [`Error::Interrupted`] out of a blocked `select()`.
+//! - [`Poll`], [`Epoll`] and [`selectors`]: Python's `select.poll`, `select.epoll` and
+//!   `selectors` module, with CPython's results, errors, timeout rounding and syscalls.
 //! - [`pyrepr`]: `repr()` of bytes and address tuples, exactly as Python prints them.
 //!
 //! ```
@@ -38,6 +40,7 @@ mod fileno;
 mod poll;
 pub mod pyrepr;
 mod select;
+pub mod selectors;
 pub mod signals;
 mod socket;
 #[allow(unsafe_code)]
