@@ -17,6 +17,7 @@
 //! Needs `python3`; without it the tests fail with a message saying so.
 
 mod pyref;
+mod selectorsutil;
 
 use std::collections::HashMap;
 use std::io::Write;
@@ -30,9 +31,7 @@ use nix::poll::{poll, PollFd, PollFlags, PollTimeout};
 use nix::sys::resource::{getrlimit, setrlimit, Resource};
 use nix::sys::socket::{send, MsgFlags};
 
-use pyselect::selectors::{
-    EpollSelector, PollSelector, SelectSelector, Selector, SelectorKey, EVENT_READ, EVENT_WRITE,
-};
+use selectorsutil::{sorted_ready, Kind, Op, KINDS, R, RW, W};
 
 /// The scenarios create fds at fixed numbers and hand fds to a child: one test at a time.
 static SERIAL: Mutex<()> = Mutex::new(());
@@ -41,10 +40,6 @@ fn serial() -> MutexGuard<'static, ()> {
     SERIAL.lock().unwrap_or_else(|e| e.into_inner())
 }
 
-const R: u8 = EVENT_READ;
-const W: u8 = EVENT_WRITE;
-const RW: u8 = EVENT_READ | EVENT_WRITE;
-
 /// The fd numbers the scenarios put copies at (free in both processes).
 const DUP_AT: RawFd = 700;
 const HIGH_FD: RawFd = 1500;
@@ -52,58 +47,6 @@ const HIGH_FD: RawFd = 1500;
 /// tables: Linux's select(2) silently skips (and leaves set) an fd beyond the table's size,
 /// so a closed fd 900 reads as "ready" in a small process and as EBADF in a large one.
 const CLOSED: RawFd = 60;
-
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-enum Kind {
-    Select,
-    Poll,
-    Epoll,
-}
-
-const KINDS: [Kind; 3] = [Kind::Select, Kind::Poll, Kind::Epoll];
-
-impl Kind {
-    fn name(self) -> &'static str {
-        match self {
-            Kind::Select => "select",
-            Kind::Poll => "poll",
-            Kind::Epoll => "epoll",
-        }
-    }
-}
-
-/// One operation, in the line format of `tests/fixtures/selectors_calls.py`.
-#[derive(Clone, Debug)]
-enum Op {
-    New(Kind),
-    Reg(RawFd, u8, i64),
-    Mod(RawFd, u8, i64),
-    Unreg(RawFd),
-    Key(RawFd),
-    Map,
-    Sel(Option<f64>),
-    Close,
-    Dup(RawFd, RawFd),
-    CloseFd(RawFd),
-}
-
-impl Op {
-    fn line(&self) -> String {
-        match self {
-            Op::New(k) => format!("new {}", k.name()),
-            Op::Reg(fd, ev, data) => format!("reg {fd} {ev} {data}"),
-            Op::Mod(fd, ev, data) => format!("mod {fd} {ev} {data}"),
-            Op::Unreg(fd) => format!("unreg {fd}"),
-            Op::Key(fd) => format!("key {fd}"),
-            Op::Map => "map".into(),
-            Op::Sel(None) => "sel none".into(),
-            Op::Sel(Some(t)) => format!("sel {:016x}", t.to_bits()),
-            Op::Close => "close".into(),
-            Op::Dup(fd, at) => format!("dup {fd} {at}"),
-            Op::CloseFd(fd) => format!("closefd {fd}"),
-        }
-    }
-}
 
 /// Wait (bounded) until the kernel reports `events` on `fd`, so a state the peer produces is
 /// in place before either side looks.
@@ -239,122 +182,18 @@ fn allow_high_fds() {
 // pyselect's side: the same operations on the crate's selectors.
 // ---------------------------------------------------------------------------------------------
 
-type Key = SelectorKey<RawFd, i64>;
-
-fn key_text(k: &Key) -> String {
-    format!("key(fd={},events={},data={})", k.fd, k.events, k.data)
-}
-
-fn err_text(e: &pyselect::Error) -> String {
-    format!("ERR {}: {e}", e.python_name())
-}
-
-fn ready_text(ready: &[(Key, u8)]) -> String {
-    let items: Vec<String> = ready
-        .iter()
-        .map(|(k, ev)| format!("({},{ev},{})", k.fd, k.data))
-        .collect();
-    format!("OK [{}]", items.join(", "))
-}
-
-/// One selector operation on any of the three, as the fixture prints its outcome.
-fn apply<S: Selector<RawFd, i64>>(sel: &mut S, op: &Op) -> String {
-    let key = |r: pyselect::Result<&Key>| match r {
-        Ok(k) => format!("OK {}", key_text(k)),
-        Err(e) => err_text(&e),
-    };
-    match *op {
-        Op::Reg(fd, ev, data) => key(sel.register(fd, ev, data)),
-        Op::Mod(fd, ev, data) => key(sel.modify(fd, ev, data)),
-        Op::Unreg(fd) => match sel.unregister(fd) {
-            Ok(k) => format!("OK {}", key_text(&k)),
-            Err(e) => err_text(&e),
-        },
-        Op::Key(fd) => key(sel.get_key(fd)),
-        Op::Map => match sel.get_map() {
-            None => "OK None".into(),
-            Some(m) => format!("OK {:?}", m.keys().collect::<Vec<_>>()),
-        },
-        Op::Sel(t) => match sel.select(t) {
-            Ok(ready) => ready_text(&ready),
-            Err(e) => err_text(&e),
-        },
-        Op::Close => match sel.close() {
-            Ok(()) => "OK".into(),
-            Err(e) => err_text(&e),
-        },
-        _ => unreachable!("not a selector operation: {op:?}"),
-    }
-}
-
-enum AnySel {
-    Select(SelectSelector<RawFd, i64>),
-    Poll(PollSelector<RawFd, i64>),
-    Epoll(EpollSelector<RawFd, i64>),
-}
-
 /// Run `ops` in this process: one outcome line per operation.
 fn run_ours(world: &World, ops: &[Op]) -> Vec<String> {
-    let mut sel: Option<AnySel> = None;
-    let mut dups: HashMap<RawFd, OwnedFd> = HashMap::new();
-    let out = ops
-        .iter()
-        .map(|op| match op {
-            Op::New(kind) => {
-                sel = Some(match kind {
-                    Kind::Select => AnySel::Select(SelectSelector::new().unwrap()),
-                    Kind::Poll => AnySel::Poll(PollSelector::new().unwrap()),
-                    Kind::Epoll => AnySel::Epoll(EpollSelector::new().unwrap()),
-                });
-                "OK".into()
-            }
-            Op::Dup(fd, at) => {
-                let copy = world.by_number(*fd).try_clone().expect("dup");
-                dups.insert(*at, pyref::move_fd(copy, *at));
-                "OK".into()
-            }
-            Op::CloseFd(fd) => {
-                let owned = dups.remove(fd).expect("closefd of a dup");
-                nix::unistd::close(owned).expect("close");
-                "OK".into()
-            }
-            op => match sel.as_mut().expect("a selector (new first)") {
-                AnySel::Select(s) => apply(s, op),
-                AnySel::Poll(s) => apply(s, op),
-                AnySel::Epoll(s) => apply(s, op),
-            },
-        })
-        .collect();
-    assert!(
-        dups.is_empty(),
-        "a scenario left a dup open: {:?}",
-        dups.keys()
-    );
-    out
+    selectorsutil::run(ops, |fd| world.by_number(fd).try_clone().expect("dup"))
 }
 
 /// Run `ops` in CPython on the world's fds.
 fn run_cpython(world: &World, ops: &[Op]) -> Vec<String> {
-    let text: String = ops.iter().map(|op| op.line() + "\n").collect();
+    let text = selectorsutil::ops_text(ops);
     let mut cmd = pyref::python_cmd(&pyref::fixture("selectors_calls.py"), &[]);
     pyref::pass_fds(&mut cmd, world.open_fds());
     let out = pyref::run(cmd, &text).success("python3 selectors_calls.py");
     out.stdout.lines().map(str::to_owned).collect()
-}
-
-/// A `SelectSelector` ready list with its items in ascending fd order (CPython's order is its
-/// set layout): `OK [(9,1,0), (5,1,0)]` -> `OK [(5,1,0), (9,1,0)]`.
-fn sorted_ready(line: &str) -> String {
-    let Some(inner) = line.strip_prefix("OK [").and_then(|l| l.strip_suffix(']')) else {
-        return line.to_owned();
-    };
-    if inner.is_empty() {
-        return line.to_owned();
-    }
-    let mut items: Vec<&str> = inner.split(", ").collect();
-    let fd = |s: &&str| -> RawFd { s[1..].split(',').next().unwrap().parse().unwrap() };
-    items.sort_by_key(fd);
-    format!("OK [{}]", items.join(", "))
 }
 
 // ---------------------------------------------------------------------------------------------
