@@ -23,24 +23,39 @@ use common::child::ChildGuard;
 const LIMIT: Duration = Duration::from_secs(60);
 
 /// The example binary `name`, built by cargo first (a no-op when it is up to date: `cargo
-/// test --tests` alone does not build examples).
+/// test --tests` alone does not build examples), where cargo says it put it.
 fn example(name: &str) -> PathBuf {
     let exe = std::env::current_exe().expect("current_exe");
-    let profile_dir = exe
+    let release = exe
         .parent()
         .and_then(|deps| deps.parent())
-        .expect("the test binary lives in <target>/<profile>/deps");
+        .is_some_and(|profile| profile.ends_with("release"));
     let mut cmd = Command::new(env!("CARGO"));
-    cmd.args(["build", "--quiet", "--example", name])
-        .current_dir(env!("CARGO_MANIFEST_DIR"));
-    if profile_dir.ends_with("release") {
+    cmd.args([
+        "build",
+        "--quiet",
+        "--message-format=json",
+        "--example",
+        name,
+    ])
+    .current_dir(env!("CARGO_MANIFEST_DIR"));
+    if release {
         cmd.arg("--release");
     }
     let what = format!("cargo build --example {name}");
-    common::child::ChildGuard::spawn(&mut cmd, &what)
+    let out = ChildGuard::spawn(&mut cmd, &what)
         .output(Duration::from_secs(600))
         .success(&what);
-    let bin = profile_dir.join("examples").join(name);
+    // {"reason":"compiler-artifact",...,"executable":"/.../examples/NAME",...}
+    let bin = out
+        .stdout
+        .lines()
+        .filter(|l| l.contains(r#""reason":"compiler-artifact""#))
+        .filter_map(|l| l.split(r#""executable":""#).nth(1))
+        .filter_map(|rest| rest.split('"').next())
+        .map(PathBuf::from)
+        .find(|p| p.file_name().is_some_and(|f| f == name))
+        .unwrap_or_else(|| panic!("cargo named no executable for {name}:\n{}", out.stdout));
     assert!(bin.is_file(), "{} was not built", bin.display());
     bin
 }

@@ -110,9 +110,9 @@ pub struct SelectorKey<F, D> {
     pub data: D,
 }
 
-/// The interface the three selectors share (Python's `selectors.BaseSelector`). Which
-/// syscalls each method makes depends on the selector: see [`SelectSelector`],
-/// [`PollSelector`] and [`EpollSelector`].
+/// `pselect6`, `poll` or `epoll_wait` behind one interface: what the three selectors share
+/// (Python's `selectors.BaseSelector`). Which syscalls each method makes depends on the
+/// selector: see [`SelectSelector`], [`PollSelector`] and [`EpollSelector`].
 pub trait Selector<F: FileNo, D> {
     /// `epoll_ctl(EPOLL_CTL_ADD)` for an [`EpollSelector`], no syscall for the others: watch
     /// `fileobj` for `events` (Python's `register(fileobj, events, data)`).
