@@ -3,7 +3,10 @@
 //! (readable, writable, both, neither, an fd that is not open, a negative fd). After every
 //! step the result or error (class and text) is the model's, the map is the model's, and the
 //! process holds exactly the fds it held before plus the epoll fd while an `EpollSelector` is
-//! open: no fd leaks on any path, error paths included (`/proc/self/fd`).
+//! open: no fd leaks on any path, error paths included (`/proc/self/fd`). And at the fd limit,
+//! `EpollSelector::new` fails with the kernel's `EMFILE` and leaves nothing behind.
+
+mod util;
 
 use std::collections::BTreeSet;
 use std::io::Write;
@@ -414,4 +417,36 @@ fn poll_selector_follows_the_model() {
 #[test]
 fn epoll_selector_follows_the_model() {
     property(Kind::Epoll);
+}
+
+#[test]
+fn epoll_selector_new_fails_cleanly_at_the_fd_limit() {
+    // Spawning the child opens pipes here: not while another test counts fds.
+    let _serial = serial();
+    util::in_child("epoll_selector_new_fails_cleanly_at_the_fd_limit", || {
+        use nix::sys::resource::{getrlimit, setrlimit, Resource};
+        let (soft, hard) = getrlimit(Resource::RLIMIT_NOFILE).expect("getrlimit");
+        // The number the next fd would get: with the limit there, no fd can be made.
+        let next = {
+            let probe = std::fs::File::open("/dev/null").expect("open /dev/null");
+            probe.as_raw_fd()
+        };
+        let before = open_fds();
+        setrlimit(Resource::RLIMIT_NOFILE, next as u64, hard).expect("setrlimit");
+        let res = EpollSelector::<RawFd, ()>::new().map(drop);
+        setrlimit(Resource::RLIMIT_NOFILE, soft, hard).expect("restore the limit");
+        let after = open_fds();
+        let e = res.expect_err("epoll_create1 at the fd limit");
+        assert_eq!(e.errno(), Some(libc::EMFILE));
+        assert_eq!(e.to_string(), "[Errno 24] Too many open files");
+        assert_eq!(after, before, "no fd appeared or vanished");
+        // The two selectors that own no fd do not care.
+        setrlimit(Resource::RLIMIT_NOFILE, next as u64, hard).expect("setrlimit");
+        let others = (
+            SelectSelector::<RawFd, ()>::new().is_ok(),
+            PollSelector::<RawFd, ()>::new().is_ok(),
+        );
+        setrlimit(Resource::RLIMIT_NOFILE, soft, hard).expect("restore the limit");
+        assert_eq!(others, (true, true));
+    });
 }
