@@ -3,7 +3,7 @@
 use std::collections::BTreeMap;
 use std::os::fd::{AsRawFd, RawFd};
 
-use super::{ceil_ms, Keys, Selector, SelectorKey, EVENT_READ, EVENT_WRITE};
+use super::{ceil_ms, not_registered, Keys, Selector, SelectorKey, EVENT_READ, EVENT_WRITE};
 use crate::epoll::{Epoll, EPOLLIN, EPOLLOUT};
 use crate::error::{Error, Result};
 use crate::fileno::FileNo;
@@ -113,14 +113,21 @@ impl<F: FileNo, D> Selector<F, D> for EpollSelector<F, D> {
     /// `epoll_ctl(EPOLL_CTL_MOD)` when the events change: see [`EpollSelector`].
     #[doc(alias = "epoll_ctl")]
     fn modify(&mut self, fileobj: F, events: u8, data: D) -> Result<&SelectorKey<F, D>> {
-        let fd = self.keys.lookup(&fileobj)?;
-        if self.keys.map[&fd].events != events {
+        let key = self.keys.find(&fileobj)?;
+        let fd = key.fd;
+        if key.events != events {
             if let Err(e) = self.epoll.modify(fd, mask(events)) {
+                // CPython's `super().unregister(fileobj)`: the key goes, the kernel's
+                // registration (if any) stays.
                 self.keys.map.remove(&fd);
                 return Err(e);
             }
         }
-        let key = self.keys.map.get_mut(&fd).expect("lookup found it");
+        let key = self
+            .keys
+            .map
+            .get_mut(&fd)
+            .ok_or_else(|| not_registered(&fileobj))?;
         key.events = events;
         key.data = data;
         Ok(key)

@@ -207,20 +207,16 @@ impl<F: FileNo, D> Keys<F, D> {
         }
     }
 
-    /// The fd of a registered file object, or `Value` (negative fd) / `Key` (not registered).
-    fn lookup<T: FileNo>(&self, fileobj: &T) -> Result<RawFd> {
+    /// The key of a registered file object, or `Value` (negative fd) / `Key` (not registered).
+    fn find<T: FileNo>(&self, fileobj: &T) -> Result<&SelectorKey<F, D>> {
         let fd = fd_of(fileobj)?;
-        if self.map.contains_key(&fd) {
-            Ok(fd)
-        } else {
-            Err(not_registered(fileobj))
-        }
+        self.map.get(&fd).ok_or_else(|| not_registered(fileobj))
     }
 
     /// Python's base `unregister`: drop the key of `fileobj` and return it.
     fn remove<T: FileNo>(&mut self, fileobj: &T) -> Result<SelectorKey<F, D>> {
-        let fd = self.lookup(fileobj)?;
-        Ok(self.map.remove(&fd).expect("lookup found it"))
+        let fd = fd_of(fileobj)?;
+        self.map.remove(&fd).ok_or_else(|| not_registered(fileobj))
     }
 
     /// Python's `get_key`: closed first, then the lookup.
@@ -228,8 +224,7 @@ impl<F: FileNo, D> Keys<F, D> {
         if self.closed {
             return Err(Error::Runtime(MSG_SELECTOR_CLOSED.into()));
         }
-        let fd = self.lookup(fileobj)?;
-        Ok(&self.map[&fd])
+        self.find(fileobj)
     }
 
     fn get_map(&self) -> Option<&BTreeMap<RawFd, SelectorKey<F, D>>> {

@@ -3,7 +3,7 @@
 use std::collections::BTreeMap;
 use std::os::fd::RawFd;
 
-use super::{ceil_ms, fd_of, Keys, Selector, SelectorKey, EVENT_READ, EVENT_WRITE};
+use super::{ceil_ms, fd_of, not_registered, Keys, Selector, SelectorKey, EVENT_READ, EVENT_WRITE};
 use crate::error::{Error, Result, MSG_TIMESTAMP_TOO_LARGE};
 use crate::fileno::FileNo;
 use crate::poll::{Poll, POLLIN, POLLOUT};
@@ -108,16 +108,26 @@ impl<F: FileNo, D> Selector<F, D> for PollSelector<F, D> {
     /// No syscall: events are not checked; on a failure of the poll object's `modify` the key
     /// is dropped, as CPython's `_PollLikeSelector.modify`.
     fn modify(&mut self, fileobj: F, events: u8, data: D) -> Result<&SelectorKey<F, D>> {
-        fd_of(&fileobj)?;
+        let fd = fd_of(&fileobj)?;
         self.keys.refuse_if_closed()?;
-        let fd = self.keys.lookup(&fileobj)?;
-        if self.keys.map[&fd].events != events {
+        let key = self
+            .keys
+            .map
+            .get(&fd)
+            .ok_or_else(|| not_registered(&fileobj))?;
+        if key.events != events {
             if let Err(e) = self.poll.modify(fd, mask(events)) {
+                // CPython's `super().unregister(fileobj)`: the key goes, the kernel's
+                // registration (if any) stays.
                 self.keys.map.remove(&fd);
                 return Err(e);
             }
         }
-        let key = self.keys.map.get_mut(&fd).expect("lookup found it");
+        let key = self
+            .keys
+            .map
+            .get_mut(&fd)
+            .ok_or_else(|| not_registered(&fileobj))?;
         key.events = events;
         key.data = data;
         Ok(key)

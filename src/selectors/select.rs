@@ -3,7 +3,7 @@
 use std::collections::BTreeMap;
 use std::os::fd::RawFd;
 
-use super::{fd_of, Keys, Selector, SelectorKey, EVENT_READ, EVENT_WRITE};
+use super::{fd_of, not_registered, Keys, Selector, SelectorKey, EVENT_READ, EVENT_WRITE};
 use crate::error::Result;
 use crate::fileno::FileNo;
 
@@ -77,14 +77,22 @@ impl<F: FileNo, D> Selector<F, D> for SelectSelector<F, D> {
     /// stays unregistered), the same events only replace the data, as CPython's base
     /// `modify`.
     fn modify(&mut self, fileobj: F, events: u8, data: D) -> Result<&SelectorKey<F, D>> {
-        fd_of(&fileobj)?;
+        let fd = fd_of(&fileobj)?;
         self.keys.refuse_if_closed()?;
-        let fd = self.keys.lookup(&fileobj)?;
-        if self.keys.map[&fd].events != events {
+        let key = self
+            .keys
+            .map
+            .get(&fd)
+            .ok_or_else(|| not_registered(&fileobj))?;
+        if key.events != events {
             self.unregister(&fileobj)?;
             return self.register(fileobj, events, data);
         }
-        let key = self.keys.map.get_mut(&fd).expect("lookup found it");
+        let key = self
+            .keys
+            .map
+            .get_mut(&fd)
+            .ok_or_else(|| not_registered(&fileobj))?;
         key.data = data;
         Ok(key)
     }
