@@ -74,18 +74,19 @@ fn print(words: &[&str]) {
 }
 
 /// Python's `repr(sock)`: `<socket.socket fd=5, family=2, type=1, proto=0, laddr=(..),
-/// raddr=(..)>`, the addresses left out when the kernel has none.
+/// raddr=(..)>`, the addresses left out when the kernel has none. One `getsockname` and one
+/// `getpeername`, as CPython's `repr` makes.
 fn socket_repr(sock: &Socket) -> String {
-    let family = if sock.getsockname().is_ok_and(|a| a.is_ipv6()) {
-        libc::AF_INET6
-    } else {
-        libc::AF_INET
+    let laddr = sock.getsockname().ok();
+    let family = match laddr {
+        Some(a) if a.is_ipv6() => libc::AF_INET6,
+        _ => libc::AF_INET,
     };
     let mut text = format!(
         "<socket.socket fd={}, family={family}, type=1, proto=0",
         sock.fileno()
     );
-    if let Ok(laddr) = sock.getsockname() {
+    if let Some(laddr) = laddr {
         text += &format!(", laddr={}", addr_repr(&laddr));
     }
     if let Ok(raddr) = sock.getpeername() {

@@ -67,6 +67,8 @@ struct Server {
     stderr: Receiver<String>,
     /// Every stdout line so far.
     lines: Vec<String>,
+    /// Run under strace: `guard` is strace, the program its child.
+    traced: bool,
 }
 
 fn line_reader(r: impl Read + Send + 'static) -> Receiver<String> {
@@ -93,7 +95,28 @@ impl Server {
             stdout,
             stderr,
             lines: Vec::new(),
+            traced: false,
         }
+    }
+
+    /// `cmd` under `strace -f -qq -e trace=epoll_create1,epoll_ctl,epoll_wait -o trace`.
+    fn start_traced(cmd: &Command, trace: &std::path::Path, what: &str) -> Server {
+        let mut strace = Command::new("strace");
+        strace
+            .args([
+                "-f",
+                "-qq",
+                "-e",
+                "trace=epoll_create1,epoll_ctl,epoll_wait",
+                "-o",
+            ])
+            .arg(trace)
+            .arg("--")
+            .arg(cmd.get_program())
+            .args(cmd.get_args());
+        let mut server = Server::start(strace, what);
+        server.traced = true;
+        server
     }
 
     /// The ports of the `listening on` line on stderr (`HOST:PORT` words).
@@ -126,11 +149,32 @@ impl Server {
     }
 
     /// Kill the program by pid and return its stdout lines; it must still have been running.
-    fn stop(self) -> Vec<String> {
-        let pid = nix::unistd::Pid::from_raw(self.guard.id() as i32);
-        nix::sys::signal::kill(pid, nix::sys::signal::Signal::SIGKILL)
-            .expect("the server is still running");
-        // The guard reaps it.
+    /// Under strace, the traced program is killed and strace waited for, so that the trace
+    /// file is complete.
+    fn stop(mut self) -> Vec<String> {
+        let mut pid = self.guard.id() as i32;
+        if self.traced {
+            let children = format!("/proc/{pid}/task/{pid}/children");
+            let text = std::fs::read_to_string(&children).expect("strace's children");
+            pid = text
+                .split_whitespace()
+                .next()
+                .and_then(|p| p.parse().ok())
+                .expect("strace's child, the traced program");
+        }
+        nix::sys::signal::kill(
+            nix::unistd::Pid::from_raw(pid),
+            nix::sys::signal::Signal::SIGKILL,
+        )
+        .expect("the server is still running");
+        if self.traced {
+            let deadline = std::time::Instant::now() + LIMIT;
+            assert!(
+                self.guard.wait_until(deadline).is_some(),
+                "strace did not exit after its program"
+            );
+        }
+        // The guard reaps what is left.
         drop(self.guard);
         self.lines
     }
@@ -276,5 +320,84 @@ fn seed_select_server_matches_the_seeds_program() {
     assert_eq!(
         ours, theirs,
         "the Rust example (left) against the seed's (right)"
+    );
+}
+
+/// The epoll calls of a trace, one line each, with CPython's uninitialised upper half of
+/// `data.u64` (bpo-35561) and the address of `EPOLL_CTL_DEL`'s event pointer normalised.
+fn epoll_calls(trace: &str) -> Vec<String> {
+    trace
+        .lines()
+        .filter_map(|l| l.split_once(' ').map(|(_, rest)| rest.split_whitespace()))
+        .map(|words| words.collect::<Vec<_>>().join(" "))
+        .filter(|l| l.starts_with("epoll_") && l.contains(") = ") && !l.contains("resumed>"))
+        .map(|mut l| {
+            if let Some(i) = l.find("EPOLL_CTL_DEL, ") {
+                let ptr = i + l[i..].find(", 0x").expect("a non-NULL pointer") + 2;
+                let end = ptr + l[ptr..].find(')').expect(")");
+                l = format!("{}PTR{}", &l[..ptr], &l[end..]);
+            }
+            // data={u32=5, u64=140527034957829} -> data={u32=5, u64=5}
+            let mut out = String::new();
+            let mut rest = l.as_str();
+            while let Some(i) = rest.find("u32=") {
+                let (head, tail) = rest.split_at(i + 4);
+                let comma = tail.find(", u64=").expect("u64");
+                let fd: u64 = tail[..comma].parse().expect("u32");
+                let after = &tail[comma + 6..];
+                let close = after.find('}').expect("}");
+                let u64v: u64 = after[..close].parse().expect("u64");
+                assert_eq!(u64v & 0xffff_ffff, fd, "data.u64's low half is the fd: {l}");
+                out.push_str(&format!("{head}{fd}, u64={fd}"));
+                rest = &after[close..];
+            }
+            out + rest
+        })
+        .collect()
+}
+
+#[test]
+fn selectors_echo_makes_cpythons_epoll_calls() {
+    let dir = std::path::PathBuf::from(env!("CARGO_TARGET_TMPDIR"));
+    let traces = [dir.join("echo-rs.trace"), dir.join("echo-py.trace")];
+    let mut rust = Command::new(example("selectors_echo"));
+    rust.arg("0");
+    let python = common::python::interpreter();
+    let mut py = Command::new(&python.exe);
+    py.arg("-I")
+        .arg(concat!(
+            env!("CARGO_MANIFEST_DIR"),
+            "/tests/fixtures/selectors_echo.py"
+        ))
+        .arg("0");
+    let mut calls = Vec::new();
+    for (cmd, trace) in [(rust, &traces[0]), (py, &traces[1])] {
+        let server = Server::start_traced(&cmd, trace, "a traced echo server");
+        drive_echo(server);
+        let text = std::fs::read_to_string(trace).expect("the trace");
+        let _ = std::fs::remove_file(trace);
+        calls.push(epoll_calls(&text));
+    }
+    let (ours, theirs) = (&calls[0], &calls[1]);
+    // Python's import-time probe (epoll_create1 + close) comes first: compare from the
+    // selector's own epoll_create1, the last one before the first epoll_ctl.
+    let from = |c: &[String]| {
+        let ctl = c
+            .iter()
+            .position(|l| l.starts_with("epoll_ctl"))
+            .expect("epoll_ctl");
+        c[..ctl]
+            .iter()
+            .rposition(|l| l.starts_with("epoll_create1"))
+            .expect("epoll_create1")
+    };
+    let (ours, theirs) = (&ours[from(ours)..], &theirs[from(theirs)..]);
+    assert!(
+        ours.iter().filter(|l| l.starts_with("epoll_wait")).count() >= 5,
+        "one wait per event at least:\n{ours:#?}"
+    );
+    assert_eq!(
+        ours, theirs,
+        "the Rust example's epoll calls (left) against Python's (right)"
     );
 }
