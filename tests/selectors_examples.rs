@@ -365,7 +365,11 @@ fn epoll_calls(trace: &str) -> Vec<String> {
 #[test]
 fn selectors_echo_makes_cpythons_epoll_calls() {
     let dir = std::path::PathBuf::from(env!("CARGO_TARGET_TMPDIR"));
-    let traces = [dir.join("echo-rs.trace"), dir.join("echo-py.trace")];
+    let pid = std::process::id();
+    let traces = [
+        dir.join(format!("echo-rs-{pid}.trace")),
+        dir.join(format!("echo-py-{pid}.trace")),
+    ];
     let mut rust = Command::new(example("selectors_echo"));
     rust.arg("0");
     let python = common::python::interpreter();
