@@ -11,8 +11,9 @@
 //! fixed (`server_socket2 == server_socket2` was always true), each reply naming the port
 //! actually bound, and one `seed: listening on` line on stderr once both sockets listen.
 
+use pyselect::output::print_line;
 use pyselect::pyrepr::{addr_repr, bytes_repr};
-use pyselect::{print_line, select, Socket};
+use pyselect::{select, Socket};
 
 fn main() {
     if let Err(e) = run() {
@@ -49,7 +50,7 @@ fn run() -> Result<(), Box<dyn std::error::Error>> {
     // The ports actually bound, and the listening line.
     let port1 = server_socket1.getsockname()?.port();
     let port2 = server_socket2.getsockname()?.port();
-    pyselect::eprint_line(&format!("seed: listening on {ip}:{port1} {ip}:{port2}"))?;
+    pyselect::output::eprint_line(&format!("seed: listening on {ip}:{port1} {ip}:{port2}"))?;
 
     // read 소켓 리스트 (the read list)
     let read_socket_list = [&server_socket1, &server_socket2];

@@ -70,7 +70,7 @@ type Sel = DefaultSelector<Sock, Callback>;
 
 /// `print(*words)`: one `write(2)` per line.
 fn print(words: &[&str]) {
-    let _ = pyselect::print_line(&words.join(" "));
+    let _ = pyselect::output::print_line(&words.join(" "));
 }
 
 /// Python's `repr(sock)`: `<socket.socket fd=5, family=2, type=1, proto=0, laddr=(..),
@@ -141,7 +141,7 @@ fn run(port: u16) -> pyselect::Result<()> {
     sock.listen(Some(100))?;
     sock.setblocking(false)?;
     let bound = sock.getsockname()?;
-    let _ = pyselect::eprint_line(&format!("listening on {bound}"));
+    let _ = pyselect::output::eprint_line(&format!("listening on {bound}"));
     sel.register(Sock(Rc::new(sock)), EVENT_READ, Callback(accept))?;
 
     loop {
