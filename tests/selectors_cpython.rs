@@ -2,7 +2,8 @@
 //! selectors, on the very same file descriptions.
 //!
 //! This process sets up pipes, socket pairs, loopback TCP connections and a regular file in
-//! known states (readable, writable, hung up, broken, pending connection, closed fd, fd 1500),
+//! known states at fixed numbers (`util::twins::World`: readable, writable, hung up, broken,
+//! pending connection, urgent data, EOF; plus a closed fd and fd 1500),
 //! runs every scenario through `SelectSelector`, `PollSelector` and `EpollSelector` with raw fd
 //! numbers, then hands the fds to one `python3` process at the same numbers, which runs the
 //! same operations with `tests/fixtures/selectors_calls.py`. Selectors read and write no data,
@@ -16,166 +17,39 @@
 //!
 //! Needs `python3`; without it the tests fail with a message saying so.
 
-mod pyref;
-mod selectorsutil;
+mod util;
 
-use std::collections::HashMap;
-use std::io::Write;
-use std::net::{Shutdown, TcpListener, TcpStream};
-use std::os::fd::{AsFd, AsRawFd, OwnedFd, RawFd};
-use std::os::unix::net::UnixStream;
-use std::sync::{Mutex, MutexGuard};
+use std::os::fd::RawFd;
 
-use nix::fcntl::OFlag;
-use nix::poll::{poll, PollFd, PollFlags, PollTimeout};
-use nix::sys::resource::{getrlimit, setrlimit, Resource};
-use nix::sys::socket::{send, MsgFlags};
-
-use selectorsutil::{sorted_ready, Kind, Op, KINDS, R, RW, W};
-
-/// The scenarios create fds at fixed numbers and hand fds to a child: one test at a time.
-static SERIAL: Mutex<()> = Mutex::new(());
-
-fn serial() -> MutexGuard<'static, ()> {
-    SERIAL.lock().unwrap_or_else(|e| e.into_inner())
-}
+use util::selectors::{python_cmd, sorted_ready, Kind, Op, KINDS, R, RW, W};
+use util::twins::{
+    World, BROKEN_W, DATA_R, EMPTY_R, EMPTY_W, EOF, FILE, HUP_R, IDLE, OOB, PENDING, UA, UB,
+};
+use util::{fd::is_open, serial, server::ensure_nofile};
 
 /// The fd numbers the scenarios put copies at (free in both processes).
 const DUP_AT: RawFd = 700;
 const HIGH_FD: RawFd = 1500;
 /// A number that is never open in either process. Below 64, so inside both processes' fd
 /// tables: Linux's select(2) silently skips (and leaves set) an fd beyond the table's size,
-/// so a closed fd 900 reads as "ready" in a small process and as EBADF in a large one.
-const CLOSED: RawFd = 60;
+/// so a closed fd 900 reads as "ready" in a small process and as EBADF in a large one. (Not
+/// [`util::twins::CLOSED`], which is 70; the world's fds are 50 to 63.)
+const CLOSED: RawFd = 49;
 
-/// Wait (bounded) until the kernel reports `events` on `fd`, so a state the peer produces is
-/// in place before either side looks.
-fn wait_for(fd: &impl AsFd, events: PollFlags) {
-    let mut fds = [PollFd::new(fd.as_fd(), events)];
-    let n = poll(&mut fds, PollTimeout::from(10_000u16)).expect("poll");
-    assert_eq!(n, 1, "the fd never became ready for {events:?} within 10 s");
-}
-
-fn pipe() -> (OwnedFd, OwnedFd) {
-    nix::unistd::pipe2(OFlag::O_CLOEXEC).expect("pipe2")
-}
-
-/// Every fd the scenarios use, kept open for the whole test, by name.
-struct World {
-    fds: HashMap<&'static str, OwnedFd>,
-    /// Scratch file behind `file`, removed at the end.
-    file_path: std::path::PathBuf,
-    /// Kept open so that the states above hold (peers, pipe ends).
-    _keep: Vec<OwnedFd>,
-}
-
-impl World {
-    fn new() -> Self {
-        let mut fds = HashMap::new();
-        let mut keep: Vec<OwnedFd> = Vec::new();
-        // An empty pipe: "er" never ready, "ew" writable.
-        let (er, ew) = pipe();
-        // A pipe with data: "dr" readable.
-        let (dr, dw) = pipe();
-        std::fs::File::from(dw.try_clone().unwrap())
-            .write_all(b"data")
-            .unwrap();
-        keep.push(dw);
-        // A pipe whose writer is gone: "hup" is at EOF (POLLHUP).
-        let (hup, hw) = pipe();
-        drop(hw);
-        // A pipe whose reader is gone: "broken" is POLLOUT|POLLERR.
-        let (br, broken) = pipe();
-        drop(br);
-        // An AF_UNIX stream pair, nothing sent: both writable.
-        let (ua, ub) = UnixStream::pair().expect("socketpair");
-        // Listeners with and without a connection waiting.
-        let bind = || TcpListener::bind("127.0.0.1:0").expect("bind 127.0.0.1:0");
-        let (pending, idle, server) = (bind(), bind(), bind());
-        let pending_client = TcpStream::connect(pending.local_addr().unwrap()).unwrap();
-        wait_for(&pending, PollFlags::POLLIN);
-        keep.push(pending_client.into());
-        // A connection whose peer sent urgent data, and one whose peer closed.
-        let oob_client = TcpStream::connect(server.local_addr().unwrap()).unwrap();
-        let (oob, _) = server.accept().unwrap();
-        assert_eq!(
-            send(oob_client.as_raw_fd(), b"!", MsgFlags::MSG_OOB).unwrap(),
-            1
-        );
-        wait_for(&oob, PollFlags::POLLPRI);
-        keep.push(oob_client.into());
-        let eof_client = TcpStream::connect(server.local_addr().unwrap()).unwrap();
-        let (eof, _) = server.accept().unwrap();
-        eof_client.shutdown(Shutdown::Both).unwrap();
-        drop(eof_client);
-        wait_for(&eof, PollFlags::POLLIN);
-        // A regular file: epoll refuses it (EPERM).
-        let file_path =
-            std::env::temp_dir().join(format!("pyselect-selectors-cpython-{}", std::process::id()));
-        let file = std::fs::File::create(&file_path).expect("create a scratch file");
-
-        for (name, fd) in [
-            ("er", er),
-            ("ew", ew),
-            ("dr", dr),
-            ("hup", hup),
-            ("broken", broken),
-            ("ua", ua.into()),
-            ("ub", ub.into()),
-            ("pending", pending.into()),
-            ("idle", idle.into()),
-            ("oob", oob.into()),
-            ("eof", eof.into()),
-            ("file", file.into()),
-        ] {
-            fds.insert(name, fd);
-        }
-        assert!(
-            !pyref_is_open(CLOSED) && !pyref_is_open(DUP_AT) && !pyref_is_open(HIGH_FD),
-            "fds {CLOSED}, {DUP_AT} and {HIGH_FD} must be free"
-        );
-        World {
-            fds,
-            file_path,
-            _keep: keep,
-        }
-    }
-
-    fn fd(&self, name: &str) -> RawFd {
-        self.fds[name].as_raw_fd()
-    }
-
-    fn by_number(&self, fd: RawFd) -> &OwnedFd {
-        self.fds
-            .values()
-            .find(|f| f.as_raw_fd() == fd)
-            .unwrap_or_else(|| panic!("fd {fd} is not one of the world's"))
-    }
-
-    /// The fds the Python process must inherit.
-    fn open_fds(&self) -> Vec<RawFd> {
-        self.fds.values().map(AsRawFd::as_raw_fd).collect()
-    }
-}
-
-impl Drop for World {
-    fn drop(&mut self) {
-        let _ = std::fs::remove_file(&self.file_path);
-    }
-}
-
-fn pyref_is_open(fd: RawFd) -> bool {
-    std::fs::symlink_metadata(format!("/proc/self/fd/{fd}")).is_ok()
+/// The world of fds in known states (see [`util::twins::World`]), with the numbers the
+/// scenarios need free checked.
+fn world() -> World {
+    let world = World::new();
+    assert!(
+        !is_open(CLOSED) && !is_open(DUP_AT) && !is_open(HIGH_FD),
+        "fds {CLOSED}, {DUP_AT} and {HIGH_FD} must be free"
+    );
+    world
 }
 
 /// RLIMIT_NOFILE must allow fd 1500 in this process (and the Python child, which inherits it).
 fn allow_high_fds() {
-    let (soft, hard) = getrlimit(Resource::RLIMIT_NOFILE).expect("getrlimit");
-    let need = HIGH_FD as u64 + 100;
-    if soft < need {
-        assert!(hard >= need, "RLIMIT_NOFILE hard limit {hard} < {need}");
-        setrlimit(Resource::RLIMIT_NOFILE, need, hard).expect("setrlimit");
-    }
+    ensure_nofile(HIGH_FD as u64 + 100);
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -184,15 +58,14 @@ fn allow_high_fds() {
 
 /// Run `ops` in this process: one outcome line per operation.
 fn run_ours(world: &World, ops: &[Op]) -> Vec<String> {
-    selectorsutil::run(ops, |fd| world.by_number(fd).try_clone().expect("dup"))
+    util::selectors::run(ops, |fd| world.copy(fd))
 }
 
 /// Run `ops` in CPython on the world's fds.
 fn run_cpython(world: &World, ops: &[Op]) -> Vec<String> {
-    let text = selectorsutil::ops_text(ops);
-    let mut cmd = pyref::python_cmd(&pyref::fixture("selectors_calls.py"), &[]);
-    pyref::pass_fds(&mut cmd, world.open_fds());
-    let out = pyref::run(cmd, &text).success("python3 selectors_calls.py");
+    let text = util::selectors::ops_text(ops);
+    let cmd = python_cmd(world.numbers(), &[]);
+    let out = util::child::run(cmd, &text).success("python3 selectors_calls.py");
     out.stdout.lines().map(str::to_owned).collect()
 }
 
@@ -206,12 +79,11 @@ struct Scenario {
     ops: Vec<Op>,
 }
 
-fn scenarios(w: &World) -> Vec<Scenario> {
+fn scenarios() -> Vec<Scenario> {
     use Op::*;
-    let f = |name| w.fd(name);
-    let (er, ew, dr, hup, broken) = (f("er"), f("ew"), f("dr"), f("hup"), f("broken"));
-    let (ua, ub, pending, idle) = (f("ua"), f("ub"), f("pending"), f("idle"));
-    let (oob, eof, file) = (f("oob"), f("eof"), f("file"));
+    let (er, ew, dr, hup, broken) = (EMPTY_R, EMPTY_W, DATA_R, HUP_R, BROKEN_W);
+    let (ua, ub, pending, idle) = (UA, UB, PENDING, IDLE);
+    let (oob, eof, file) = (OOB, EOF, FILE);
     let t = |x: f64| Sel(Some(x));
     let all: &'static [Kind] = &KINDS;
     vec![
@@ -409,10 +281,10 @@ fn scenarios(w: &World) -> Vec<Scenario> {
 fn selectors_match_cpython_on_the_same_fds() {
     let _serial = serial();
     allow_high_fds();
-    let world = World::new();
+    let world = world();
     let mut names = Vec::new();
     let mut ops = Vec::new();
-    for s in scenarios(&world) {
+    for s in scenarios() {
         for &kind in s.kinds {
             ops.push(Op::New(kind));
             names.push((s.what, kind, "new".to_owned()));
@@ -456,14 +328,9 @@ fn selectors_match_cpython_on_the_same_fds() {
 fn outcomes_are_the_ones_the_spec_names() {
     let _serial = serial();
     allow_high_fds();
-    let world = World::new();
-    let (dr, ew, hup, broken) = (
-        world.fd("dr"),
-        world.fd("ew"),
-        world.fd("hup"),
-        world.fd("broken"),
-    );
-    let file = world.fd("file");
+    let world = world();
+    let (dr, ew, hup, broken) = (DATA_R, EMPTY_W, HUP_R, BROKEN_W);
+    let file = FILE;
     let run = |kind: Kind, ops: Vec<Op>| {
         let mut all = vec![Op::New(kind)];
         all.extend(ops);
@@ -584,8 +451,8 @@ fn outcomes_are_the_ones_the_spec_names() {
 #[test]
 fn select_and_poll_selectors_refuse_after_close_where_cpython_goes_on() {
     let _serial = serial();
-    let world = World::new();
-    let (dr, ew) = (world.fd("dr"), world.fd("ew"));
+    let world = world();
+    let (dr, ew) = (DATA_R, EMPTY_W);
     use Op::*;
     for kind in [Kind::Select, Kind::Poll] {
         let ops = vec![
@@ -634,8 +501,8 @@ fn select_and_poll_selectors_refuse_after_close_where_cpython_goes_on() {
 #[test]
 fn select_selector_orders_by_fd() {
     let _serial = serial();
-    let world = World::new();
-    let ew = world.fd("ew");
+    let world = world();
+    let ew = EMPTY_W;
     let targets = [720, 705, 713, 709];
     let mut ops = vec![Op::New(Kind::Select)];
     for (i, &at) in targets.iter().enumerate() {

@@ -8,28 +8,36 @@
 //!
 //! Needs `python3`; without it the tests fail with a message saying so.
 
-mod common;
+mod util;
 
-use std::io::{BufRead, BufReader, Read, Write};
+use std::io::{Read, Write};
 use std::net::{Shutdown, TcpStream};
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::process::Command;
-use std::sync::mpsc::{self, Receiver};
-use std::time::Duration;
+use std::time::Instant;
 
-use common::child::ChildGuard;
+use nix::sys::signal::Signal;
 
-/// Upper bound for any one step (a hang, not slowness).
-const LIMIT: Duration = Duration::from_secs(60);
+use util::child::{ChildGuard, Lines};
+use util::python::script_command;
+use util::server::{connect_port as connect, listed_ports};
+use util::strace::{normalise_epoll_line, Trace, TracedProcess};
+use util::{fixture, LIMIT};
 
-/// The example binary `name`, built by cargo first (a no-op when it is up to date: `cargo
-/// test --tests` alone does not build examples), where cargo says it put it.
+/// The example `name`, built by a nested `cargo build --example` into the target directory
+/// this test binary was built in (whatever chose it: `CARGO_TARGET_DIR`, `--target-dir`,
+/// `build.target-dir`; its `tmp/` is `CARGO_TARGET_TMPDIR`), in the same profile; the path is
+/// the one cargo reports, never a guess. When `cargo test` has built the examples already,
+/// this finds them fresh.
 fn example(name: &str) -> PathBuf {
     let exe = std::env::current_exe().expect("current_exe");
     let release = exe
         .parent()
         .and_then(|deps| deps.parent())
         .is_some_and(|profile| profile.ends_with("release"));
+    let target_dir = Path::new(env!("CARGO_TARGET_TMPDIR"))
+        .parent()
+        .expect("CARGO_TARGET_TMPDIR is <target dir>/tmp");
     let mut cmd = Command::new(env!("CARGO"));
     cmd.args([
         "build",
@@ -38,15 +46,16 @@ fn example(name: &str) -> PathBuf {
         "--example",
         name,
     ])
+    .arg("--target-dir")
+    .arg(target_dir)
     .current_dir(env!("CARGO_MANIFEST_DIR"));
     if release {
         cmd.arg("--release");
     }
     let what = format!("cargo build --example {name}");
     let out = ChildGuard::spawn(&mut cmd, &what)
-        .output(Duration::from_secs(600))
+        .output(LIMIT)
         .success(&what);
-    // {"reason":"compiler-artifact",...,"executable":"/.../examples/NAME",...}
     let bin = out
         .stdout
         .lines()
@@ -60,84 +69,75 @@ fn example(name: &str) -> PathBuf {
     bin
 }
 
-/// A server program under test, its stdout and stderr read line by line by threads.
-struct Server {
-    guard: ChildGuard,
-    stdout: Receiver<String>,
-    stderr: Receiver<String>,
-    /// Every stdout line so far.
-    lines: Vec<String>,
-    /// Run under strace: `guard` is strace, the program its child.
-    traced: bool,
+/// How a server program under test runs.
+enum Run {
+    /// On its own, under the process guard, its stdout and stderr read line by line.
+    Plain {
+        guard: ChildGuard,
+        stdout: Lines,
+        stderr: Lines,
+    },
+    /// Under strace (the one traced-process runner).
+    Traced(TracedProcess),
 }
 
-fn line_reader(r: impl Read + Send + 'static) -> Receiver<String> {
-    let (tx, rx) = mpsc::channel();
-    std::thread::spawn(move || {
-        // Ends at EOF, when the process is gone.
-        for line in BufReader::new(r).lines() {
-            let Ok(line) = line else { break };
-            if tx.send(line).is_err() {
-                break;
-            }
-        }
-    });
-    rx
+/// A server program under test.
+struct Server {
+    run: Run,
+    /// Every stdout line expected so far.
+    lines: Vec<String>,
 }
 
 impl Server {
     fn start(mut cmd: Command, what: &str) -> Server {
         let mut guard = ChildGuard::spawn(&mut cmd, what);
-        let stdout = line_reader(guard.take_stdout());
-        let stderr = line_reader(guard.take_stderr());
+        let stdout = Lines::read(guard.take_stdout());
+        let stderr = Lines::read(guard.take_stderr());
         Server {
-            guard,
-            stdout,
-            stderr,
+            run: Run::Plain {
+                guard,
+                stdout,
+                stderr,
+            },
             lines: Vec::new(),
-            traced: false,
         }
     }
 
-    /// `cmd` under `strace -f -qq -e trace=epoll_create1,epoll_ctl,epoll_wait -o trace`.
-    fn start_traced(cmd: &Command, trace: &std::path::Path, what: &str) -> Server {
-        let mut strace = Command::new("strace");
-        strace
-            .args([
-                "-f",
-                "-qq",
-                "-e",
-                "trace=epoll_create1,epoll_ctl,epoll_wait",
-                "-o",
-            ])
-            .arg(trace)
-            .arg("--")
-            .arg(cmd.get_program())
-            .args(cmd.get_args());
-        let mut server = Server::start(strace, what);
-        server.traced = true;
-        server
+    /// `cmd` under `strace -f -qq -e trace=epoll_create1,epoll_ctl,epoll_wait`.
+    fn start_traced(cmd: &Command, tag: &str) -> Server {
+        let filter = "trace=epoll_create1,epoll_ctl,epoll_wait";
+        Server {
+            run: Run::Traced(TracedProcess::start(tag, cmd, filter, &["-qq"])),
+            lines: Vec::new(),
+        }
     }
 
     /// The ports of the `listening on` line on stderr (`HOST:PORT` words).
-    fn listening(&self) -> Vec<u16> {
-        let line = self
-            .stderr
-            .recv_timeout(LIMIT)
-            .unwrap_or_else(|e| panic!("no listening line ({e})"));
-        assert!(line.contains("listening on"), "stderr said {line:?}");
-        line.split_whitespace()
-            .filter_map(|w| w.rsplit_once(':'))
-            .filter_map(|(_, p)| p.parse().ok())
-            .collect()
+    fn listening(&mut self) -> Vec<u16> {
+        match &mut self.run {
+            Run::Plain { stderr, .. } => {
+                let line = stderr
+                    .next(Instant::now() + LIMIT)
+                    .unwrap_or_else(|| panic!("no listening line: {:?}", stderr.lines()));
+                assert!(line.contains("listening on"), "stderr said {line:?}");
+                listed_ports(&line)
+            }
+            Run::Traced(traced) => traced.wait_listening(),
+        }
     }
 
     /// Wait for the next stdout line, which must start with `prefix`.
     fn expect(&mut self, prefix: &str) {
-        let line = self.stdout.recv_timeout(LIMIT).unwrap_or_else(|e| {
-            let err: Vec<String> = self.stderr.try_iter().collect();
+        let (stdout, stderr) = match &mut self.run {
+            Run::Plain { stdout, stderr, .. } => (stdout, stderr.text()),
+            Run::Traced(traced) => {
+                let err = traced.stderr();
+                (traced.stdout(), err)
+            }
+        };
+        let line = stdout.next(Instant::now() + LIMIT).unwrap_or_else(|| {
             panic!(
-                "no stdout line {prefix:?} ({e}); so far: {:?}; stderr: {err:?}",
+                "no stdout line {prefix:?}; so far: {:?}; stderr: {stderr:?}",
                 self.lines
             )
         });
@@ -148,35 +148,21 @@ impl Server {
         self.lines.push(line);
     }
 
-    /// Kill the program by pid and return its stdout lines; it must still have been running.
-    /// Under strace, the traced program is killed and strace waited for, so that the trace
-    /// file is complete.
-    fn stop(mut self) -> Vec<String> {
-        let mut pid = self.guard.id() as i32;
-        if self.traced {
-            let children = format!("/proc/{pid}/task/{pid}/children");
-            let text = std::fs::read_to_string(&children).expect("strace's children");
-            pid = text
-                .split_whitespace()
-                .next()
-                .and_then(|p| p.parse().ok())
-                .expect("strace's child, the traced program");
+    /// Kill the program by pid (it must still be running) and return its stdout lines, and
+    /// under strace the trace, complete once strace has exited after its program.
+    fn stop(self) -> (Vec<String>, Option<Trace>) {
+        match self.run {
+            Run::Plain { guard, .. } => {
+                guard.signal(Signal::SIGKILL);
+                // The guard reaps it.
+                drop(guard);
+                (self.lines, None)
+            }
+            Run::Traced(traced) => {
+                let (_, _, trace) = traced.kill();
+                (self.lines, Some(trace))
+            }
         }
-        nix::sys::signal::kill(
-            nix::unistd::Pid::from_raw(pid),
-            nix::sys::signal::Signal::SIGKILL,
-        )
-        .expect("the server is still running");
-        if self.traced {
-            let deadline = std::time::Instant::now() + LIMIT;
-            assert!(
-                self.guard.wait_until(deadline).is_some(),
-                "strace did not exit after its program"
-            );
-        }
-        // The guard reaps what is left.
-        drop(self.guard);
-        self.lines
     }
 }
 
@@ -193,18 +179,13 @@ fn normalise(lines: &[String], ports: &[(u16, &str)]) -> Vec<String> {
         .collect()
 }
 
-fn connect(port: u16) -> TcpStream {
-    let s = TcpStream::connect(("127.0.0.1", port)).expect("connect to the server");
-    s.set_read_timeout(Some(LIMIT)).unwrap();
-    s
-}
-
 fn local_port(s: &TcpStream) -> u16 {
     s.local_addr().unwrap().port()
 }
 
 /// Drive an echo server: two clients at once, each echoed, then closed one after the other.
-fn drive_echo(mut server: Server) -> Vec<String> {
+/// Its stdout lines, ports named, and its trace if it ran under strace.
+fn drive_echo(mut server: Server) -> (Vec<String>, Option<Trace>) {
     let [port] = server.listening()[..] else {
         panic!("one listening port expected")
     };
@@ -237,24 +218,18 @@ fn drive_echo(mut server: Server) -> Vec<String> {
         (port_b, "B"),
         (local_port(&c), "C"),
     ];
-    normalise(&server.stop(), &names)
+    let (lines, trace) = server.stop();
+    (normalise(&lines, &names), trace)
 }
 
 #[test]
 fn selectors_echo_matches_pythons_documentation_example() {
     let mut rust = Command::new(example("selectors_echo"));
     rust.arg("0");
-    let ours = drive_echo(Server::start(rust, "examples/selectors_echo"));
+    let (ours, _) = drive_echo(Server::start(rust, "examples/selectors_echo"));
 
-    let python = common::python::interpreter();
-    let mut py = Command::new(&python.exe);
-    py.arg("-I")
-        .arg(concat!(
-            env!("CARGO_MANIFEST_DIR"),
-            "/tests/fixtures/selectors_echo.py"
-        ))
-        .arg("0");
-    let theirs = drive_echo(Server::start(py, "python3 selectors_echo.py"));
+    let py = script_command(&fixture("selectors_echo.py"), &["0"]);
+    let (theirs, _) = drive_echo(Server::start(py, "python3 selectors_echo.py"));
 
     assert_eq!(ours.len(), 8, "{ours:#?}");
     assert_eq!(
@@ -293,7 +268,7 @@ fn drive_seed(mut server: Server) -> Vec<String> {
         });
         server.expect("[('127.0.0.1', ");
     }
-    normalise(&server.stop(), &names)
+    normalise(&server.stop().0, &names)
 }
 
 #[test]
@@ -302,13 +277,10 @@ fn seed_select_server_matches_the_seeds_program() {
     rust.args(["0", "0", "127.0.0.1"]);
     let ours = drive_seed(Server::start(rust, "examples/seed_select_server"));
 
-    let python = common::python::interpreter();
-    let mut py = Command::new(&python.exe);
+    // Unbuffered (`-u`), as the seed's lesson runs it: each line is printed as it happens.
+    let mut py = Command::new(util::python::exe());
     py.args(["-I", "-u"])
-        .arg(concat!(
-            env!("CARGO_MANIFEST_DIR"),
-            "/tests/fixtures/seed_select_server.py"
-        ))
+        .arg(fixture("seed_select_server.py"))
         .args(["0", "0", "127.0.0.1"]);
     let theirs = drive_seed(Server::start(py, "python3 seed_select_server.py"));
 
@@ -329,64 +301,27 @@ fn seed_select_server_matches_the_seeds_program() {
     );
 }
 
-/// The epoll calls of a trace, one line each, with CPython's uninitialised upper half of
-/// `data.u64` (bpo-35561) and the address of `EPOLL_CTL_DEL`'s event pointer normalised.
-fn epoll_calls(trace: &str) -> Vec<String> {
+/// The completed epoll calls of a trace, one line each, normalised by
+/// [`normalise_epoll_line`] (CPython's uninitialised upper half of `data.u64`, bpo-35561, and
+/// the address of `EPOLL_CTL_DEL`'s event pointer).
+fn epoll_calls(trace: &Trace) -> Vec<String> {
     trace
-        .lines()
-        .filter_map(|l| l.split_once(' ').map(|(_, rest)| rest.split_whitespace()))
-        .map(|words| words.collect::<Vec<_>>().join(" "))
-        .filter(|l| l.starts_with("epoll_") && l.contains(") = ") && !l.contains("resumed>"))
-        .map(|mut l| {
-            if let Some(i) = l.find("EPOLL_CTL_DEL, ") {
-                let ptr = i + l[i..].find(", 0x").expect("a non-NULL pointer") + 2;
-                let end = ptr + l[ptr..].find(')').expect(")");
-                l = format!("{}PTR{}", &l[..ptr], &l[end..]);
-            }
-            // data={u32=5, u64=140527034957829} -> data={u32=5, u64=5}
-            let mut out = String::new();
-            let mut rest = l.as_str();
-            while let Some(i) = rest.find("u32=") {
-                let (head, tail) = rest.split_at(i + 4);
-                let comma = tail.find(", u64=").expect("u64");
-                let fd: u64 = tail[..comma].parse().expect("u32");
-                let after = &tail[comma + 6..];
-                let close = after.find('}').expect("}");
-                let u64v: u64 = after[..close].parse().expect("u64");
-                assert_eq!(u64v & 0xffff_ffff, fd, "data.u64's low half is the fd: {l}");
-                out.push_str(&format!("{head}{fd}, u64={fd}"));
-                rest = &after[close..];
-            }
-            out + rest
-        })
+        .lines
+        .iter()
+        .filter(|l| l.name().starts_with("epoll_") && l.split().is_some())
+        .map(|l| normalise_epoll_line(&l.text))
         .collect()
 }
 
 #[test]
 fn selectors_echo_makes_cpythons_epoll_calls() {
-    let dir = std::path::PathBuf::from(env!("CARGO_TARGET_TMPDIR"));
-    let pid = std::process::id();
-    let traces = [
-        dir.join(format!("echo-rs-{pid}.trace")),
-        dir.join(format!("echo-py-{pid}.trace")),
-    ];
     let mut rust = Command::new(example("selectors_echo"));
     rust.arg("0");
-    let python = common::python::interpreter();
-    let mut py = Command::new(&python.exe);
-    py.arg("-I")
-        .arg(concat!(
-            env!("CARGO_MANIFEST_DIR"),
-            "/tests/fixtures/selectors_echo.py"
-        ))
-        .arg("0");
+    let py = script_command(&fixture("selectors_echo.py"), &["0"]);
     let mut calls = Vec::new();
-    for (cmd, trace) in [(rust, &traces[0]), (py, &traces[1])] {
-        let server = Server::start_traced(&cmd, trace, "a traced echo server");
-        drive_echo(server);
-        let text = std::fs::read_to_string(trace).expect("the trace");
-        let _ = std::fs::remove_file(trace);
-        calls.push(epoll_calls(&text));
+    for (cmd, tag) in [(rust, "echo-rs"), (py, "echo-py")] {
+        let (_, trace) = drive_echo(Server::start_traced(&cmd, tag));
+        calls.push(epoll_calls(&trace.expect("a traced run has a trace")));
     }
     let (ours, theirs) = (&calls[0], &calls[1]);
     // Python's import-time probe (epoll_create1 + close) comes first: compare from the

@@ -9,10 +9,7 @@
 mod util;
 
 use std::collections::BTreeSet;
-use std::io::Write;
 use std::os::fd::{AsRawFd, OwnedFd, RawFd};
-use std::os::unix::net::UnixStream;
-use std::sync::{Mutex, MutexGuard};
 
 use proptest::prelude::*;
 use pyselect::selectors::{
@@ -20,23 +17,13 @@ use pyselect::selectors::{
 };
 use pyselect::Error;
 
-/// The tests count the process's fds: one at a time.
-static SERIAL: Mutex<()> = Mutex::new(());
+use util::child::in_child;
+use util::fd::{pipe, socketpair, write_fd};
+use util::serial;
 
-fn serial() -> MutexGuard<'static, ()> {
-    SERIAL.lock().unwrap_or_else(|e| e.into_inner())
-}
-
-/// The open fds of this process (the directory's own fd left out).
+/// The numbers of the open fds of this process ([`util::fd::open_fds`]).
 fn open_fds() -> BTreeSet<RawFd> {
-    let dir = std::fs::read_dir("/proc/self/fd").expect("/proc/self/fd");
-    dir.filter_map(|e| {
-        let e = e.ok()?;
-        let fd: RawFd = e.file_name().to_str()?.parse().ok()?;
-        std::fs::read_link(e.path()).ok()?; // gone: it was the directory's own fd
-        Some(fd)
-    })
-    .collect()
+    util::fd::open_fds().into_keys().collect()
 }
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -66,11 +53,11 @@ struct Pool {
 
 impl Pool {
     fn new() -> Pool {
-        let (r1, w1) = nix::unistd::pipe().expect("pipe");
-        nix::unistd::write(&w1, b"x").expect("write");
-        let (r2, w2) = nix::unistd::pipe().expect("pipe");
-        let (sa, mut sb) = UnixStream::pair().expect("socketpair");
-        sb.write_all(b"y").expect("write");
+        let (r1, w1) = pipe();
+        write_fd(&w1, b"x");
+        let (r2, w2) = pipe();
+        let (sa, sb) = socketpair();
+        write_fd(&sb, b"y");
         // A number that is not open and that nothing here will open (the lowest free number
         // goes to the epoll fd), inside the fd table: Linux's select(2) skips an fd beyond
         // the table's size instead of failing with EBADF, so the table is grown past it.
@@ -423,7 +410,7 @@ fn epoll_selector_follows_the_model() {
 fn epoll_selector_new_fails_cleanly_at_the_fd_limit() {
     // Spawning the child opens pipes here: not while another test counts fds.
     let _serial = serial();
-    util::in_child("epoll_selector_new_fails_cleanly_at_the_fd_limit", || {
+    in_child("epoll_selector_new_fails_cleanly_at_the_fd_limit", || {
         use nix::sys::resource::{getrlimit, setrlimit, Resource};
         let (soft, hard) = getrlimit(Resource::RLIMIT_NOFILE).expect("getrlimit");
         // The number the next fd would get: with the limit there, no fd can be made.

@@ -13,39 +13,19 @@ use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use nix::sys::signal::{self, SaFlags, SigAction, SigHandler, SigSet, Signal};
+use nix::sys::signal::Signal;
 use pyselect::selectors::{
     EpollSelector, PollSelector, SelectSelector, Selector, EVENT_READ, EVENT_WRITE,
 };
 use pyselect::{signals, Error};
 
-use util::{pipe, write_fd, GENEROUS};
+use util::alarm::{install_noop_alarm_handler, send_while_blocked, Target, ALARMS};
+use util::child::in_child;
+use util::fd::{pipe, write_fd};
+use util::proc::{SYS_EPOLL_WAIT, SYS_POLL, SYS_PSELECT6};
 
-/// x86-64 syscall numbers, as `/proc/self/task/<tid>/syscall` shows them.
-const SYS_PSELECT6: i64 = libc::SYS_pselect6;
-const SYS_POLL: i64 = libc::SYS_poll;
-const SYS_EPOLL_WAIT: i64 = libc::SYS_epoll_wait;
-
-static ALARMS: AtomicUsize = AtomicUsize::new(0);
-
-extern "C" fn count_alarm(_: libc::c_int) {
-    ALARMS.fetch_add(1, Ordering::SeqCst);
-}
-
-/// A SIGALRM handler that only counts, without `SA_RESTART` (as CPython installs its own).
-fn install_noop_alarm_handler() {
-    let action = SigAction::new(
-        SigHandler::Handler(count_alarm),
-        SaFlags::empty(),
-        SigSet::empty(),
-    );
-    // SAFETY: the handler only increments an atomic, which is async-signal-safe.
-    unsafe { signal::sigaction(Signal::SIGALRM, &action) }.expect("sigaction(SIGALRM)");
-}
-
-/// From a helper thread: send `sig` to the calling thread `count` times, each once the
-/// previous one was handled (`handled()` caught up) and the thread is blocked in syscall `nr`
-/// again; stops when `done` is set. Returns the helper; it yields how many were sent.
+/// From a helper thread: send `sig` up to `count` times to this thread, each time once it is
+/// blocked in syscall `nr` again and the previous signal was handled, until `done`.
 fn signal_when_blocked(
     nr: i64,
     sig: Signal,
@@ -53,23 +33,9 @@ fn signal_when_blocked(
     handled: fn() -> usize,
     done: Arc<AtomicBool>,
 ) -> std::thread::JoinHandle<usize> {
-    let tid = util::gettid();
-    // SAFETY: pthread_self has no preconditions.
-    let thread = unsafe { libc::pthread_self() };
+    let target = Target::current();
     std::thread::spawn(move || {
-        let deadline = Instant::now() + GENEROUS;
-        let mut sent = 0;
-        while sent < count && Instant::now() < deadline && !done.load(Ordering::SeqCst) {
-            if handled() == sent && util::blocked_syscall(tid) == Some(nr) {
-                // SAFETY: the target thread outlives this helper: it joins it before returning.
-                let rc = unsafe { libc::pthread_kill(thread, sig as libc::c_int) };
-                assert_eq!(rc, 0, "pthread_kill");
-                sent += 1;
-            } else {
-                std::thread::yield_now();
-            }
-        }
-        sent
+        send_while_blocked(target, nr, sig, count, Duration::ZERO, handled, &done)
     })
 }
 
@@ -123,7 +89,7 @@ fn watched_signal_interrupts<S: Selector<RawFd, i64>>(mut sel: S, nr: i64) {
 
 #[test]
 fn a_watched_signal_interrupts_each_selector() {
-    util::in_child("a_watched_signal_interrupts_each_selector", || {
+    in_child("a_watched_signal_interrupts_each_selector", || {
         watched_signal_interrupts(SelectSelector::new().unwrap(), SYS_PSELECT6);
         watched_signal_interrupts(PollSelector::new().unwrap(), SYS_POLL);
         watched_signal_interrupts(EpollSelector::new().unwrap(), SYS_EPOLL_WAIT);
@@ -159,7 +125,7 @@ fn alarms_since_base() -> usize {
 
 #[test]
 fn a_returning_handler_does_not_shorten_the_wait() {
-    util::in_child("a_returning_handler_does_not_shorten_the_wait", || {
+    in_child("a_returning_handler_does_not_shorten_the_wait", || {
         install_noop_alarm_handler();
         BASE.store(alarms(), Ordering::SeqCst);
         returning_handler_waits_out_the_timeout(SelectSelector::new().unwrap(), SYS_PSELECT6);
