@@ -53,8 +53,11 @@ fn example(name: &str) -> PathBuf {
         cmd.arg("--release");
     }
     let what = format!("cargo build --example {name}");
+    // A compile is the one wait here that is not over in a second when all is well (cargo
+    // test --tests does not build the examples, and a busy 2-core machine is slow to link):
+    // ten times the hang bound, which still only turns a hang into a failure.
     let out = ChildGuard::spawn(&mut cmd, &what)
-        .output(LIMIT)
+        .output(LIMIT * 10)
         .success(&what);
     let bin = out
         .stdout
