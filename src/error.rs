@@ -122,6 +122,48 @@ impl Error {
         Error::Key(fd.to_string())
     }
 
+    /// `RuntimeError` of the selectors once closed (`BaseSelector.get_key`'s message).
+    pub(crate) fn selector_closed() -> Self {
+        Error::Runtime("Selector is closed".into())
+    }
+
+    /// `ValueError` of `math.ceil(nan)` (`PollSelector`/`EpollSelector` timeouts).
+    pub(crate) fn ceil_nan() -> Self {
+        Error::value("cannot convert float NaN to integer")
+    }
+
+    /// `OverflowError` of `math.ceil(inf)` (`PollSelector`/`EpollSelector` timeouts).
+    pub(crate) fn ceil_infinity() -> Self {
+        Error::Overflow("cannot convert float infinity to integer".into())
+    }
+
+    /// `OverflowError` of an int millisecond timeout whose nanoseconds do not fit an `i64`
+    /// (the int path of `_PyTime_FromMillisecondsObject`, which `PollSelector` reaches).
+    pub(crate) fn timestamp_too_large() -> Self {
+        Error::Overflow("timestamp too large to convert to C _PyTime_t".into())
+    }
+
+    /// `ValueError("Invalid events: N")` of `selectors` `register`.
+    pub(crate) fn invalid_events(events: u8) -> Self {
+        Error::Value(format!("Invalid events: {events}"))
+    }
+
+    /// `ValueError("Invalid file descriptor: N")` of `selectors`' `_fileobj_to_fd`.
+    pub(crate) fn invalid_fd(fd: RawFd) -> Self {
+        Error::Value(format!("Invalid file descriptor: {fd}"))
+    }
+
+    /// `KeyError(message)`: `str()` of it is `repr(message)`, the text in quotes.
+    pub(crate) fn key_message(message: &str) -> Self {
+        // Python's str repr: single quotes unless the text holds one and no double quote.
+        // (Selector messages hold no backslash or control character to escape.)
+        if message.contains('\'') && !message.contains('"') {
+            Error::Key(format!("\"{message}\""))
+        } else {
+            Error::Key(format!("'{}'", message.replace('\'', "\\'")))
+        }
+    }
+
     /// `NotImplementedError` (pyselect's own message): `Syscall::Select` off x86-64 Linux.
     pub(crate) fn raw_select_unavailable() -> Self {
         Error::NotImplemented(

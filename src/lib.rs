@@ -12,6 +12,8 @@
 //! - [`Socket`]: a Python-shaped socket, one syscall per method.
 //! - [`Error`]: one variant per Python exception class; `Display` prints Python's message.
 //! - [`signals`]: turn SIGINT/SIGTERM into [`Error::Interrupted`] out of a blocked `select()`.
+//! - [`Poll`], [`Epoll`] and [`selectors`]: Python's `select.poll`, `select.epoll` and
+//!   `selectors` module, with CPython's results, errors, timeout rounding and syscalls.
 //! - [`output`]: lines on stdout/stderr, one `write(2)` each; blocking, or never blocking.
 //! - [`pyrepr`]: `repr()` of bytes and address tuples, exactly as Python prints them.
 //!
@@ -42,6 +44,7 @@ pub mod output;
 mod poll;
 pub mod pyrepr;
 mod select;
+pub mod selectors;
 pub mod signals;
 mod socket;
 #[allow(unsafe_code)]

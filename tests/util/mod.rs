@@ -18,6 +18,8 @@
 //!   `tests/fixtures/select_calls.py`.
 //! - [`twins`]: the `Poll`/`Epoll` tests' fixed-fd world and the script of poll/epoll
 //!   operations shared by a re-executed Rust child and `tests/fixtures/poll_epoll_calls.py`.
+//! - [`selectors`]: the `selectors` tests' operations, run on pyselect's three selectors and
+//!   by `tests/fixtures/selectors_calls.py`, in the same line format.
 //!
 //! Deliberately independent oracles live here too, written apart from the crate's own code so
 //! that a test never checks pyselect against itself: [`server::py_addr`] (Python's repr of a
@@ -35,6 +37,7 @@ pub mod fd;
 pub mod proc;
 pub mod pyref;
 pub mod python;
+pub mod selectors;
 pub mod server;
 pub mod sock;
 pub mod strace;

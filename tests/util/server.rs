@@ -85,6 +85,15 @@ pub fn parse_listening(line: &str) -> Option<Listening> {
     })
 }
 
+/// The ports a "listening on" line names (its `HOST:PORT` words), in order: the line of
+/// `pyselect-server`, of the examples and of their Python originals alike.
+pub fn listed_ports(line: &str) -> Vec<u16> {
+    line.split_whitespace()
+        .filter_map(|w| w.rsplit_once(':'))
+        .filter_map(|(_, p)| p.parse().ok())
+        .collect()
+}
+
 /// The numbers of the totals line printed at exit.
 #[derive(Debug, Default, Clone, Copy, PartialEq, Eq)]
 pub struct Totals {

@@ -1,7 +1,8 @@
 //! `strace`: run a program under it, and parse what it wrote. Every strace test uses this one
 //! runner ([`run`] for a program that exits by itself, [`TracedProcess`] for a server driven
-//! while it runs) and this one parser ([`Trace::parse`]; [`Trace::between_marks`] and
-//! [`normalise_poll_line`] for the poll/epoll comparisons).
+//! while it runs) and this one parser ([`Trace::parse`]; [`Trace::between_marks`],
+//! [`Trace::between_calls_of`], [`normalise_poll_line`] and [`normalise_epoll_line`] for the
+//! poll/epoll/selectors comparisons).
 //!
 //! Nothing sleeps to synchronise: a traced server's "listening on" line on stderr says its
 //! listeners are ready, and EOF on its stdout says the program and strace have both exited, so
@@ -10,7 +11,7 @@
 use std::collections::HashMap;
 use std::os::fd::RawFd;
 use std::os::unix::process::CommandExt;
-use std::process::{ChildStdout, Command, ExitStatus};
+use std::process::{Command, ExitStatus};
 use std::sync::OnceLock;
 use std::time::Instant;
 
@@ -20,6 +21,7 @@ use nix::unistd::Pid;
 use super::child::{wrap, ChildGuard, Lines, Output};
 use super::fd::pass_fds;
 use super::proc::children_of;
+use super::server::listed_ports;
 use super::{TempPath, LIMIT};
 
 /// Panics with a clear message unless `strace` runs here (installed, and ptrace allowed).
@@ -122,7 +124,7 @@ pub struct TracedProcess {
     strace: ChildGuard,
     /// The traced program itself (strace's child), once known.
     tracee: Option<i32>,
-    stdout: Option<ChildStdout>,
+    stdout: Lines,
     stderr: Lines,
     file: TempPath,
 }
@@ -136,13 +138,19 @@ impl TracedProcess {
         args: &[&str],
         env_remove: &[&str],
     ) -> TracedProcess {
-        let file = TempPath::new(tag);
         let mut inner = Command::new(program);
         inner.args(args);
         for name in env_remove {
             inner.env_remove(name);
         }
-        let mut cmd = command(&file, &filter(), &["-s", "256"], &inner);
+        TracedProcess::start(tag, &inner, &filter(), &["-s", "256"])
+    }
+
+    /// Start `program` under `strace -f OPTIONS -e FILTER` (see [`command`]); `tag` names the
+    /// trace file.
+    pub fn start(tag: &str, program: &Command, filter: &str, options: &[&str]) -> TracedProcess {
+        let file = TempPath::new(tag);
+        let mut cmd = command(&file, filter, options, program);
         // A test harness started from a non-interactive shell may inherit SIGINT ignored;
         // CPython then installs no KeyboardInterrupt handler. Start from the default.
         // SAFETY: between fork and exec only async-signal-safe calls are allowed; signal(2)
@@ -154,15 +162,20 @@ impl TracedProcess {
             });
         }
         let mut strace = ChildGuard::spawn(&mut cmd, "strace");
-        let stdout = strace.take_stdout();
+        let stdout = Lines::read(strace.take_stdout());
         let stderr = Lines::read(strace.take_stderr());
         TracedProcess {
             strace,
             tracee: None,
-            stdout: Some(stdout),
+            stdout,
             stderr,
             file,
         }
+    }
+
+    /// The traced program's stdout, read line by line while it runs.
+    pub fn stdout(&mut self) -> &mut Lines {
+        &mut self.stdout
     }
 
     /// Everything read from stderr so far, one line per line.
@@ -183,11 +196,7 @@ impl TracedProcess {
             };
             if line.contains("listening on") {
                 self.tracee = children_of(self.strace.id()).first().copied();
-                return line
-                    .split_whitespace()
-                    .filter_map(|w| w.rsplit_once(':'))
-                    .filter_map(|(_, p)| p.parse().ok())
-                    .collect();
+                return listed_ports(&line);
             }
         }
     }
@@ -204,19 +213,28 @@ impl TracedProcess {
     /// Wait (at most [`LIMIT`]) for the program and strace to exit by themselves; return
     /// strace's status (the program's own exit status), the program's stdout, and the trace.
     pub fn finish(mut self) -> (ExitStatus, String, Trace) {
-        let stdout = Lines::read(self.stdout.take().expect("stdout not taken twice"));
         // EOF on stdout: every holder of the pipe (the program, strace) has exited.
         assert!(
-            stdout.wait_eof(Instant::now() + LIMIT),
+            self.stdout.wait_eof(Instant::now() + LIMIT),
             "the traced program did not exit"
         );
-        let out = stdout.text();
+        let out = self.stdout.text();
         let status = self
             .strace
             .wait_until(Instant::now() + LIMIT)
             .unwrap_or_else(|| panic!("strace closed its stdout but did not exit"));
         // Failures print the whole trace; the file goes with `self`.
         (status, out, Trace::parse(&self.file.read()))
+    }
+
+    /// Kill the traced program (SIGKILL, by pid; it must still be running), then
+    /// [`finish`](Self::finish): strace exits after its program, so the trace is complete.
+    pub fn kill(self) -> (ExitStatus, String, Trace) {
+        let pid = self
+            .tracee
+            .expect("the traced program's pid (after wait_listening)");
+        kill(Pid::from_raw(pid), Signal::SIGKILL).expect("the traced program is still running");
+        self.finish()
     }
 }
 
@@ -397,20 +415,33 @@ impl Trace {
     /// The text of the lines between the first two `close(-1)` lines: the markers a traced
     /// program writes around the calls a test compares (`os.close(-1)` in Python).
     pub fn between_marks(&self) -> Vec<String> {
+        self.marked("close(-1)", false)
+    }
+
+    /// The text of the lines of one process between its first two calls starting with `mark`
+    /// (e.g. `getppid(`): the markers a traced program makes around the calls a test compares,
+    /// with every other process's and thread's lines (libtest's, CPython's) left out.
+    pub fn between_calls_of(&self, mark: &str) -> Vec<String> {
+        self.marked(mark, true)
+    }
+
+    fn marked(&self, mark: &str, one_process: bool) -> Vec<String> {
         let marks: Vec<usize> = self
             .lines
             .iter()
             .enumerate()
-            .filter(|(_, l)| l.text.starts_with("close(-1)"))
+            .filter(|(_, l)| l.text.starts_with(mark))
             .map(|(i, _)| i)
             .collect();
         assert!(
             marks.len() >= 2,
-            "no two close(-1) marks in the trace:\n{}",
+            "no two {mark} marks in the trace:\n{}",
             self.dump()
         );
+        let pid = self.lines[marks[0]].pid;
         self.lines[marks[0] + 1..marks[1]]
             .iter()
+            .filter(|l| !one_process || l.pid == pid)
             .map(|l| l.text.clone())
             .collect()
     }
@@ -484,6 +515,36 @@ pub fn normalise_poll_line(line: &str) -> (String, bool) {
     (out, garbage)
 }
 
+/// An `epoll_ctl`/`epoll_wait` line of two different programs made comparable, on top of
+/// [`normalise_poll_line`]: the event pointer `EPOLL_CTL_DEL` passes (ignored by the kernel;
+/// CPython passes one, and it must not be NULL) becomes `PTR`, and each `data={u32=N, u64=M}`
+/// must have M's low 32 bits equal to N (the fd), which the helper checks; the line is then
+/// `data={u32=N, u64=N}`.
+pub fn normalise_epoll_line(line: &str) -> String {
+    let (mut out, _) = normalise_poll_line(line);
+    if let Some(i) = out.find("EPOLL_CTL_DEL, ") {
+        let ptr = i
+            + out[i..]
+                .find(", ADDR)")
+                .unwrap_or_else(|| panic!("DEL without a pointer: {line}"))
+            + 2;
+        out.replace_range(ptr..ptr + "ADDR".len(), "PTR");
+    }
+    let mut rest = out.as_str();
+    while let Some(i) = rest.find("data={u32=") {
+        let tail = &rest[i + "data={u32=".len()..];
+        let (u32v, after) = tail.split_once(", u64=").expect("u64 after u32");
+        let end = after.find('}').expect("}");
+        assert_eq!(
+            &after[..end],
+            u32v,
+            "data.u64's low half is not the fd: {line}"
+        );
+        rest = &after[end..];
+    }
+    out
+}
+
 /// The last argument of a finished call's line (`poll([...], 14, 2)` gives `2`: the timeout of
 /// `poll` and `epoll_wait`).
 pub fn last_arg(line: &str) -> &str {
@@ -493,8 +554,8 @@ pub fn last_arg(line: &str) -> &str {
     args.rsplit(", ").next().expect("an argument")
 }
 
-/// Remove `, left {...}` from a result text.
-fn drop_left(result: &str) -> String {
+/// Remove `, left {...}` (the kernel's write-back of a `pselect6` timeout) from a text.
+pub fn drop_left(result: &str) -> String {
     match result.find(", left {") {
         Some(i) => {
             let end = result[i..].find('}').map_or(result.len(), |j| i + j + 1);

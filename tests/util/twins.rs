@@ -145,6 +145,16 @@ impl World {
     pub fn numbers(&self) -> Vec<RawFd> {
         self.fds.iter().map(AsRawFd::as_raw_fd).collect()
     }
+
+    /// A new fd (`F_DUPFD_CLOEXEC`) for the same file description as the world's fd `fd`.
+    pub fn copy(&self, fd: RawFd) -> OwnedFd {
+        self.fds
+            .iter()
+            .find(|f| f.as_raw_fd() == fd)
+            .unwrap_or_else(|| panic!("fd {fd} is not one of the world's"))
+            .try_clone()
+            .expect("dup")
+    }
 }
 
 /// Run a script (the format of `tests/fixtures/poll_epoll_calls.py`) through pyselect: one

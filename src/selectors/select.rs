@@ -1,0 +1,154 @@
+//! [`SelectSelector`]: Python's `selectors.SelectSelector` on [`crate::select()`].
+
+use std::collections::BTreeMap;
+use std::os::fd::RawFd;
+
+use super::{fd_of, not_registered, Keys, Selector, SelectorKey, EVENT_READ, EVENT_WRITE};
+use crate::error::Result;
+use crate::fileno::FileNo;
+
+/// `pselect6` (through [`crate::select()`]) behind the [`Selector`] interface, as Python's
+/// `selectors.SelectSelector`.
+///
+/// ```
+/// use pyselect::selectors::{SelectSelector, Selector, EVENT_READ, EVENT_WRITE};
+///
+/// let (r, w) = (0, 1); // stdin, stdout: raw fds are file objects too
+/// let mut sel: SelectSelector<i32, &str> = SelectSelector::new()?; // no syscall
+/// sel.register(w, EVENT_WRITE, "out")?;                           // no syscall
+/// sel.register(r, EVENT_READ, "in")?;
+/// assert_eq!(sel.register(r, EVENT_READ, "again").unwrap_err().to_string(),
+///            "'0 (FD 0) is already registered'");
+/// // modify with new events is unregister + register: 0 events fails, and leaves it out.
+/// assert_eq!(sel.modify(r, 0, "none").unwrap_err().to_string(), "Invalid events: 0");
+/// assert_eq!(sel.get_key(r).unwrap_err().to_string(), "'0 is not registered'");
+/// # Ok::<(), pyselect::Error>(())
+/// ```
+///
+/// As CPython 3.11 on Linux:
+/// - `register`, `modify` and `unregister` make no syscall; `select(t)` makes one
+///   `pselect6(nfds, readers, writers, NULL, t)`: the exception set is NULL, and the timeout is
+///   `max(t, 0)` with Python's `max` (a NaN passes through to `select()`'s own
+///   `Invalid value NaN (not a number)`; `-0.0` stays `-0.0`, a poll); the timeval is
+///   `select()`'s, in microseconds rounded up;
+/// - registering an fd `>= FD_SETSIZE` succeeds; `select()` then fails with
+///   `Value("filedescriptor out of range in select()")`, as CPython's;
+/// - `modify` with events different from the key's is `unregister` then `register`: the new
+///   events are checked (`modify(fd, 0)` fails with `Invalid events: 0` **and leaves the fd
+///   unregistered**), and the key holds the new fileobj; with the same events only the data
+///   is replaced, and the key keeps the fileobj it had.
+///
+/// Differences from CPython: ready keys come in ascending fd order (CPython's in its `set`'s
+/// hash order, the same for fds below 8); after `close()`, `register` (after its checks),
+/// `modify` (after the fd check) and `select` fail with `Runtime("Selector is closed")`,
+/// where CPython's carries on with the stale fds (gh-91433).
+#[doc(alias = "pselect6")]
+#[derive(Debug)]
+pub struct SelectSelector<F, D> {
+    keys: Keys<F, D>,
+}
+
+impl<F: FileNo, D> SelectSelector<F, D> {
+    /// No syscall: an empty selector (Python's `selectors.SelectSelector()`); never fails.
+    pub fn new() -> Result<Self> {
+        Ok(SelectSelector { keys: Keys::new() })
+    }
+}
+
+impl<F: FileNo, D> Selector<F, D> for SelectSelector<F, D> {
+    /// No syscall: see [`Selector::register`].
+    fn register(&mut self, fileobj: F, events: u8, data: D) -> Result<&SelectorKey<F, D>> {
+        let fd = self.keys.check_new(&fileobj, events)?;
+        self.keys.refuse_if_closed()?;
+        Ok(self.keys.insert(SelectorKey {
+            fileobj,
+            fd,
+            events,
+            data,
+        }))
+    }
+
+    /// No syscall: see [`Selector::unregister`].
+    fn unregister<T: FileNo>(&mut self, fileobj: T) -> Result<SelectorKey<F, D>> {
+        self.keys.remove(&fileobj)
+    }
+
+    /// No syscall: new events are `unregister` + `register` (checked again; on failure the fd
+    /// stays unregistered), the same events only replace the data, as CPython's base
+    /// `modify`.
+    fn modify(&mut self, fileobj: F, events: u8, data: D) -> Result<&SelectorKey<F, D>> {
+        let fd = fd_of(&fileobj)?;
+        self.keys.refuse_if_closed()?;
+        let key = self
+            .keys
+            .map
+            .get(&fd)
+            .ok_or_else(|| not_registered(&fileobj))?;
+        if key.events != events {
+            self.unregister(&fileobj)?;
+            return self.register(fileobj, events, data);
+        }
+        let key = self
+            .keys
+            .map
+            .get_mut(&fd)
+            .ok_or_else(|| not_registered(&fileobj))?;
+        key.data = data;
+        Ok(key)
+    }
+
+    /// `pselect6(nfds, readers, writers, NULL, max(timeout, 0))`: see [`SelectSelector`].
+    #[doc(alias = "pselect6")]
+    fn select(&mut self, timeout: Option<f64>) -> Result<Vec<(SelectorKey<F, D>, u8)>>
+    where
+        F: Clone,
+        D: Clone,
+    {
+        self.keys.refuse_if_closed()?;
+        // Python's max(timeout, 0): keeps `timeout` unless 0 > timeout (so NaN and -0.0 stay).
+        let timeout = timeout.map(|t| if 0.0 > t { 0.0 } else { t });
+        let fds_with = |bit: u8| -> Vec<RawFd> {
+            let keys = self.keys.map.values();
+            keys.filter(|k| k.events & bit != 0).map(|k| k.fd).collect()
+        };
+        let (readers, writers) = (fds_with(EVENT_READ), fds_with(EVENT_WRITE));
+        let (r, w, _) = crate::select(readers, writers, Vec::new(), timeout)?;
+        // Both lists are in ascending fd order (select() keeps input order): merge them.
+        let (mut r, mut w) = (r.into_iter().peekable(), w.into_iter().peekable());
+        let mut ready = Vec::new();
+        loop {
+            let (fd, events) = match (r.peek(), w.peek()) {
+                (None, None) => break,
+                (Some(&a), Some(&b)) if a == b => {
+                    r.next();
+                    w.next();
+                    (a, EVENT_READ | EVENT_WRITE)
+                }
+                (Some(&a), Some(&b)) if a < b => (r.next().unwrap_or(a), EVENT_READ),
+                (Some(_), Some(&b)) => (w.next().unwrap_or(b), EVENT_WRITE),
+                (Some(&a), None) => (r.next().unwrap_or(a), EVENT_READ),
+                (None, Some(&b)) => (w.next().unwrap_or(b), EVENT_WRITE),
+            };
+            if let Some(key) = self.keys.map.get(&fd) {
+                ready.push((key.clone(), events & key.events));
+            }
+        }
+        Ok(ready)
+    }
+
+    /// No syscall: see [`Selector::get_key`].
+    fn get_key<T: FileNo>(&self, fileobj: T) -> Result<&SelectorKey<F, D>> {
+        self.keys.get(&fileobj)
+    }
+
+    /// No syscall: see [`Selector::get_map`].
+    fn get_map(&self) -> Option<&BTreeMap<RawFd, SelectorKey<F, D>>> {
+        self.keys.get_map()
+    }
+
+    /// No syscall: forget every key; never fails.
+    fn close(&mut self) -> Result<()> {
+        self.keys.close();
+        Ok(())
+    }
+}
