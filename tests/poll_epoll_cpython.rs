@@ -13,6 +13,7 @@
 mod util;
 
 use util::pyref;
+use util::python;
 use util::serial;
 use util::twins::{self, *};
 
@@ -30,6 +31,8 @@ fn compare(name: &str, lines: &[String]) -> Vec<String> {
     let world = World::new();
     let text = script(lines);
     let (ours, theirs) = both(&world.numbers(), &text);
+    // An older 3.11 (Debian 12's 3.11.2) words one overflow differently: read it as 3.11.7.
+    let theirs: Vec<String> = theirs.iter().map(|t| python::as_reference(t)).collect();
     assert_eq!(ours.len(), lines.len(), "pyselect printed {ours:#?}");
     assert_eq!(theirs.len(), lines.len(), "python3 printed {theirs:#?}");
     let diffs: Vec<String> = lines
