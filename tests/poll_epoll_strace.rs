@@ -132,3 +132,46 @@ fn pyref_results(lines: &[String]) -> Vec<String> {
     let out = child::run(child_cmd(world.numbers()), &script(lines)).success("pyselect child");
     pyref::child_results(&out.stdout)
 }
+
+/// The normaliser hides an address of any length where the line's shape says it is one (a
+/// whole argument), and nothing else: flag bits, `NULL`, fds, counts and results stay.
+#[test]
+fn the_normaliser_hides_addresses_and_only_addresses() {
+    let norm = |l: &str| normalise_poll_line(l).0;
+    // A 12-digit stack address (3.11.7, pyselect) and an 8-digit heap one (3.11.2) read alike.
+    let long = "epoll_wait(3, 0x7ffd5c3e2a10, 1023, 0) = -1 EINVAL (Invalid argument)";
+    let short = "epoll_wait(3, 0x2edc9170, 1023, 0) = -1 EINVAL (Invalid argument)";
+    assert_eq!(
+        norm(long),
+        "epoll_wait(3, ADDR, 1023, 0) = -1 EINVAL (Invalid argument)"
+    );
+    assert_eq!(norm(short), norm(long));
+    assert_eq!(
+        norm("poll(0x1f, 3, 0) = -1 EFAULT (Bad address)"),
+        "poll(ADDR, 3, 0) = -1 EFAULT (Bad address)"
+    );
+    assert_eq!(
+        norm("epoll_ctl(3, EPOLL_CTL_DEL, 5, 0x31afd100)        = 0"),
+        "epoll_ctl(3, EPOLL_CTL_DEL, 5, ADDR) = 0"
+    );
+    // Not addresses: flag bits, a hex value with a comment, NULL, and decimal numbers.
+    for line in [
+        "epoll_ctl(3, EPOLL_CTL_ADD, 5, {events=EPOLLIN|0x4800, data={u32=5, u64=5}}) = 0",
+        "epoll_ctl(3, EPOLL_CTL_ADD, 5, {events=0x4800, data={u32=5, u64=5}}) = 0",
+        "epoll_ctl(3, 0x4 /* EPOLL_CTL_??? */, 5, NULL) = -1 EINVAL (Invalid argument)",
+        "epoll_ctl(3, EPOLL_CTL_DEL, 5, NULL) = 0",
+        "poll([{fd=4, events=POLLIN|0x800}], 1, 0) = 1 ([{fd=4, revents=POLLIN|0x800}])",
+        "epoll_wait(3, [], 1023, 1000) = 0",
+    ] {
+        assert_eq!(norm(line), line);
+    }
+    // So a pointer still differs from NULL, and one flag bit from another.
+    assert_ne!(
+        norm("epoll_ctl(3, EPOLL_CTL_DEL, 5, 0x31afd100) = 0"),
+        norm("epoll_ctl(3, EPOLL_CTL_DEL, 5, NULL) = 0")
+    );
+    assert_ne!(
+        norm("poll([{fd=4, events=POLLIN|0x800}], 1, 0) = 0"),
+        norm("poll([{fd=4, events=POLLIN|0x400}], 1, 0) = 0")
+    );
+}

@@ -546,7 +546,9 @@ fn model_and_library_agree_with_cpython() {
     let python: Vec<String> = python
         .iter()
         .zip(&cases)
-        .map(|(line, case)| util::python::outcome_as_reference(case.timeout, line))
+        .map(|(line, case)| {
+            util::python::outcome_as_reference(util::python::Call::Select, case.timeout, line)
+        })
         .collect();
 
     let closed = util::fd::closed_low_fd();

@@ -191,7 +191,9 @@ fn cpython() -> &'static (Vec<String>, Vec<Syscall>, Vec<String>) {
             .stdout
             .lines()
             .zip(&values)
-            .map(|(line, &t)| util::python::outcome_as_reference(Some(t), line))
+            .map(|(line, &t)| {
+                util::python::outcome_as_reference(util::python::Call::Select, Some(t), line)
+            })
             .collect();
         let seen = observed(&outcomes, &trace, &values);
         (outcomes, trace, seen)

@@ -124,24 +124,39 @@ pub fn script_command(script: &Path, args: &[&str]) -> Command {
 // ---------------------------------------------------------------------------------------------
 //
 // The reference is CPython 3.11.7 (SPEC's wording; pyselect keeps it). Debian 12's own python3
-// is 3.11.2, whose float-to-`_PyTime_t` conversion (used by `select.select` and
-// `socket.settimeout`) differs in exactly two known ways:
+// is 3.11.2, whose float-to-`_PyTime_t` conversion (used by `select.select`,
+// `select.poll().poll`, `select.epoll().poll` and `socket.settimeout`) differs in exactly two
+// known ways:
 //
-// 1. its OverflowError says [`OLD_OVERFLOW`] where 3.11.7 says [`OVERFLOW`];
-// 2. the float nearest 2**63 ns, 9223372036.854775808 s ([`EDGE`]), passes its range check
-//    and wraps negative, so `select` raises "ValueError: timeout must be non-negative" where
-//    3.11.7 raises the OverflowError.
+// 1. for a float timeout out of range, its OverflowError says [`OLD_OVERFLOW`] where 3.11.7
+//    says [`OVERFLOW`]. (An int timeout out of range is [`OLD_OVERFLOW`] on every 3.11: that
+//    path kept the old text. So the mapping is for outputs of calls given floats only, and
+//    a caller that also passes ints, such as `PollSelector`'s `math.ceil(t * 1e3)`, must
+//    leave those outputs as printed.)
+// 2. a timeout whose nanosecond count, as a float, is exactly 2**63 passes its range check and
+//    wraps to -2**63 ns, where 3.11.7 raises the OverflowError. One float per call reaches
+//    that edge, and each call then fails in its own way ([`OLD_EDGES`]):
+//
+//    - `select` at [`EDGE`] s (9223372036.854775808 s): "ValueError: timeout must be
+//      non-negative", as it refuses the negative value;
+//    - `poll` at [`EDGE_MS`] ms (9223372036854.775808 ms): "OverflowError: timeout is too
+//      large", as -2**63 ns is far below INT_MIN milliseconds;
+//    - `epoll` at [`EDGE`] s: "OverflowError: timeout is too large", for the same reason.
+//
+//    3.11.7 says `OverflowError:` [`OVERFLOW`] for all three.
 //
 // Tests that compare with whatever CPython 3.11 they find pass CPython's output through
-// [`as_reference`] (or [`outcome_as_reference`] where the timeout is known). Only these two
-// differences are mapped, and only for CPython 3.11.0 up to [`LAST_OLD_PATCH`]: every other
-// line, every other interpreter and every later 3.11 release is compared as printed.
-// (3.11.3 to 3.11.6 have not been checked here; they are held to the reference wording.)
+// [`as_reference`] (or [`outcome_as_reference`] where the call and its timeout are known).
+// Only these differences are mapped, and only for CPython 3.11.0 up to [`LAST_OLD_PATCH`]:
+// every other line, every other interpreter and every later 3.11 release is compared as
+// printed. (3.11.3 to 3.11.6 have not been checked here; they are held to the reference
+// wording.)
 
 /// The reference's (3.11.7's) OverflowError text for an out-of-range timeout.
 pub const OVERFLOW: &str = "timestamp out of range for platform time_t";
 
-/// The same error's text in older 3.11 patch releases.
+/// The same error's text in older 3.11 patch releases for a float timeout, and in every 3.11
+/// for an int one.
 pub const OLD_OVERFLOW: &str = "timestamp too large to convert to C _PyTime_t";
 
 /// The last 3.11 patch release known to differ (Debian 12's python3, checked by
@@ -149,11 +164,38 @@ pub const OLD_OVERFLOW: &str = "timestamp too large to convert to C _PyTime_t";
 pub const LAST_OLD_PATCH: u32 = 2;
 
 /// 2^63 ns in seconds (9223372036.854775808), the edge of CPython's range, as the nearest f64
-/// (one correctly rounded division): the value older releases let through.
+/// (one correctly rounded division): the value older releases let through from `select` and
+/// `epoll`.
 pub const EDGE: f64 = 9_223_372_036_854_775_808.0 / 1e9;
 
-/// What older releases say (as a ValueError) for [`EDGE`] instead of the OverflowError.
-const OLD_EDGE_TEXT: &str = "timeout must be non-negative";
+/// 2^63 ns in milliseconds (9223372036854.775808, printed by Python as `9223372036854.775`),
+/// as the nearest f64: the value older releases let through from `poll`, which takes
+/// milliseconds.
+pub const EDGE_MS: f64 = 9_223_372_036_854_775_808.0 / 1e6;
+
+/// A call whose timeout CPython converts through `_PyTime_t`.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Call {
+    /// `select.select(r, w, x, timeout)`, timeout in seconds.
+    Select,
+    /// `select.poll().poll(timeout)`, timeout in milliseconds.
+    Poll,
+    /// `select.epoll().poll(timeout)`, timeout in seconds.
+    Epoll,
+}
+
+/// Per call: the timeout at the edge, and the exception class and text an old 3.11 gives for
+/// it where the reference gives `OverflowError:` [`OVERFLOW`].
+pub const OLD_EDGES: [(Call, f64, &str, &str); 3] = [
+    (
+        Call::Select,
+        EDGE,
+        "ValueError",
+        "timeout must be non-negative",
+    ),
+    (Call::Poll, EDGE_MS, "OverflowError", "timeout is too large"),
+    (Call::Epoll, EDGE, "OverflowError", "timeout is too large"),
+];
 
 /// Is `release` a CPython 3.11 patch release with the old behaviour (`implementation` as
 /// `platform.python_implementation()` prints it)?
@@ -161,9 +203,10 @@ pub fn is_old_311(implementation: &str, release: (u32, u32, u32)) -> bool {
     implementation == "CPython" && release.0 == 3 && release.1 == 11 && release.2 <= LAST_OLD_PATCH
 }
 
-/// `line` of CPython output as the reference release would have printed it, for an interpreter
-/// `implementation` `release`: [`OLD_OVERFLOW`] becomes [`OVERFLOW`] on an old 3.11, and
-/// nothing else changes.
+/// `line` of CPython output from a call given a float timeout, as the reference release would
+/// have printed it, for an interpreter `implementation` `release`: [`OLD_OVERFLOW`] becomes
+/// [`OVERFLOW`] on an old 3.11, and nothing else changes. Not for the output of a call given
+/// an int timeout, which says [`OLD_OVERFLOW`] on the reference too.
 pub fn as_reference_for(implementation: &str, release: (u32, u32, u32), line: &str) -> String {
     if is_old_311(implementation, release) {
         line.replace(OLD_OVERFLOW, OVERFLOW)
@@ -172,26 +215,33 @@ pub fn as_reference_for(implementation: &str, release: (u32, u32, u32), line: &s
     }
 }
 
-/// [`as_reference_for`], plus the [`EDGE`] value: the outcome line of a `select` call with
-/// `timeout`, where an old 3.11 says `ValueError` + separator + `timeout must be non-negative`
-/// for exactly [`EDGE`] (the line ends with that text), becomes the reference's OverflowError
-/// with the same separator.
+/// [`as_reference_for`], plus the edge: the outcome line of `call` with `timeout`, where an
+/// old 3.11 says its [`OLD_EDGES`] class + separator + text for exactly that call's edge value
+/// (bit for bit; the line ends with the text), becomes the reference's
+/// `OverflowError` + the same separator + [`OVERFLOW`]. Separators: `": "`, or the fuzz
+/// batch's `|`.
 pub fn outcome_as_reference_for(
     implementation: &str,
     release: (u32, u32, u32),
+    call: Call,
     timeout: Option<f64>,
     line: &str,
 ) -> String {
     let line = as_reference_for(implementation, release, line);
-    let at_edge = timeout.is_some_and(|t| t.to_bits() == EDGE.to_bits());
-    if !at_edge || !is_old_311(implementation, release) {
+    if !is_old_311(implementation, release) {
         return line;
     }
-    let Some(head) = line.strip_suffix(OLD_EDGE_TEXT) else {
+    let Some(&(_, _, class, text)) = OLD_EDGES
+        .iter()
+        .find(|(c, edge, ..)| *c == call && timeout.is_some_and(|t| t.to_bits() == edge.to_bits()))
+    else {
+        return line;
+    };
+    let Some(head) = line.strip_suffix(text) else {
         return line;
     };
     for sep in [": ", "|"] {
-        if let Some(before) = head.strip_suffix(&format!("ValueError{sep}")) {
+        if let Some(before) = head.strip_suffix(&format!("{class}{sep}")) {
             return format!("{before}OverflowError{sep}{OVERFLOW}");
         }
     }
@@ -205,9 +255,15 @@ pub fn as_reference(line: &str) -> String {
 }
 
 /// [`outcome_as_reference_for`] for the interpreter behind `python3`.
-pub fn outcome_as_reference(timeout: Option<f64>, line: &str) -> String {
+pub fn outcome_as_reference(call: Call, timeout: Option<f64>, line: &str) -> String {
     let python = interpreter();
-    outcome_as_reference_for(&python.implementation, python.release(), timeout, line)
+    outcome_as_reference_for(
+        &python.implementation,
+        python.release(),
+        call,
+        timeout,
+        line,
+    )
 }
 
 /// Panics, listing them, when any of `total` `what` (cases, scenarios...) differed from

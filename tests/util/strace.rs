@@ -471,10 +471,16 @@ impl Syscall {
     }
 }
 
-/// A `poll`/`epoll_*` line of two different programs made comparable: addresses (more than 8
-/// hex digits) become `ADDR`, and each `u64=M` of an `epoll_event`'s data keeps only M's low 32
-/// bits (CPython leaves the upper ones uninitialised). Also squeezes the padding before ` = `.
-/// Returns the line and whether any `u64` had upper bits set.
+/// A `poll`/`epoll_*` line of two different programs made comparable: addresses become `ADDR`,
+/// and each `u64=M` of an `epoll_event`'s data keeps only M's low 32 bits (CPython leaves the
+/// upper ones uninitialised). Also squeezes the padding before ` = `. Returns the line and
+/// whether any `u64` had upper bits set.
+///
+/// An address is told by the line's shape, not by its length (a small heap, as CPython 3.11.2's,
+/// has 8-digit addresses such as `0x31afd100`): a hex number that is a whole argument, right
+/// after `(` or `, ` and right before `,` or `)`. strace prints integers in decimal and flags
+/// by name, an unknown flag bit as `|0x4800` or `0x4000 /* EPOLL_??? */`, so those hex numbers
+/// and `NULL` are kept as printed.
 pub fn normalise_poll_line(line: &str) -> (String, bool) {
     let s = match line.rfind(" = ") {
         Some(i) => format!("{} = {}", line[..i].trim_end(), &line[i + 3..]),
@@ -495,8 +501,9 @@ pub fn normalise_poll_line(line: &str) -> (String, bool) {
         out.push_str(head);
         if let Some(digits) = tail.strip_prefix("0x") {
             let n = digits.bytes().take_while(u8::is_ascii_hexdigit).count();
-            // An address has more than 8 hex digits; a mask (`|0x4800`) is kept.
-            if n > 8 {
+            let starts_argument = out.ends_with('(') || out.ends_with(", ");
+            let ends_argument = matches!(digits.as_bytes().get(n), Some(b',' | b')'));
+            if n > 0 && starts_argument && ends_argument {
                 out.push_str("ADDR");
             } else {
                 out.push_str(&tail[..2 + n]);
