@@ -13,6 +13,7 @@
 //! - [`Error`]: one variant per Python exception class; `Display` prints Python's message.
 //! - [`signals`]: turn SIGINT/SIGTERM into [`Error::Interrupted`] out of a blocked `select()`.
 //! - [`output`]: lines on stdout/stderr, one `write(2)` each; blocking, or never blocking.
+//! - [`limits`]: raise `RLIMIT_NOFILE` for programs that watch thousands of fds.
 //! - [`pyrepr`]: `repr()` of bytes and address tuples, exactly as Python prints them.
 //!
 //! ```
@@ -38,6 +39,8 @@ mod epoll;
 mod error;
 mod fdset;
 mod fileno;
+// RLIMIT_NOFILE for the poll/epoll servers and load clients (the backends issue).
+pub mod limits;
 pub mod output;
 mod poll;
 pub mod pyrepr;
