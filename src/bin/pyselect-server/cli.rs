@@ -97,7 +97,6 @@ impl Mode {
             Mode::Multiplex => "multiplex",
         }
     }
-
 }
 
 /// Everything the command line says.
