@@ -258,7 +258,7 @@ fn urgent_data_is_printed_on_every_backend() {
         send_oob(&s, b"!");
         let urgent = format!("[{}] urgent : b'!'", util::server::py_addr(&peer));
         assert!(
-            srv.wait_stdout_lines(|l| l.iter().any(|l| *l == urgent)),
+            srv.wait_stdout_lines(|l| l.contains(&urgent)),
             "{backend}: {:?}",
             srv.stdout_all()
         );
