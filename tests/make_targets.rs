@@ -236,7 +236,12 @@ fn demo_takes_the_backend() {
             .lines()
             .find_map(util::server::parse_listening)
             .unwrap_or_else(|| panic!("no listening line:\n{}", out.stdout));
-        assert_eq!(listening.backend.as_deref(), Some(backend), "{}", out.stdout);
+        assert_eq!(
+            listening.backend.as_deref(),
+            Some(backend),
+            "{}",
+            out.stdout
+        );
         for port in demo_ports(&out) {
             let reply = format!("resp from server : b'welcome {port}!'");
             assert_eq!(out.stdout.matches(&reply).count(), 1, "{}", out.stdout);
