@@ -364,6 +364,7 @@ fn the_load_client_holds_idle_connections_on_poll_and_epoll() {
         ])
         .listening();
         let port = srv.port(0).to_string();
+        let idle_fds = srv.fd_count();
         let out = client(&[
             "--port",
             &port,
@@ -383,6 +384,12 @@ fn the_load_client_holds_idle_connections_on_poll_and_epoll() {
         assert_eq!(summary["transactions"], "3000", "{summary:?}");
         assert_eq!(summary["errors"], "0", "{summary:?}");
         assert_eq!(summary["held"], "1500", "{summary:?}");
+        // The client closed the held connections as it exited: the server reads each EOF.
+        assert!(
+            wait_until(LIMIT, || srv.fd_count() == idle_fds),
+            "{backend}: {} fds left",
+            srv.fd_count()
+        );
         srv.signal(Signal::SIGTERM);
         assert!(srv.wait_exit().success());
         let totals = find_totals(&srv.stderr_all()).expect("totals");

@@ -248,6 +248,12 @@ pub fn parse(args: impl IntoIterator<Item = OsString>) -> Result<Parsed, String>
             Value(v) => return Err(format!("unexpected argument {v:?}")),
         }
     }
+    if opts.backend != Backend::Select && opts.syscall == Syscall::Select {
+        return Err(format!(
+            "--syscall select needs the select backend, not --backend {}",
+            opts.backend.as_str()
+        ));
+    }
     if opts.backend != Backend::Select && opts.mode != Mode::Multiplex {
         return Err(format!(
             "--backend {} needs --mode multiplex: the {} mode makes its own calls, as the seed does",
@@ -314,6 +320,10 @@ mod tests {
             (
                 &["--syscall", "epoll"][..],
                 "bad --syscall \"epoll\": expected libc or select",
+            ),
+            (
+                &["--backend", "poll", "--syscall", "select"][..],
+                "--syscall select needs the select backend, not --backend poll",
             ),
             (
                 &["--backend", "kqueue"][..],

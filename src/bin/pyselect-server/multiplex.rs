@@ -141,6 +141,8 @@ pub fn watch(listeners: &[Listener], watch: &mut Readiness) -> Result<(), Error>
     Ok(())
 }
 
+/// The loop of the module doc, on `watch` (the listeners already watched), until `--count`
+/// or a signal.
 pub fn run(
     listeners: &[Listener],
     log: &mut Log,
@@ -163,7 +165,7 @@ pub fn run(
         for fd in ready.urgent {
             if let Some(c) = clients.ready(fd) {
                 urgent(log, c)?;
-                settle(watch, &mut clients, fd);
+                settle(log, watch, &mut clients, fd);
             }
         }
         // 3. Readable: new connections, messages (--count N stops at the Nth reply).
@@ -182,7 +184,7 @@ pub fn run(
                 }
             } else if let Some(c) = clients.ready(fd) {
                 receive(log, listeners, c, idle)?;
-                settle(watch, &mut clients, fd);
+                settle(log, watch, &mut clients, fd);
             }
         }
         // 4. Writable: the rest of replies, and waiting output lines.
@@ -190,7 +192,7 @@ pub fn run(
             match clients.ready(fd) {
                 Some(c) if !log.done() => {
                     flush(log, listeners, c)?;
-                    settle(watch, &mut clients, fd);
+                    settle(log, watch, &mut clients, fd);
                 }
                 Some(_) => {}
                 None => log.flush(fd),
@@ -226,8 +228,9 @@ fn next_wake(clients: &Clients, paused_until: Option<Instant>) -> Option<f64> {
 }
 
 /// After a client's event: a client done with is unregistered, then closed; any other is
-/// watched for what its phase waits for. A failed `epoll_ctl` is this client's failure.
-fn settle(watch: &mut Readiness, clients: &mut Clients, fd: RawFd) {
+/// watched for what its phase waits for. A failed `epoll_ctl(MOD)` (no syscall can fail for
+/// select and poll) is this client's failure.
+fn settle(log: &mut Log, watch: &mut Readiness, clients: &mut Clients, fd: RawFd) {
     let Some(slot) = clients.by_fd.get_mut(fd as usize) else {
         return;
     };
@@ -237,8 +240,7 @@ fn settle(watch: &mut Readiness, clients: &mut Clients, fd: RawFd) {
     if !c.closed {
         match watch.change(fd, c.interest()) {
             Ok(()) => return,
-            // Unreachable for select and poll (no syscall); epoll_ctl(MOD) failing (ENOMEM).
-            Err(_) => c.closed = true,
+            Err(e) => log.client_error(&c.peer, &e),
         }
     }
     let _ = watch.remove(fd);
@@ -261,7 +263,7 @@ fn expire(log: &mut Log, watch: &mut Readiness, clients: &mut Clients, idle: Dur
             idle.as_secs_f64()
         ));
         close(c);
-        settle(watch, clients, fd as RawFd);
+        settle(log, watch, clients, fd as RawFd);
     }
 }
 
