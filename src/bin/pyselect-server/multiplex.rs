@@ -38,6 +38,7 @@
 //! `hello socketN` and the message line. poll: the same with `poll`; epoll: `epoll_wait`,
 //! and `epoll_ctl(ADD)` after `accept4` and `epoll_ctl(DEL)` before `close`.
 
+use std::collections::VecDeque;
 use std::net::{Shutdown, SocketAddr};
 use std::os::fd::RawFd;
 use std::time::{Duration, Instant};
@@ -78,6 +79,8 @@ struct Client {
     phase: Phase,
     /// The idle deadline: when it was accepted, or sent its message, + `--idle-timeout`.
     deadline: Instant,
+    /// The deadline last put in [`Clients::deadlines`].
+    queued: Instant,
     /// Urgent data was read: the segment that carried it stays queued until a normal read
     /// passes it, and closing with it queued would send the client a reset instead of a FIN.
     urgent_seen: bool,
@@ -102,6 +105,11 @@ impl Client {
 /// The clients, indexed by fd: what a ready fd stands for.
 struct Clients {
     by_fd: Vec<Option<Client>>,
+    /// Idle deadlines in the order they were set, each with its client's fd. Every deadline is
+    /// "now + `--idle-timeout`", so the queue is sorted; an entry whose client has since moved
+    /// its deadline, or is gone, is skipped. The nearest deadline is at the front: no round
+    /// scans every client (with epoll, a round costs what is ready, not what is watched).
+    deadlines: VecDeque<(Instant, RawFd)>,
     round: u64,
 }
 
@@ -114,15 +122,30 @@ impl Clients {
     }
 
     fn insert(&mut self, c: Client) {
-        let i = c.sock.fileno() as usize;
+        let fd = c.sock.fileno();
+        let i = fd as usize;
         if self.by_fd.len() <= i {
             self.by_fd.resize_with(i + 1, || None);
         }
+        self.deadlines.push_back((c.deadline, fd));
         self.by_fd[i] = Some(c);
     }
 
-    fn iter(&self) -> impl Iterator<Item = &Client> {
-        self.by_fd.iter().flatten()
+    /// Is this queued deadline still its client's?
+    fn live(&self, (t, fd): (Instant, RawFd)) -> bool {
+        let c = self.by_fd.get(fd as usize).and_then(Option::as_ref);
+        c.is_some_and(|c| c.deadline == t)
+    }
+
+    /// The nearest idle deadline (stale entries dropped on the way).
+    fn nearest(&mut self) -> Option<Instant> {
+        while let Some(&front) = self.deadlines.front() {
+            if self.live(front) {
+                return Some(front.0);
+            }
+            self.deadlines.pop_front();
+        }
+        None
     }
 }
 
@@ -151,6 +174,7 @@ pub fn run(
 ) -> Result<(), Error> {
     let mut clients = Clients {
         by_fd: Vec::new(),
+        deadlines: VecDeque::new(),
         round: 0,
     };
     let mut paused_until: Option<Instant> = None;
@@ -158,7 +182,7 @@ pub fn run(
     while !log.done() {
         // 1. The one readiness call, on everything that can make progress.
         watch_output(watch, log)?;
-        let timeout = next_wake(&clients, paused_until);
+        let timeout = next_wake(&mut clients, paused_until);
         let ready = watch.wait(timeout)?;
         clients.round += 1;
         // 2. Urgent data.
@@ -221,15 +245,15 @@ fn watch_output(watch: &mut Readiness, log: &Log) -> Result<(), Error> {
 
 /// The time to the nearest idle deadline or the end of an accept pause, `None` (wait for
 /// ever) when there is none.
-fn next_wake(clients: &Clients, paused_until: Option<Instant>) -> Option<f64> {
+fn next_wake(clients: &mut Clients, paused_until: Option<Instant>) -> Option<f64> {
     let now = Instant::now();
-    let wake = clients.iter().map(|c| c.deadline).chain(paused_until).min();
+    let wake = clients.nearest().into_iter().chain(paused_until).min();
     wake.map(|t| t.saturating_duration_since(now).as_secs_f64())
 }
 
 /// After a client's event: a client done with is unregistered, then closed; any other is
-/// watched for what its phase waits for. A failed `epoll_ctl(MOD)` (no syscall can fail for
-/// select and poll) is this client's failure.
+/// watched for what its phase waits for, and a moved idle deadline is queued. A failed
+/// `epoll_ctl(MOD)` (no syscall can fail for select and poll) is this client's failure.
 fn settle(log: &mut Log, watch: &mut Readiness, clients: &mut Clients, fd: RawFd) {
     let Some(slot) = clients.by_fd.get_mut(fd as usize) else {
         return;
@@ -237,6 +261,10 @@ fn settle(log: &mut Log, watch: &mut Readiness, clients: &mut Clients, fd: RawFd
     let Some(c) = slot.as_mut() else {
         return;
     };
+    if !c.closed && c.deadline != c.queued {
+        c.queued = c.deadline;
+        clients.deadlines.push_back((c.deadline, fd));
+    }
     if !c.closed {
         match watch.change(fd, c.interest()) {
             Ok(()) => return,
@@ -248,11 +276,18 @@ fn settle(log: &mut Log, watch: &mut Readiness, clients: &mut Clients, fd: RawFd
     *slot = None;
 }
 
-/// Close the clients whose idle deadline has passed.
+/// Close the clients whose idle deadline has passed, from the front of the deadline queue.
 fn expire(log: &mut Log, watch: &mut Readiness, clients: &mut Clients, idle: Duration) {
     let now = Instant::now();
-    for fd in 0..clients.by_fd.len() {
-        let Some(c) = clients.by_fd[fd].as_mut().filter(|c| c.deadline <= now) else {
+    while let Some(&(t, fd)) = clients.deadlines.front() {
+        if t > now {
+            break;
+        }
+        clients.deadlines.pop_front();
+        if !clients.live((t, fd)) {
+            continue;
+        }
+        let Some(c) = clients.by_fd[fd as usize].as_mut() else {
             continue;
         };
         // A client still draining has its reply but never closed: idle too.
@@ -263,7 +298,7 @@ fn expire(log: &mut Log, watch: &mut Readiness, clients: &mut Clients, idle: Dur
             idle.as_secs_f64()
         ));
         close(c);
-        settle(log, watch, clients, fd as RawFd);
+        settle(log, watch, clients, fd);
     }
 }
 
@@ -334,12 +369,14 @@ fn accept(
             continue;
         }
         log.hello(&listeners[i]);
+        let deadline = Instant::now() + idle;
         clients.insert(Client {
             sock,
             peer,
             listener: i,
             phase: Phase::Reading,
-            deadline: Instant::now() + idle,
+            deadline,
+            queued: deadline,
             urgent_seen: false,
             closed: false,
             joined: clients.round,
