@@ -157,13 +157,14 @@ fn main() -> ExitCode {
     }
 }
 
-/// Run the chosen mode until `--count` or a signal.
+/// Run the chosen serial mode until `--count` or a signal. (Multiplex mode runs in `main`,
+/// on the readiness call made ready before the "listening on" line.)
 fn run(opts: &Options, listeners: &[Listener], log: &mut Log) -> Result<(), Error> {
     match opts.mode {
         Mode::Blocking => blocking::run(&listeners[0], log),
         Mode::Timeout => timeout::run(listeners, log),
         Mode::Select => select::run(listeners, log, opts.syscall),
-        // Run with its readiness call, above.
+        // Never reached: `main` runs multiplex mode on its readiness call.
         Mode::Multiplex => Ok(()),
     }
 }
