@@ -331,9 +331,17 @@ fn multiplex_leaves_a_terminal_blocking() {
 // Item 2: urgent bytes are not activity
 // ---------------------------------------------------------------------------------------------
 
+/// On every backend (the except set, POLLPRI, EPOLLPRI).
 #[test]
 fn urgent_bytes_do_not_keep_an_idle_client_open() {
-    let mut srv = ServerProcess::start(&["--ports", "0", "--idle-timeout", "1"]);
+    for backend in ["select", "poll", "epoll"] {
+        urgent_bytes_do_not_keep_an_idle_client_open_on(backend);
+    }
+}
+
+fn urgent_bytes_do_not_keep_an_idle_client_open_on(backend: &str) {
+    let mut srv =
+        ServerProcess::start(&["--ports", "0", "--idle-timeout", "1", "--backend", backend]);
     let s = connect(srv.addr(0));
     let started = Instant::now();
     // One urgent byte every 0.3 s (the attack's pace), never a message: closed after ~1 s.
@@ -357,7 +365,7 @@ fn urgent_bytes_do_not_keep_an_idle_client_open() {
     }
     assert!(
         closed,
-        "a client sending only urgent bytes stayed open {:?}",
+        "{backend}: a client sending only urgent bytes stayed open {:?}",
         started.elapsed()
     );
     srv.wait_stderr(|l| l.ends_with("closed: idle for 1.0 s"));
@@ -367,10 +375,18 @@ fn urgent_bytes_do_not_keep_an_idle_client_open() {
 // Item 3: messages longer than 1024 bytes
 // ---------------------------------------------------------------------------------------------
 
+/// On every backend: while the rest of the message drains, the client stays watched for
+/// reading.
 #[test]
 fn multiplex_replies_to_messages_longer_than_1024_bytes() {
+    for backend in ["select", "poll", "epoll"] {
+        replies_to_messages_longer_than_1024_bytes(backend);
+    }
+}
+
+fn replies_to_messages_longer_than_1024_bytes(backend: &str) {
     let _serial = serial();
-    let mut srv = ServerProcess::start(&["--ports", "0,0", "--quiet"]);
+    let mut srv = ServerProcess::start(&["--ports", "0,0", "--quiet", "--backend", backend]);
     let message = "x".repeat(1500);
     let port = srv.port(0).to_string();
     let out = client(&[
@@ -392,7 +408,11 @@ fn multiplex_replies_to_messages_longer_than_1024_bytes() {
     );
     srv.signal(Signal::SIGTERM);
     srv.wait_exit();
-    assert_eq!(find_totals(&srv.stderr_all()), Some(Totals::served(200)));
+    assert_eq!(
+        find_totals(&srv.stderr_all()),
+        Some(Totals::served(200)),
+        "{backend}"
+    );
 }
 
 /// The drain is bounded: a client that streams without end is cut off after 64 KiB past its
