@@ -8,6 +8,9 @@ CARGO    ?= cargo
 HOST     := 127.0.0.1
 PORTS    ?= 5050,5060
 MODE     ?= multiplex
+# The multiplexed loop's readiness call (MODE=multiplex): select, poll or epoll; empty is the
+# server's default, select.
+BACKEND  ?=
 MESSAGE  ?= hi
 TRACEDIR ?= target/strace
 export CARGO
@@ -18,19 +21,22 @@ BIN := ./scripts/cargo-bin
 # A make value as one shell word, whatever quotes it holds.
 quote = '$(subst ','\'',$(1))'
 comma := ,
+# --backend, when BACKEND is set.
+BACKEND_ARG = $(if $(BACKEND), --backend $(call quote,$(BACKEND)))
 # The ports the clients use: a blocking-mode server listens on the first one only.
 CLIENT_PORTS = $(if $(filter blocking,$(MODE)),$(firstword $(subst $(comma), ,$(PORTS))),$(subst $(comma), ,$(PORTS)))
 # The syscalls worth reading in a trace of these programs.
-STRACE_FILTER := trace=socket,bind,listen,setsockopt,ioctl,accept,accept4,select,pselect6,poll,recvfrom,sendto,write,close,shutdown,rt_sigaction,getsockname,connect,getsockopt,getpeername
+STRACE_FILTER := trace=socket,bind,listen,setsockopt,ioctl,accept,accept4,select,pselect6,poll,recvfrom,sendto,write,close,shutdown,rt_sigaction,getsockname,connect,getsockopt,getpeername,epoll_create1,epoll_ctl,epoll_wait
 
 .PHONY: help all build release test lint fmt fmt-check clippy doc bench deps \
         run-server run-clients demo strace-server strace-clients clean
 
 help:
-	@echo "make run-server   run the server (MODE=$(MODE) PORTS=$(PORTS) HOST=$(HOST))"
+	@echo "make run-server   run the server (MODE=$(MODE) PORTS=$(PORTS) HOST=$(HOST) BACKEND=$(BACKEND))"
+	@echo "                  BACKEND=select|poll|epoll: multiplex mode's readiness call (default select)"
 	@echo "make run-clients  one client per port (the first only for MODE=blocking), MESSAGE=$(MESSAGE)"
 	@echo "make demo         server in the background, a client per port it reports, server stopped"
-	@echo "make strace-server / strace-clients   the same under strace -f, trace in $(TRACEDIR)/"
+	@echo "make strace-server / strace-clients   the same under strace -f, trace in $(TRACEDIR)/ (BACKEND= too)"
 	@echo "make test         lint plus every test;  make lint, make doc, make bench"
 	@echo "binaries: where cargo builds them (CARGO_TARGET_DIR honoured); scripts/cargo-bin NAME prints the path"
 
@@ -69,7 +75,7 @@ bench:
 
 run-server:
 	@server=$$($(BIN) pyselect-server) && set -x && exec \
-	  "$$server" --host $(call quote,$(HOST)) --ports $(call quote,$(PORTS)) --mode $(call quote,$(MODE))
+	  "$$server" --host $(call quote,$(HOST)) --ports $(call quote,$(PORTS)) --mode $(call quote,$(MODE))$(BACKEND_ARG)
 
 run-clients:
 	@client=$$($(BIN) pyselect-client) && set -x && \
@@ -78,13 +84,13 @@ run-clients:
 	done
 
 demo:
-	@./scripts/demo.sh $(call quote,$(HOST)) $(call quote,$(PORTS)) $(call quote,$(MODE)) $(call quote,$(MESSAGE))
+	@./scripts/demo.sh $(call quote,$(HOST)) $(call quote,$(PORTS)) $(call quote,$(MODE)) $(call quote,$(MESSAGE)) $(call quote,$(BACKEND))
 
 strace-server: deps
 	@server=$$($(BIN) pyselect-server) && mkdir -p $(call quote,$(TRACEDIR)) && \
 	echo "tracing the server into $(TRACEDIR)/server.trace (Ctrl-C to stop)" && set -x && \
 	strace -f -tt -s 256 -e $(STRACE_FILTER) -o $(call quote,$(TRACEDIR))/server.trace \
-	  "$$server" --host $(call quote,$(HOST)) --ports $(call quote,$(PORTS)) --mode $(call quote,$(MODE))
+	  "$$server" --host $(call quote,$(HOST)) --ports $(call quote,$(PORTS)) --mode $(call quote,$(MODE))$(BACKEND_ARG)
 
 strace-clients: deps
 	@client=$$($(BIN) pyselect-client) && mkdir -p $(call quote,$(TRACEDIR)) && \

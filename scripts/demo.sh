@@ -1,10 +1,13 @@
 #!/usr/bin/env bash
 # make demo: the server in the background, one client per port it listens on, then the server
 # stopped; both sides' output shown.
-# Usage: scripts/demo.sh HOST PORTS MODE MESSAGE   (an empty HOST is the seed's '', all
-# interfaces; PORTS may hold 0s: the clients use the ports the server reports)
+# Usage: scripts/demo.sh HOST PORTS MODE MESSAGE [BACKEND]   (an empty HOST is the seed's '',
+# all interfaces; PORTS may hold 0s: the clients use the ports the server reports; BACKEND
+# select, poll or epoll for multiplex mode, empty for the server's default)
 set -euo pipefail
-host=${1-127.0.0.1}; ports=${2-5050,5060}; mode=${3-multiplex}; message=${4-hi}
+host=${1-127.0.0.1}; ports=${2-5050,5060}; mode=${3-multiplex}; message=${4-hi}; backend=${5-}
+backend_args=()
+[ -n "$backend" ] && backend_args=(--backend "$backend")
 # Where cargo put the binaries it has just built (CARGO_TARGET_DIR honoured; never a stale
 # target/release/).
 bins=$("$(dirname "$0")/cargo-bin" pyselect-server pyselect-client)
@@ -22,7 +25,7 @@ trap cleanup EXIT
 # no polling, and that line is the source of the ports (with --ports 0 the kernel picks them;
 # in blocking mode only the first port is opened).
 mkfifo "$log/err.fifo"
-"$server" --host "$host" --ports "$ports" --mode "$mode" >"$log/out" 2>"$log/err.fifo" &
+"$server" --host "$host" --ports "$ports" --mode "$mode" "${backend_args[@]}" >"$log/out" 2>"$log/err.fifo" &
 pid=$!
 exec 3<"$log/err.fifo"
 early=""; listening=""
@@ -54,7 +57,7 @@ pid=""
 wait "$drain" || true
 drain=""
 echo
-echo "== server ($server --mode $mode), stdout"
+echo "== server ($server --mode $mode${backend:+ --backend $backend}), stdout"
 cat "$log/out"
 echo "== server, stderr"
 printf '%s' "$early"

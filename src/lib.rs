@@ -15,6 +15,7 @@
 //! - [`Poll`], [`Epoll`] and [`selectors`]: Python's `select.poll`, `select.epoll` and
 //!   `selectors` module, with CPython's results, errors, timeout rounding and syscalls.
 //! - [`output`]: lines on stdout/stderr, one `write(2)` each; blocking, or never blocking.
+//! - [`limits`]: raise `RLIMIT_NOFILE` for programs that watch thousands of fds.
 //! - [`pyrepr`]: `repr()` of bytes and address tuples, exactly as Python prints them.
 //!
 //! ```
@@ -40,6 +41,8 @@ mod epoll;
 mod error;
 mod fdset;
 mod fileno;
+// RLIMIT_NOFILE for the poll/epoll servers and load clients (the backends issue).
+pub mod limits;
 pub mod output;
 mod poll;
 pub mod pyrepr;

@@ -639,3 +639,33 @@ pub(crate) fn set_status_nonblocking(fd: RawFd) -> io::Result<()> {
     // SAFETY: F_SETFL takes an int argument and returns 0 or -1.
     cvt(unsafe { libc::fcntl(fd, libc::F_SETFL, flags | libc::O_NONBLOCK) }).map(drop)
 }
+
+// ---------------------------------------------------------------------------------------------
+// RLIMIT_NOFILE (crate::limits)
+// ---------------------------------------------------------------------------------------------
+
+/// `getrlimit(RLIMIT_NOFILE, &rlim)`: (soft, hard).
+///
+#[doc = man!(getrlimit(2))]
+pub(crate) fn getrlimit_nofile() -> io::Result<(libc::rlim_t, libc::rlim_t)> {
+    let mut rlim = libc::rlimit {
+        rlim_cur: 0,
+        rlim_max: 0,
+    };
+    // SAFETY: `rlim` is a valid, writable struct rlimit that lives across the call.
+    cvt(unsafe { libc::getrlimit(libc::RLIMIT_NOFILE, &mut rlim) })?;
+    Ok((rlim.rlim_cur, rlim.rlim_max))
+}
+
+/// `setrlimit(RLIMIT_NOFILE, {soft, hard})`.
+///
+#[doc = man!(setrlimit(2))]
+pub(crate) fn setrlimit_nofile(soft: libc::rlim_t, hard: libc::rlim_t) -> io::Result<()> {
+    let rlim = libc::rlimit {
+        rlim_cur: soft,
+        rlim_max: hard,
+    };
+    // SAFETY: `rlim` is a valid struct rlimit that lives across the call; setrlimit only
+    // reads it.
+    cvt(unsafe { libc::setrlimit(libc::RLIMIT_NOFILE, &rlim) }).map(drop)
+}

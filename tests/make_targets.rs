@@ -114,6 +114,7 @@ fn make(args: &[&str], env: &[(&str, &str)]) -> Output {
         "MODE",
         "MESSAGE",
         "TRACEDIR",
+        "BACKEND",
     ] {
         cmd.env_remove(var);
     }
@@ -223,6 +224,41 @@ fn demo_takes_host_from_the_command_line_not_the_environment() {
         out.stdout
     );
     assert_eq!(demo_ports(&out).len(), 2);
+}
+
+#[test]
+fn demo_takes_the_backend() {
+    for backend in ["poll", "epoll"] {
+        let out = make(&["demo", "PORTS=0,0", &format!("BACKEND={backend}")], &[])
+            .success("make demo BACKEND=...");
+        let listening = out
+            .stdout
+            .lines()
+            .find_map(util::server::parse_listening)
+            .unwrap_or_else(|| panic!("no listening line:\n{}", out.stdout));
+        assert_eq!(
+            listening.backend.as_deref(),
+            Some(backend),
+            "{}",
+            out.stdout
+        );
+        for port in demo_ports(&out) {
+            let reply = format!("resp from server : b'welcome {port}!'");
+            assert_eq!(out.stdout.matches(&reply).count(), 1, "{}", out.stdout);
+        }
+    }
+}
+
+/// run-server and strace-server pass `--backend` only when BACKEND is set (`make -n` prints
+/// the recipes without running them).
+#[test]
+fn run_and_strace_server_pass_the_backend_when_set() {
+    for target in ["run-server", "strace-server"] {
+        let out = make(&["-n", target, "BACKEND=epoll"], &[]).success("make -n");
+        assert!(out.stdout.contains("--backend 'epoll'"), "{}", out.stdout);
+        let out = make(&["-n", target], &[]).success("make -n");
+        assert!(!out.stdout.contains("--backend"), "{}", out.stdout);
+    }
 }
 
 #[test]

@@ -206,12 +206,20 @@ fn totals_and_dropped(stderr: &[String]) -> (Totals, u64) {
 // Item 1: an unread stdout or stderr, and SIGTERM while a write is blocked
 // ---------------------------------------------------------------------------------------------
 
+/// On every backend (the stdout fd waits in the readiness call's write interest).
 #[test]
 fn multiplex_serves_a_load_while_nobody_reads_its_stdout() {
+    for backend in ["select", "poll", "epoll"] {
+        serves_a_load_while_nobody_reads_its_stdout(backend);
+    }
+}
+
+fn serves_a_load_while_nobody_reads_its_stdout(backend: &str) {
     let _serial = serial();
     let (_r, w) = full_pipe();
     let ours = w.try_clone().expect("dup");
-    let (mut srv, rx, mut err, listening) = start_with_stdout(&["--ports", "0,0"], Stdio::from(w));
+    let (mut srv, rx, mut err, listening) =
+        start_with_stdout(&["--ports", "0,0", "--backend", backend], Stdio::from(w));
     // The server's stdout is now its own non-blocking description of the pipe; the one this
     // test (the "shell") shares stays blocking.
     assert!(
@@ -241,8 +249,8 @@ fn multiplex_serves_a_load_while_nobody_reads_its_stdout() {
     assert!(srv.wait_exit().success());
     rest_of(&rx, &mut err);
     let (totals, dropped) = totals_and_dropped(&err);
-    assert_eq!(totals, Totals::served(1500), "{err:?}");
-    assert!(dropped > 0, "no line reported dropped: {err:?}");
+    assert_eq!(totals, Totals::served(1500), "{backend}: {err:?}");
+    assert!(dropped > 0, "{backend}: no line reported dropped: {err:?}");
 }
 
 #[test]
@@ -323,9 +331,17 @@ fn multiplex_leaves_a_terminal_blocking() {
 // Item 2: urgent bytes are not activity
 // ---------------------------------------------------------------------------------------------
 
+/// On every backend (the except set, POLLPRI, EPOLLPRI).
 #[test]
 fn urgent_bytes_do_not_keep_an_idle_client_open() {
-    let mut srv = ServerProcess::start(&["--ports", "0", "--idle-timeout", "1"]);
+    for backend in ["select", "poll", "epoll"] {
+        urgent_bytes_do_not_keep_an_idle_client_open_on(backend);
+    }
+}
+
+fn urgent_bytes_do_not_keep_an_idle_client_open_on(backend: &str) {
+    let mut srv =
+        ServerProcess::start(&["--ports", "0", "--idle-timeout", "1", "--backend", backend]);
     let s = connect(srv.addr(0));
     let started = Instant::now();
     // One urgent byte every 0.3 s (the attack's pace), never a message: closed after ~1 s.
@@ -349,7 +365,7 @@ fn urgent_bytes_do_not_keep_an_idle_client_open() {
     }
     assert!(
         closed,
-        "a client sending only urgent bytes stayed open {:?}",
+        "{backend}: a client sending only urgent bytes stayed open {:?}",
         started.elapsed()
     );
     srv.wait_stderr(|l| l.ends_with("closed: idle for 1.0 s"));
@@ -359,10 +375,18 @@ fn urgent_bytes_do_not_keep_an_idle_client_open() {
 // Item 3: messages longer than 1024 bytes
 // ---------------------------------------------------------------------------------------------
 
+/// On every backend: while the rest of the message drains, the client stays watched for
+/// reading.
 #[test]
 fn multiplex_replies_to_messages_longer_than_1024_bytes() {
+    for backend in ["select", "poll", "epoll"] {
+        replies_to_messages_longer_than_1024_bytes(backend);
+    }
+}
+
+fn replies_to_messages_longer_than_1024_bytes(backend: &str) {
     let _serial = serial();
-    let mut srv = ServerProcess::start(&["--ports", "0,0", "--quiet"]);
+    let mut srv = ServerProcess::start(&["--ports", "0,0", "--quiet", "--backend", backend]);
     let message = "x".repeat(1500);
     let port = srv.port(0).to_string();
     let out = client(&[
@@ -384,7 +408,11 @@ fn multiplex_replies_to_messages_longer_than_1024_bytes() {
     );
     srv.signal(Signal::SIGTERM);
     srv.wait_exit();
-    assert_eq!(find_totals(&srv.stderr_all()), Some(Totals::served(200)));
+    assert_eq!(
+        find_totals(&srv.stderr_all()),
+        Some(Totals::served(200)),
+        "{backend}"
+    );
 }
 
 /// The drain is bounded: a client that streams without end is cut off after 64 KiB past its

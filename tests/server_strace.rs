@@ -1,7 +1,9 @@
 //! The per-connection syscall sequences that docs/STRACE.md documents, checked against real
-//! `strace -f` traces of `pyselect-server` (every mode, and `--syscall select`) and of the
-//! seed's CPython select server (tests/fixtures/seed_select_server.py), so that the guide
-//! cannot drift from the code.
+//! `strace -f` traces of `pyselect-server` (every mode, `--syscall select`, and multiplex mode's
+//! `--backend poll` and `--backend epoll`), of the seed's CPython select server
+//! (tests/fixtures/seed_select_server.py) and of CPython's `selectors` servers
+//! (tests/fixtures/selectors_server.py with `PollSelector` and `EpollSelector`), so that the
+//! guide cannot drift from the code.
 //!
 //! Each test starts a server under strace with `--ports 0,0` (or the fixture with port 0),
 //! waits for its "listening on" line, connects once from the test (send `hi`, read the reply to
@@ -21,7 +23,9 @@ use nix::sys::signal::Signal;
 use util::fixture;
 use util::python::cpython311;
 use util::server::seed_client;
-use util::strace::{require_strace, take_timeval, Trace, TracedProcess};
+use util::strace::{
+    last_arg, normalise_poll_line, require_strace, take_timeval, Trace, TracedProcess,
+};
 use util::SERVER;
 
 /// `select` mode, one client on the first port (docs/STRACE.md, "select mode").
@@ -95,6 +99,81 @@ const CPYTHON_SELECT_BUFFERED: &[&str] = &[
     r#"recvfrom(5, "hi", 1024, 0, NULL, NULL) = 2"#,
     r#"sendto(5, "welcome P1!", {WLEN}, 0, NULL, 0) = {WLEN}"#,
     "close(5) = 0",
+];
+
+/// `multiplex --backend poll`, one client on the first port (docs/STRACE.md, "poll and
+/// epoll"). `{IDLE_MS}` is the time to the idle deadline in whole ms (rounded up).
+const POLL_BACKEND: &[&str] = &[
+    "poll([{fd=3, events=POLLIN}, {fd=4, events=POLLIN}], 2, -1) = 1 ([{fd=3, revents=POLLIN}])",
+    r#"accept4(3, {sa_family=AF_INET, sin_port=htons(CPORT), sin_addr=inet_addr("127.0.0.1")}, [128 => 16], SOCK_CLOEXEC) = 5"#,
+    r#"write(1, "hello socket1\n", 14) = 14"#,
+    "accept4(3, ADDR, [128], SOCK_CLOEXEC) = -1 EAGAIN (Resource temporarily unavailable)",
+    "poll([{fd=3, events=POLLIN}, {fd=4, events=POLLIN}, {fd=5, events=POLLIN|POLLPRI}], 3, {IDLE_MS}) = 1 ([{fd=5, revents=POLLIN}])",
+    r#"recvfrom(5, "hi", 1024, MSG_DONTWAIT, NULL, NULL) = 2"#,
+    r#"write(1, "[('127.0.0.1', CPORT)] message : b'hi'\n", 39) = 39"#,
+    r#"sendto(5, "welcome P1!", {WLEN}, MSG_DONTWAIT|MSG_NOSIGNAL, NULL, 0) = {WLEN}"#,
+    "close(5) = 0",
+];
+
+/// `multiplex --backend epoll`, before the "listening on" line: the epoll instance (fd 5,
+/// after the two listeners) and the listeners' registrations.
+const EPOLL_SETUP: &[&str] = &[
+    "epoll_create1(EPOLL_CLOEXEC) = 5",
+    "epoll_ctl(5, EPOLL_CTL_ADD, 3, {events=EPOLLIN, data={u32=3, u64=3}}) = 0",
+    "epoll_ctl(5, EPOLL_CTL_ADD, 4, {events=EPOLLIN, data={u32=4, u64=4}}) = 0",
+];
+
+/// `multiplex --backend epoll`, one client on the first port: one `epoll_ctl` to register the
+/// client after `accept4`, one to unregister it before `close`.
+const EPOLL_BACKEND: &[&str] = &[
+    "epoll_wait(5, [{events=EPOLLIN, data={u32=3, u64=3}}], 1023, -1) = 1",
+    r#"accept4(3, {sa_family=AF_INET, sin_port=htons(CPORT), sin_addr=inet_addr("127.0.0.1")}, [128 => 16], SOCK_CLOEXEC) = 6"#,
+    "epoll_ctl(5, EPOLL_CTL_ADD, 6, {events=EPOLLIN|EPOLLPRI, data={u32=6, u64=6}}) = 0",
+    r#"write(1, "hello socket1\n", 14) = 14"#,
+    "accept4(3, ADDR, [128], SOCK_CLOEXEC) = -1 EAGAIN (Resource temporarily unavailable)",
+    "epoll_wait(5, [{events=EPOLLIN, data={u32=6, u64=6}}], 1023, {IDLE_MS}) = 1",
+    r#"recvfrom(6, "hi", 1024, MSG_DONTWAIT, NULL, NULL) = 2"#,
+    r#"write(1, "[('127.0.0.1', CPORT)] message : b'hi'\n", 39) = 39"#,
+    r#"sendto(6, "welcome P1!", {WLEN}, MSG_DONTWAIT|MSG_NOSIGNAL, NULL, 0) = {WLEN}"#,
+    "epoll_ctl(5, EPOLL_CTL_DEL, 6, ADDR) = 0",
+    "close(6) = 0",
+];
+
+/// CPython 3.11's `selectors.PollSelector` doing the same job
+/// (tests/fixtures/selectors_server.py, `python3 -u`).
+const CPYTHON_POLL_SELECTOR: &[&str] = &[
+    "poll([{fd=3, events=POLLIN}, {fd=4, events=POLLIN}], 2, -1) = 1 ([{fd=3, revents=POLLIN}])",
+    r#"accept4(3, {sa_family=AF_INET, sin_port=htons(CPORT), sin_addr=inet_addr("127.0.0.1")}, [16], SOCK_CLOEXEC) = 5"#,
+    r#"getsockname(5, {sa_family=AF_INET, sin_port=htons(P1), sin_addr=inet_addr("127.0.0.1")}, [128 => 16]) = 0"#,
+    r#"write(1, "hello socket1", 13) = 13"#,
+    r#"write(1, "\n", 1) = 1"#,
+    "ioctl(5, FIONBIO, [1]) = 0",
+    "poll([{fd=3, events=POLLIN}, {fd=4, events=POLLIN}, {fd=5, events=POLLIN}], 3, -1) = 1 ([{fd=5, revents=POLLIN}])",
+    r#"recvfrom(5, "hi", 1024, 0, NULL, NULL) = 2"#,
+    r#"write(1, "[('127.0.0.1', CPORT)] message : b'hi'", 38) = 38"#,
+    r#"write(1, "\n", 1) = 1"#,
+    r#"sendto(5, "welcome P1!", {WLEN}, 0, NULL, 0) = {WLEN}"#,
+    "close(5) = 0",
+];
+
+/// CPython 3.11's `selectors.EpollSelector` doing the same job: its epoll fd is 3 (made
+/// before the listeners). The `u64` of the `ADD` line is shown with its upper 32 bits cleared:
+/// CPython leaves them uninitialised (the trace shows a large number, e.g. 140204912410630).
+const CPYTHON_EPOLL_SELECTOR: &[&str] = &[
+    "epoll_wait(3, [{events=EPOLLIN, data={u32=4, u64=4}}], 2, -1) = 1",
+    r#"accept4(4, {sa_family=AF_INET, sin_port=htons(CPORT), sin_addr=inet_addr("127.0.0.1")}, [16], SOCK_CLOEXEC) = 6"#,
+    r#"getsockname(6, {sa_family=AF_INET, sin_port=htons(P1), sin_addr=inet_addr("127.0.0.1")}, [128 => 16]) = 0"#,
+    r#"write(1, "hello socket1", 13) = 13"#,
+    r#"write(1, "\n", 1) = 1"#,
+    "ioctl(6, FIONBIO, [1]) = 0",
+    "epoll_ctl(3, EPOLL_CTL_ADD, 6, {events=EPOLLIN, data={u32=6, u64=6}}) = 0",
+    "epoll_wait(3, [{events=EPOLLIN, data={u32=6, u64=6}}], 3, -1) = 1",
+    r#"recvfrom(6, "hi", 1024, 0, NULL, NULL) = 2"#,
+    r#"write(1, "[('127.0.0.1', CPORT)] message : b'hi'", 38) = 38"#,
+    r#"write(1, "\n", 1) = 1"#,
+    r#"sendto(6, "welcome P1!", {WLEN}, 0, NULL, 0) = {WLEN}"#,
+    "epoll_ctl(3, EPOLL_CTL_DEL, 6, ADDR) = 0",
+    "close(6) = 0",
 ];
 
 /// The lines a trace shows before the server's first `socket`, each explained in
@@ -326,6 +405,129 @@ fn multiplex_mode_raw_select_syscall() {
     assert_sequence(&got, &want, &trace);
 }
 
+/// A poll/epoll trace line made comparable ([`normalise_poll_line`]): addresses become
+/// `ADDR`, an epoll `u64` keeps its low 32 bits. Returns whether a `u64` had garbage upper bits.
+fn normalised(lines: &[String]) -> (Vec<String>, bool) {
+    let mut garbage = false;
+    let lines = lines
+        .iter()
+        .map(|l| {
+            let (line, g) = normalise_poll_line(l);
+            garbage |= g;
+            line
+        })
+        .collect();
+    (lines, garbage)
+}
+
+/// The second wait's timeout (its last argument): the time to the idle deadline of
+/// `--idle-timeout 30` in whole ms, rounded up; replaced by `{IDLE_MS}`.
+fn check_idle_ms(line: &mut String) {
+    let ms: i64 = last_arg(line)
+        .parse()
+        .unwrap_or_else(|_| panic!("no timeout in {line}"));
+    assert!((20_000..=30_000).contains(&ms), "{line}");
+    *line = line.replacen(&format!(", {ms}) = "), ", {IDLE_MS}) = ", 1);
+}
+
+#[test]
+fn multiplex_poll_backend_sequence() {
+    let (p1, cport, got, stdout, trace) = one_connection(
+        "poll",
+        &[
+            "--ports",
+            "0,0",
+            "--backend",
+            "poll",
+            "--idle-timeout",
+            "30",
+        ],
+    );
+    let (mut got, garbage) = normalised(&got);
+    assert!(!garbage);
+    check_idle_ms(&mut got[4]);
+    assert_sequence(&got, &expected(POLL_BACKEND, p1, cport), &trace);
+    assert_eq!(
+        stdout,
+        format!("hello socket1\n[('127.0.0.1', {cport})] message : b'hi'\n")
+    );
+    assert_clean_exit(&trace, &[3, 4]);
+    assert!(
+        !trace.lines.iter().any(|l| l.name().starts_with("pselect")),
+        "{}",
+        trace.dump()
+    );
+}
+
+#[test]
+fn multiplex_epoll_backend_sequence() {
+    let (p1, cport, got, stdout, trace) = one_connection(
+        "epoll",
+        &[
+            "--ports",
+            "0,0",
+            "--backend",
+            "epoll",
+            "--idle-timeout",
+            "30",
+        ],
+    );
+    let (mut got, garbage) = normalised(&got);
+    assert!(!garbage, "pyselect's epoll data is the fd, upper bits zero");
+    check_idle_ms(&mut got[5]);
+    assert_sequence(&got, &expected(EPOLL_BACKEND, p1, cport), &trace);
+    assert_eq!(
+        stdout,
+        format!("hello socket1\n[('127.0.0.1', {cport})] message : b'hi'\n")
+    );
+    // The epoll instance and the listeners' registrations come just before "listening on".
+    let listening = trace
+        .lines
+        .iter()
+        .position(|l| l.text.contains("listening on"))
+        .expect("the listening line");
+    let setup: Vec<&str> = trace.lines[listening - 3..listening]
+        .iter()
+        .map(|l| l.text.as_str())
+        .collect();
+    assert_eq!(setup, EPOLL_SETUP, "{}", trace.dump());
+    assert_clean_exit(&trace, &[3, 4]);
+}
+
+/// Run tests/fixtures/selectors_server.py with `selector` under CPython 3.11 (`-u`) and serve
+/// one `hi` on the first port; the connection's lines, normalised.
+fn cpython_selectors(selector: &str, template: &[&str]) {
+    require_strace();
+    let python = cpython311().expect(
+        "these tests compare with CPython 3.11 (`python3`); install it (.ci/deps does on Debian)",
+    );
+    let script = fixture("selectors_server.py").display().to_string();
+    let args = ["-u", script.as_str(), selector, "0", "0", "127.0.0.1"];
+    let mut server = TracedProcess::spawn(selector, python, &args, &[]);
+    let p1 = server.wait_listening()[0];
+    let (reply, cport) = seed_client(p1, b"hi");
+    assert_eq!(reply, format!("welcome {p1}!").into_bytes());
+    // The client saw EOF: the close has run. The program never exits by itself.
+    server.signal(Signal::SIGTERM);
+    let (_, stdout, trace) = server.finish();
+    let (got, _) = normalised(&trace.first_connection());
+    assert_sequence(&got, &expected(template, p1, cport), &trace);
+    assert_eq!(
+        stdout,
+        format!("hello socket1\n[('127.0.0.1', {cport})] message : b'hi'\n")
+    );
+}
+
+#[test]
+fn cpython_poll_selector_sequence() {
+    cpython_selectors("PollSelector", CPYTHON_POLL_SELECTOR);
+}
+
+#[test]
+fn cpython_epoll_selector_sequence() {
+    cpython_selectors("EpollSelector", CPYTHON_EPOLL_SELECTOR);
+}
+
 #[test]
 fn timeout_mode_sequence() {
     let (p1, cport, got, stdout, trace) =
@@ -438,6 +640,11 @@ fn guide_shows_the_tested_sequences() {
         ("CPYTHON_SELECT_UNBUFFERED", CPYTHON_SELECT_UNBUFFERED),
         ("CPYTHON_SELECT_BUFFERED", CPYTHON_SELECT_BUFFERED),
         ("--syscall select", raw_select),
+        ("POLL_BACKEND", POLL_BACKEND),
+        ("EPOLL_SETUP", EPOLL_SETUP),
+        ("EPOLL_BACKEND", EPOLL_BACKEND),
+        ("CPYTHON_POLL_SELECTOR", CPYTHON_POLL_SELECTOR),
+        ("CPYTHON_EPOLL_SELECTOR", CPYTHON_EPOLL_SELECTOR),
     ];
     for prefix in STARTUP {
         assert!(
@@ -450,6 +657,7 @@ fn guide_shows_the_tested_sequences() {
             // The failed accept4's buffer address is shown with a sample value.
             let line = line
                 .replace("{MS}", "1000")
+                .replace("{IDLE_MS}", "10000")
                 .replace("ADDR", "0x7ffd3a0e1c10");
             // The clock-dependent part of a timeval line is shown with sample values.
             let shown = line.split("{TIMEOUT}").next().unwrap();

@@ -48,6 +48,35 @@ pub fn ensure_nofile(n: u64) {
     setrlimit(Resource::RLIMIT_NOFILE, n, hard).expect("setrlimit(RLIMIT_NOFILE)");
 }
 
+/// Raise this test process's soft RLIMIT_NOFILE to at least `n` when the hard limit allows;
+/// otherwise print why the calling test is skipped and return false.
+pub fn nofile_or_skip(test: &str, n: u64) -> bool {
+    let (_, hard) = getrlimit(Resource::RLIMIT_NOFILE).expect("getrlimit(RLIMIT_NOFILE)");
+    if hard < n {
+        println!(
+            "SKIPPED {test}: it needs {n} open files and the hard RLIMIT_NOFILE is {hard} \
+             (raise it with ulimit -Hn)"
+        );
+        return false;
+    }
+    ensure_nofile(n);
+    true
+}
+
+/// The soft and hard "Max open files" of process `pid` (`/proc/PID/limits`).
+pub fn nofile_of(pid: u32) -> (u64, u64) {
+    let limits = std::fs::read_to_string(format!("/proc/{pid}/limits")).expect("/proc/PID/limits");
+    let line = limits
+        .lines()
+        .find(|l| l.starts_with("Max open files"))
+        .expect("a Max open files line");
+    let n: Vec<u64> = line
+        .split_whitespace()
+        .filter_map(|w| w.parse().ok())
+        .collect();
+    (n[0], n[1])
+}
+
 // ---------------------------------------------------------------------------------------------
 // What the server prints
 // ---------------------------------------------------------------------------------------------
@@ -61,13 +90,22 @@ pub struct Listening {
     pub addrs: Vec<SocketAddr>,
     /// `multiplex`, `select`, `timeout` or `blocking`.
     pub mode: String,
+    /// `poll` or `epoll` when the line names a backend (`select`, the default, is not named).
+    pub backend: Option<String>,
 }
 
-/// Parse `pyselect-server: listening on 127.0.0.1:5050 [::1]:5060 (select mode)`.
+/// Parse `pyselect-server: listening on 127.0.0.1:5050 [::1]:5060 (select mode)`, or
+/// `... (multiplex mode, epoll backend)`.
 pub fn parse_listening(line: &str) -> Option<Listening> {
     let rest = line.strip_prefix("pyselect-server: listening on ")?;
     let (places, mode) = rest.rsplit_once(" (")?;
-    let mode = mode.strip_suffix(" mode)")?;
+    let (mode, backend) = match mode.strip_suffix(" backend)") {
+        Some(both) => {
+            let (mode, backend) = both.split_once(" mode, ")?;
+            (mode, Some(backend.to_string()))
+        }
+        None => (mode.strip_suffix(" mode)")?, None),
+    };
     let mut addrs = Vec::new();
     for place in places.split(' ') {
         let (host, port) = place.rsplit_once(':')?;
@@ -82,6 +120,7 @@ pub fn parse_listening(line: &str) -> Option<Listening> {
         line: line.to_string(),
         addrs,
         mode: mode.to_string(),
+        backend,
     })
 }
 
@@ -478,7 +517,8 @@ pub fn run_to_exit(args: &[&str]) -> Finished {
 pub struct Spawn {
     program: &'static str,
     args: Vec<String>,
-    nofile: Option<u64>,
+    /// RLIMIT_NOFILE (soft, hard) for the process.
+    nofile: Option<(u64, u64)>,
 }
 
 /// A server started with `args` (e.g. `["--mode", "select"]`); `--ports 0,0` is added unless
@@ -507,7 +547,14 @@ pub fn client(args: &[&str]) -> Spawn {
 impl Spawn {
     /// Run the process with RLIMIT_NOFILE (soft and hard) set to `n`.
     pub fn nofile(mut self, n: u64) -> Spawn {
-        self.nofile = Some(n);
+        self.nofile = Some((n, n));
+        self
+    }
+
+    /// Run the process with a soft RLIMIT_NOFILE of `soft` and this process's hard limit.
+    pub fn nofile_soft(mut self, soft: u64) -> Spawn {
+        let (_, hard) = getrlimit(Resource::RLIMIT_NOFILE).expect("getrlimit(RLIMIT_NOFILE)");
+        self.nofile = Some((soft.min(hard), hard));
         self
     }
 
@@ -515,14 +562,14 @@ impl Spawn {
         let mut cmd = Command::new(self.program);
         // A panic would then print a backtrace: none may appear.
         cmd.args(&self.args).env("RUST_BACKTRACE", "1");
-        if let Some(n) = self.nofile {
+        if let Some((soft, hard)) = self.nofile {
             // SAFETY: the closure runs in the forked child before exec and calls only
             // setrlimit(2), which is async-signal-safe; it allocates nothing and takes no lock.
             unsafe {
                 cmd.pre_exec(move || {
                     let lim = libc::rlimit {
-                        rlim_cur: n as libc::rlim_t,
-                        rlim_max: n as libc::rlim_t,
+                        rlim_cur: soft as libc::rlim_t,
+                        rlim_max: hard as libc::rlim_t,
                     };
                     if libc::setrlimit(libc::RLIMIT_NOFILE, &lim) == 0 {
                         Ok(())

@@ -10,10 +10,13 @@ use lexopt::prelude::*;
 
 use pyselect::FD_SETSIZE;
 
+use crate::load::Backend;
+
 /// The one-line synopsis printed under a usage error.
 pub const SYNOPSIS: &str =
     "usage: pyselect-client [--host 127.0.0.1] [--port 5050] [--message hi] [--oob] \
-[--timeout SECS] [--connections N [--concurrency C]] [--version]";
+[--timeout SECS] [--connections N [--concurrency C] [--backend select|poll|epoll] [--hold M]] \
+[--version]";
 
 /// What `--version` prints.
 pub const VERSION: &str = concat!("pyselect-client ", env!("CARGO_PKG_VERSION"));
@@ -21,6 +24,7 @@ pub const VERSION: &str = concat!("pyselect-client ", env!("CARGO_PKG_VERSION"))
 pub const USAGE: &str = "\
 usage: pyselect-client [--host 127.0.0.1] [--port 5050] [--message hi] [--oob] [--timeout SECS]
        pyselect-client --port 5050 --connections N [--concurrency C] [--timeout SECS]
+                       [--backend select|poll|epoll] [--hold M]
 
 The seed's echo client: connect, send the message once, recv(1024), print
   resp from server : b'welcome 5050!'
@@ -28,10 +32,11 @@ and close. A reply that does not start with 'welcome', a refused or reset connec
 or a server that closes without replying: one line on stderr, exit 1.
 
 With --connections, a load generator: N transactions (connect, send, read to EOF, close),
-at most C in flight at once on non-blocking sockets multiplexed by pyselect's select().
+at most C in flight at once on non-blocking sockets multiplexed by pyselect's select()
+(or poll or epoll, --backend).
 Every reply must be exactly 'welcome <port>!' or 'welcome!'. Failures are counted, not
 fatal. Progress is shown on stderr when it is a terminal. One summary line on stdout:
-  transactions=N errors=E seconds=S tx/s=R p50_us=A p99_us=B max_us=C
+  transactions=N errors=E seconds=S tx/s=R p50_us=A p99_us=B max_us=C [held=M]
 (tx/s counts successful transactions; latencies run from connect to EOF, successful
 transactions only). Exit 0 when E is 0, else 1; SIGINT/SIGTERM stop the run early, print
 the summary so far, and exit 130/143.
@@ -47,9 +52,18 @@ options:
   --timeout SECS     single mode: settimeout(SECS) on the socket (default: none, as the
                      seed); load mode: per-transaction limit (default 10)
   --connections N    load mode: number of transactions (N >= 1)
-  --concurrency C    load mode: transactions in flight at once (default 1; at most
-                     FD_SETSIZE - 24, that is 1000 on Linux, as select() needs fds
-                     below FD_SETSIZE)
+  --concurrency C    load mode: transactions in flight at once (default 1; with the
+                     select backend C + M at most FD_SETSIZE - 24, that is 1000 on
+                     Linux, as select() needs fds below FD_SETSIZE)
+  --backend B        load mode: the readiness call, select (default), poll or epoll;
+                     poll and epoll go to 10,000 sockets and beyond, raising the soft
+                     RLIMIT_NOFILE to the hard limit (a line on stderr when that is
+                     below C + M + 32)
+  --hold M           load mode: first open M connections that send nothing and keep
+                     them open for the whole run, so the server watches M more fds
+                     while the load is measured; the summary ends with held=M. The
+                     server closes idle clients after its --idle-timeout (10 s by
+                     default): start it with a longer one
   -h, --help         this text
   -V, --version      the version";
 
@@ -78,6 +92,9 @@ pub struct Options {
 pub struct Load {
     pub connections: u64,
     pub concurrency: usize,
+    pub backend: Backend,
+    /// `--hold M`, when given.
+    pub hold: Option<usize>,
 }
 
 /// What parsing found: options to run with, or a request for help.
@@ -143,6 +160,8 @@ pub fn parse(args: impl IntoIterator<Item = OsString>) -> Result<Parsed, String>
     };
     let mut connections = None;
     let mut concurrency = None;
+    let mut backend = None;
+    let mut hold = None;
 
     let mut p = lexopt::Parser::from_args(args);
     while let Some(arg) = p.next().map_err(usage_error)? {
@@ -174,6 +193,25 @@ pub fn parse(args: impl IntoIterator<Item = OsString>) -> Result<Parsed, String>
                     &text(&mut p, "--concurrency")?,
                 )?)
             }
+            Long("backend") => {
+                backend = Some(match text(&mut p, "--backend")?.as_str() {
+                    "select" => Backend::Select,
+                    "poll" => Backend::Poll,
+                    "epoll" => Backend::Epoll,
+                    other => {
+                        return Err(format!(
+                            "bad --backend {other:?}: expected select, poll or epoll"
+                        ))
+                    }
+                })
+            }
+            Long("hold") => {
+                let value = text(&mut p, "--hold")?;
+                hold =
+                    Some(value.parse::<usize>().map_err(|_| {
+                        format!("bad --hold {value:?}: expected a whole number >= 0")
+                    })?)
+            }
             Long(other) => return Err(format!("unknown option \"--{other}\"")),
             Short(c) => return Err(format!("unknown option \"-{c}\"")),
             Value(v) => return Err(format!("unexpected argument {v:?}")),
@@ -185,18 +223,32 @@ pub fn parse(args: impl IntoIterator<Item = OsString>) -> Result<Parsed, String>
         (None, Some(_)) => return Err("--concurrency needs --connections".into()),
         (Some(connections), concurrency) => {
             let concurrency = concurrency.unwrap_or(1);
-            if concurrency > MAX_CONCURRENCY as u64 {
+            let backend = backend.unwrap_or(Backend::Select);
+            let held = hold.unwrap_or(0) as u64;
+            if backend == Backend::Select
+                && concurrency.saturating_add(held) > MAX_CONCURRENCY as u64
+            {
+                let what = match hold {
+                    None => format!("--concurrency {concurrency}"),
+                    Some(m) => format!("--concurrency {concurrency} with --hold {m}"),
+                };
                 return Err(format!(
-                    "--concurrency {concurrency} is too high: select() only handles fds below \
-                     FD_SETSIZE ({FD_SETSIZE}), so at most {MAX_CONCURRENCY} sockets can be in flight"
+                    "{what} is too high: select() only handles fds below FD_SETSIZE \
+                     ({FD_SETSIZE}), so at most {MAX_CONCURRENCY} sockets can be in flight \
+                     or held; use --backend poll or epoll for more"
                 ));
             }
             Some(Load {
                 connections,
-                concurrency: concurrency as usize,
+                concurrency: usize::try_from(concurrency).unwrap_or(usize::MAX),
+                backend,
+                hold,
             })
         }
     };
+    if opts.load.is_none() && (backend.is_some() || hold.is_some()) {
+        return Err("--backend and --hold need --connections (load mode)".into());
+    }
     Ok(Parsed::Run(opts))
 }
 
@@ -237,12 +289,43 @@ mod tests {
             opts.load,
             Some(Load {
                 connections: 20000,
-                concurrency: 1000
+                concurrency: 1000,
+                backend: Backend::Select,
+                hold: None,
             })
         );
         let opts = run(&["--connections", "3"]).unwrap();
         assert_eq!(opts.load.unwrap().concurrency, 1);
         assert!(run(&["--connections", "3", "--concurrency", "1001"]).is_err());
+        // select: in flight and held together stay below FD_SETSIZE; poll and epoll: no cap.
+        assert!(run(&[
+            "--connections",
+            "3",
+            "--concurrency",
+            "500",
+            "--hold",
+            "501"
+        ])
+        .is_err());
+        let opts = run(&[
+            "--connections",
+            "3",
+            "--concurrency",
+            "10000",
+            "--backend",
+            "epoll",
+            "--hold=1000",
+        ])
+        .unwrap();
+        let load = opts.load.unwrap();
+        assert_eq!(
+            (load.concurrency, load.backend, load.hold),
+            (10000, Backend::Epoll, Some(1000))
+        );
+        assert_eq!(
+            run(&["--backend", "poll"]).unwrap_err(),
+            "--backend and --hold need --connections (load mode)"
+        );
     }
 
     #[test]

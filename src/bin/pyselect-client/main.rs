@@ -12,7 +12,7 @@
 //! ```
 //!
 //! `socket`, `connect`, `sendto`, `recvfrom`, one `write` for the line, `close`. Load mode
-//! (`--connections N`) lives in `load.rs`.
+//! (`--connections N`) lives in `load/`.
 
 mod cli;
 mod load;
@@ -75,6 +75,8 @@ fn main() -> ExitCode {
                 .timeout
                 .map_or(cli::DEFAULT_LOAD_TIMEOUT, Duration::from_secs_f64),
             progress: std::io::IsTerminal::is_terminal(&std::io::stderr()),
+            backend: sizes.backend,
+            hold: sizes.hold,
         }),
     });
     match result {

@@ -9,14 +9,17 @@ use lexopt::prelude::*;
 
 use pyselect::Syscall;
 
+use crate::readiness::Backend;
+
 /// The one-line synopsis printed under a usage error.
 pub const SYNOPSIS: &str = "usage: pyselect-server [--host 127.0.0.1] [--ports 5050,5060] \
-[--mode multiplex|select|timeout|blocking] [--count N] [--idle-timeout SECS] [--backlog N] \
-[--quiet] [--syscall libc|select] [--version]";
+[--mode multiplex|select|timeout|blocking] [--backend select|poll|epoll] [--count N] \
+[--idle-timeout SECS] [--backlog N] [--quiet] [--syscall libc|select] [--version]";
 
 pub const USAGE: &str = "\
 usage: pyselect-server [--host 127.0.0.1] [--ports 5050,5060]
-                       [--mode multiplex|select|timeout|blocking] [--count N]
+                       [--mode multiplex|select|timeout|blocking]
+                       [--backend select|poll|epoll] [--count N]
                        [--idle-timeout SECS] [--backlog N] [--quiet]
                        [--syscall libc|select] [--version]
 
@@ -53,6 +56,11 @@ options:
                      holds (FD_SETSIZE 1024, less fds 0-2), and warn when fewer than
                      64 fds would remain for clients
   --mode M           multiplex (default), select, timeout or blocking
+  --backend B        multiplex: the readiness call, select (default: pselect6 with the
+                     except set; fds below FD_SETSIZE only), poll (poll(2), POLLPRI for
+                     urgent data) or epoll (epoll_create1/epoll_ctl/epoll_wait, EPOLLPRI).
+                     poll and epoll raise the soft RLIMIT_NOFILE to the hard limit at
+                     start (a line on stderr when that is below 10,000 connections' worth)
   --count N          exit 0 after N connections were answered
   --idle-timeout S   multiplex: close a client silent for S seconds (default 10);
                      urgent (MSG_OOB) bytes alone do not count as activity
@@ -89,11 +97,6 @@ impl Mode {
             Mode::Multiplex => "multiplex",
         }
     }
-
-    /// Does the mode put its listeners in an `fd_set`?
-    pub fn uses_fd_set(self) -> bool {
-        matches!(self, Mode::Select | Mode::Multiplex)
-    }
 }
 
 /// Everything the command line says.
@@ -102,6 +105,7 @@ pub struct Options {
     pub host: String,
     pub ports: Vec<u16>,
     pub mode: Mode,
+    pub backend: Backend,
     pub count: Option<u64>,
     pub idle_timeout: Duration,
     pub quiet: bool,
@@ -137,6 +141,28 @@ fn parse_mode(text: &str) -> Result<Mode, String> {
         other => Err(format!(
             "bad --mode {other:?}: expected multiplex, select, timeout or blocking"
         )),
+    }
+}
+
+fn parse_backend(text: &str) -> Result<Backend, String> {
+    match text {
+        "select" => Ok(Backend::Select),
+        "poll" => Ok(Backend::Poll),
+        "epoll" => Ok(Backend::Epoll),
+        other => Err(format!(
+            "bad --backend {other:?}: expected select, poll or epoll"
+        )),
+    }
+}
+
+impl Options {
+    /// Does the server put its listeners (and clients) in an `fd_set`?
+    pub fn uses_fd_set(&self) -> bool {
+        match self.mode {
+            Mode::Select => true,
+            Mode::Multiplex => self.backend == Backend::Select,
+            Mode::Timeout | Mode::Blocking => false,
+        }
     }
 }
 
@@ -184,6 +210,7 @@ pub fn parse(args: impl IntoIterator<Item = OsString>) -> Result<Parsed, String>
         host: "127.0.0.1".into(),
         ports: vec![5050, 5060],
         mode: Mode::Multiplex,
+        backend: Backend::Select,
         count: None,
         idle_timeout: Duration::from_secs(10),
         quiet: false,
@@ -198,6 +225,7 @@ pub fn parse(args: impl IntoIterator<Item = OsString>) -> Result<Parsed, String>
             Long("host") => opts.host = text(&mut p, "--host")?,
             Long("ports") | Long("port") => opts.ports = parse_ports(&text(&mut p, "--ports")?)?,
             Long("mode") => opts.mode = parse_mode(&text(&mut p, "--mode")?)?,
+            Long("backend") => opts.backend = parse_backend(&text(&mut p, "--backend")?)?,
             Long("count") => opts.count = Some(parse_count("--count", &text(&mut p, "--count")?)?),
             Long("idle-timeout") => {
                 opts.idle_timeout = parse_seconds(&text(&mut p, "--idle-timeout")?)?
@@ -219,6 +247,19 @@ pub fn parse(args: impl IntoIterator<Item = OsString>) -> Result<Parsed, String>
             Short(c) => return Err(format!("unknown option \"-{c}\"")),
             Value(v) => return Err(format!("unexpected argument {v:?}")),
         }
+    }
+    if opts.backend != Backend::Select && opts.syscall == Syscall::Select {
+        return Err(format!(
+            "--syscall select needs the select backend, not --backend {}",
+            opts.backend.as_str()
+        ));
+    }
+    if opts.backend != Backend::Select && opts.mode != Mode::Multiplex {
+        return Err(format!(
+            "--backend {} needs --mode multiplex: the {} mode makes its own calls, as the seed does",
+            opts.backend.as_str(),
+            opts.mode.as_str()
+        ));
     }
     Ok(Parsed::Run(opts))
 }
@@ -242,6 +283,7 @@ mod tests {
         assert_eq!(opts.ports, [5050, 5060]);
         assert_eq!(opts.mode, Mode::Multiplex);
         assert_eq!(opts.backlog, 128);
+        assert_eq!(opts.backend, Backend::Select);
         assert!(opts.count.is_none() && !opts.quiet);
     }
 
@@ -278,6 +320,18 @@ mod tests {
             (
                 &["--syscall", "epoll"][..],
                 "bad --syscall \"epoll\": expected libc or select",
+            ),
+            (
+                &["--backend", "poll", "--syscall", "select"][..],
+                "--syscall select needs the select backend, not --backend poll",
+            ),
+            (
+                &["--backend", "kqueue"][..],
+                "bad --backend \"kqueue\": expected select, poll or epoll",
+            ),
+            (
+                &["--mode", "select", "--backend", "epoll"][..],
+                "--backend epoll needs --mode multiplex: the select mode makes its own calls, as the seed does",
             ),
         ] {
             assert_eq!(run(args).unwrap_err(), want, "{args:?}");

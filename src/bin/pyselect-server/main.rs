@@ -6,6 +6,7 @@
 mod blocking;
 mod cli;
 mod multiplex;
+mod readiness;
 mod select;
 mod server;
 mod timeout;
@@ -17,10 +18,15 @@ use pyselect::signals::{self, Signal};
 use pyselect::{Error, Syscall};
 
 use cli::{Mode, Options, Parsed};
+use readiness::{Backend, Readiness};
 use server::{Listener, Log};
 
 /// How few fds below FD_SETSIZE left for clients earn a warning in the select-based modes.
 const FEW_CLIENT_FDS: usize = 64;
+
+/// Concurrent connections the poll and epoll backends are meant to serve: the fds asked of
+/// RLIMIT_NOFILE are these, the listeners, and a few for stdio and the epoll fd.
+const CONNECTIONS_GOAL: u64 = 10_000;
 
 fn main() -> ExitCode {
     // No panic text reaches the user: one line, exit 101 (a bug to report, not a usage error).
@@ -50,7 +56,7 @@ fn main() -> ExitCode {
         return ExitCode::from(2);
     }
     // fds 0-2 are taken: an fd_set holds at most FD_SETSIZE - 3 listeners.
-    if opts.mode.uses_fd_set() && opts.ports.len() > pyselect::FD_SETSIZE - 3 {
+    if opts.uses_fd_set() && opts.ports.len() > pyselect::FD_SETSIZE - 3 {
         let _ = eprint_line(&format!(
             "pyselect-server: {}",
             server::too_many_listeners(opts.mode, opts.ports.len())
@@ -81,10 +87,31 @@ fn main() -> ExitCode {
     };
 
     let mut log = Log::new(&opts);
+    let mut watch = None;
     if opts.mode == Mode::Multiplex {
         log.never_block();
+        if opts.backend != Backend::Select {
+            raise_nofile(&opts, &mut log);
+        }
+        // The readiness call ready, the listeners watched (epoll_create1, epoll_ctl), before
+        // the "listening on" line.
+        let ready = Readiness::new(opts.backend, opts.syscall)
+            .and_then(|mut w| multiplex::watch(&listeners, &mut w).map(|()| w));
+        match ready {
+            Ok(w) => watch = Some(w),
+            Err(e) => {
+                log.warn(&format!(
+                    "cannot start the {} backend: {}",
+                    opts.backend.as_str(),
+                    server::describe(&e)
+                ));
+                close_listeners(&mut listeners);
+                log.finish(None);
+                return ExitCode::FAILURE;
+            }
+        }
     }
-    if opts.mode.uses_fd_set() {
+    if opts.uses_fd_set() {
         let left = server::fds_left_for_clients(&listeners);
         if left < FEW_CLIENT_FDS {
             log.warn(&format!(
@@ -96,13 +123,22 @@ fn main() -> ExitCode {
         }
     }
     let places: Vec<String> = listeners.iter().map(|l| l.addr.to_string()).collect();
+    // The backend is named when it is not the seed's select().
+    let backend = match opts.backend {
+        Backend::Select => String::new(),
+        other => format!(", {} backend", other.as_str()),
+    };
     log.warn(&format!(
-        "listening on {} ({} mode)",
+        "listening on {} ({} mode{backend})",
         places.join(" "),
         opts.mode.as_str()
     ));
 
-    let outcome = run(&opts, &listeners, &mut log);
+    let outcome = match watch.as_mut() {
+        Some(watch) => multiplex::run(&listeners, &mut log, watch, opts.idle_timeout),
+        None => run(&opts, &listeners, &mut log),
+    };
+    drop(watch);
     close_listeners(&mut listeners);
     match outcome {
         Ok(()) => {
@@ -121,13 +157,32 @@ fn main() -> ExitCode {
     }
 }
 
-/// Run the chosen mode until `--count` or a signal.
+/// Run the chosen serial mode until `--count` or a signal. (Multiplex mode runs in `main`,
+/// on the readiness call made ready before the "listening on" line.)
 fn run(opts: &Options, listeners: &[Listener], log: &mut Log) -> Result<(), Error> {
     match opts.mode {
         Mode::Blocking => blocking::run(&listeners[0], log),
         Mode::Timeout => timeout::run(listeners, log),
         Mode::Select => select::run(listeners, log, opts.syscall),
-        Mode::Multiplex => multiplex::run(listeners, log, opts.syscall, opts.idle_timeout),
+        // Never reached: `main` runs multiplex mode on its readiness call.
+        Mode::Multiplex => Ok(()),
+    }
+}
+
+/// poll and epoll: as many fds as RLIMIT_NOFILE's hard limit allows; one stderr line when
+/// that is fewer than [`CONNECTIONS_GOAL`] connections need.
+fn raise_nofile(opts: &Options, log: &mut Log) {
+    let wanted = CONNECTIONS_GOAL + opts.ports.len() as u64 + 8;
+    match pyselect::limits::raise_nofile(wanted) {
+        Ok(limit) => {
+            if let Some(line) = limit.shortfall() {
+                log.warn(&line);
+            }
+        }
+        Err(e) => log.warn(&format!(
+            "cannot raise RLIMIT_NOFILE: {}",
+            server::describe(&e)
+        )),
     }
 }
 

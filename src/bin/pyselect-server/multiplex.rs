@@ -1,21 +1,27 @@
-//! The fully multiplexed server: client sockets join the `select()` sets, so nothing waits on
-//! one client.
+//! The fully multiplexed server: client sockets join the watched set, so nothing waits on
+//! one client. The loop is Python's `selectors` echo server: one readiness call per round,
+//! then a handler per ready fd; `--backend` picks the call ([`crate::readiness`]: `select`,
+//! `poll` or `epoll`), and the loop is the same for all three.
 //!
 //! One round of the loop:
-//! 1. `select(listeners + reading clients, clients with a reply to send, reading clients,
-//!    time until the next idle deadline)`;
-//! 2. except set: urgent (`MSG_OOB`) data, printed as `[addr] urgent : b'!'` (it does not
-//!    count as activity: only the message does);
-//! 3. read set: a listener accepts until `EAGAIN`, at most [`ACCEPTS_PER_ROUND`] connections
+//! 1. wait (`select`, `poll` or `epoll_wait`) on the listeners and reading clients for input,
+//!    the clients with a reply to send for room, the reading clients for urgent data, until
+//!    the next idle deadline;
+//! 2. urgent (`MSG_OOB`) data, printed as `[addr] urgent : b'!'` (it does not count as
+//!    activity: only the message does);
+//! 3. readable: a listener accepts until `EAGAIN`, at most [`ACCEPTS_PER_ROUND`] connections
 //!    (the listeners are non-blocking, so a client that vanished meanwhile costs an `EAGAIN`,
 //!    not a stall); a client is read once with `recv(1024)`, its message printed, its reply
 //!    sent at once;
-//! 4. write set: the rest of a reply that did not fit, sent when the socket has room; and the
+//! 4. writable: the rest of a reply that did not fit, sent when the socket has room; and the
 //!    server's own stdout and stderr when lines wait for a reader.
 //!
-//! Then the clients silent past `--idle-timeout` are closed. A connection whose fd does not
-//! fit an `fd_set` (fd >= FD_SETSIZE) is refused and closed, never put in a set. When
-//! `accept()` runs out of fds the listeners leave the read set for 100 ms instead of spinning.
+//! Then the clients silent past `--idle-timeout` are closed. After each event the client is
+//! watched for what its phase waits for (message, or room for the reply), or unregistered and
+//! closed (for epoll: `epoll_ctl` `ADD` on accept, `MOD` only when a reply must wait for room,
+//! `DEL` before `close`). With the select backend, a connection whose fd does not fit an
+//! `fd_set` (fd >= FD_SETSIZE) is refused and closed, never put in a set. When `accept()` runs
+//! out of fds the listeners leave the watched set for 100 ms instead of spinning.
 //!
 //! A message longer than 1024 bytes: as the seed, only the first `recv(1024)` is the message;
 //! the reply is followed by `shutdown(SHUT_WR)` and the rest is read and discarded until the
@@ -24,20 +30,24 @@
 //!
 //! No client waits on the server's stdout or stderr: a pipe gets a private non-blocking
 //! description, and a line its reader cannot take now waits in a bounded queue (flushed
-//! through the write set) or, when that is full, is dropped and counted in the totals line.
+//! when the readiness call finds room) or, when that is full, is dropped and counted in the
+//! totals line.
 //!
-//! Per connection, with `--quiet`: `select`, `accept4`, `accept4` (`EAGAIN`), `select`,
-//! `recvfrom`, `sendto`, `close`; without it, one `write` for each of `hello socketN` and the
-//! message line.
+//! Per connection, with `--quiet` and the select backend: `select`, `accept4`, `accept4`
+//! (`EAGAIN`), `select`, `recvfrom`, `sendto`, `close`; without it, one `write` for each of
+//! `hello socketN` and the message line. poll: the same with `poll`; epoll: `epoll_wait`,
+//! and `epoll_ctl(ADD)` after `accept4` and `epoll_ctl(DEL)` before `close`.
 
+use std::collections::VecDeque;
 use std::net::{Shutdown, SocketAddr};
 use std::os::fd::RawFd;
 use std::time::{Duration, Instant};
 
 use pyselect::consts::MSG_DONTWAIT;
 use pyselect::pyrepr::{addr_repr, bytes_repr};
-use pyselect::{select_with, Error, FileNo, Socket, Syscall, FD_SETSIZE};
+use pyselect::{Error, FileNo, Socket, FD_SETSIZE};
 
+use crate::readiness::{Interest, Readiness};
 use crate::server::{describe, out_of_fds, Listener, Log, SIZE};
 
 /// How long the listeners rest after `accept()` ran out of file descriptors.
@@ -69,138 +79,218 @@ struct Client {
     phase: Phase,
     /// The idle deadline: when it was accepted, or sent its message, + `--idle-timeout`.
     deadline: Instant,
+    /// The deadline last put in [`Clients::deadlines`].
+    queued: Instant,
     /// Urgent data was read: the segment that carried it stays queued until a normal read
     /// passes it, and closing with it queued would send the client a reset instead of a FIN.
     urgent_seen: bool,
+    /// Done with: [`settle`] unregisters and closes it.
     closed: bool,
+    /// The round it was accepted in: that round's readiness call did not watch it, so an
+    /// event for its fd in that round belonged to a client closed earlier in the round.
+    joined: u64,
 }
 
-/// What a ready fd stands for; `select()` gets `(fd, Owner)` pairs and returns the ready ones.
-#[derive(Clone, Copy)]
-enum Owner {
-    Listener(usize),
-    Client(usize),
-    /// The server's own stdout or stderr, with lines waiting for room.
-    Output,
+impl Client {
+    /// What the readiness call watches this client for: its message (and urgent data), or
+    /// room for the rest of its reply.
+    fn interest(&self) -> Interest {
+        match self.phase {
+            Phase::Reading | Phase::Draining { .. } => Interest::Message,
+            Phase::Replying { .. } => Interest::Room,
+        }
+    }
 }
 
-type Token = (RawFd, Owner);
+/// The clients, indexed by fd: what a ready fd stands for.
+struct Clients {
+    by_fd: Vec<Option<Client>>,
+    /// Idle deadlines in the order they were set, each with its client's fd. Every deadline is
+    /// "now + `--idle-timeout`", so the queue is sorted; an entry whose client has since moved
+    /// its deadline, or is gone, is skipped. The nearest deadline is at the front: no round
+    /// scans every client (with epoll, a round costs what is ready, not what is watched).
+    deadlines: VecDeque<(Instant, RawFd)>,
+    round: u64,
+}
 
-/// The sets of one round, kept between rounds so that their memory is reused.
-#[derive(Default)]
-struct Sets {
-    rlist: Vec<Token>,
-    wlist: Vec<Token>,
-    xlist: Vec<Token>,
+impl Clients {
+    /// The client on `fd`, unless it joined after this round's readiness call.
+    fn ready(&mut self, fd: RawFd) -> Option<&mut Client> {
+        let round = self.round;
+        let c = self.by_fd.get_mut(fd as usize)?.as_mut()?;
+        (c.joined != round).then_some(c)
+    }
+
+    fn insert(&mut self, c: Client) {
+        let fd = c.sock.fileno();
+        let i = fd as usize;
+        if self.by_fd.len() <= i {
+            self.by_fd.resize_with(i + 1, || None);
+        }
+        self.deadlines.push_back((c.deadline, fd));
+        self.by_fd[i] = Some(c);
+    }
+
+    /// Is this queued deadline still its client's?
+    fn live(&self, (t, fd): (Instant, RawFd)) -> bool {
+        let c = self.by_fd.get(fd as usize).and_then(Option::as_ref);
+        c.is_some_and(|c| c.deadline == t)
+    }
+
+    /// The nearest idle deadline (stale entries dropped on the way).
+    fn nearest(&mut self) -> Option<Instant> {
+        while let Some(&front) = self.deadlines.front() {
+            if self.live(front) {
+                return Some(front.0);
+            }
+            self.deadlines.pop_front();
+        }
+        None
+    }
 }
 
 /// `settimeout(0.0)` on each listener, before `bind()`: `accept()` never blocks, so a client
-/// that resets between `select()` and `accept()` costs an `EAGAIN`, not a stall.
+/// that resets between the readiness call and `accept()` costs an `EAGAIN`, not a stall.
 pub fn prepare(server_socket: &mut Socket) -> Result<(), Error> {
     server_socket.settimeout(Some(0.0))
 }
 
+/// Watch the listeners for connections (before the "listening on" line: from then on the
+/// trace shows only the loop).
+pub fn watch(listeners: &[Listener], watch: &mut Readiness) -> Result<(), Error> {
+    for l in listeners {
+        watch.add(l.fileno(), Interest::Accept)?;
+    }
+    Ok(())
+}
+
+/// The loop of the module doc, on `watch` (the listeners already watched), until `--count`
+/// or a signal.
 pub fn run(
     listeners: &[Listener],
     log: &mut Log,
-    syscall: Syscall,
+    watch: &mut Readiness,
     idle: Duration,
 ) -> Result<(), Error> {
-    let mut clients: Vec<Client> = Vec::new();
+    let mut clients = Clients {
+        by_fd: Vec::new(),
+        deadlines: VecDeque::new(),
+        round: 0,
+    };
     let mut paused_until: Option<Instant> = None;
-    let mut sets = Sets::default();
 
     while !log.done() {
-        // 1. select() on everything that can make progress.
-        let timeout = sets.fill(listeners, &clients, log, paused_until);
-        let (readable, writable, exceptional) = select_with(
-            syscall,
-            sets.rlist.iter().copied(),
-            sets.wlist.iter().copied(),
-            sets.xlist.iter().copied(),
-            timeout,
-        )?;
-        // 2. Except set: urgent data.
-        for (_, owner) in exceptional {
-            if let Owner::Client(i) = owner {
-                urgent(log, &mut clients[i])?;
+        // 1. The one readiness call, on everything that can make progress.
+        watch_output(watch, log);
+        let timeout = next_wake(&mut clients, paused_until);
+        let ready = watch.wait(timeout)?;
+        clients.round += 1;
+        // 2. Urgent data.
+        for fd in ready.urgent {
+            if let Some(c) = clients.ready(fd) {
+                urgent(log, c)?;
+                settle(log, watch, &mut clients, fd);
             }
         }
-        // 3. Read set: new connections, messages (--count N stops at the Nth reply).
-        for (_, owner) in readable {
+        // 3. Readable: new connections, messages (--count N stops at the Nth reply).
+        for fd in ready.readable {
             if log.done() {
                 break;
             }
-            match owner {
-                Owner::Listener(i) => {
-                    if let Some(pause) = accept(log, listeners, i, idle, &mut clients)? {
-                        paused_until = Some(Instant::now() + pause);
+            if let Some(i) = listeners.iter().position(|l| l.fileno() == fd) {
+                if let Some(pause) = accept(log, listeners, i, idle, watch, &mut clients)? {
+                    if paused_until.is_none() {
+                        for l in listeners {
+                            watch.remove(l.fileno())?;
+                        }
                     }
+                    paused_until = Some(Instant::now() + pause);
                 }
-                Owner::Client(i) => receive(log, listeners, &mut clients[i], idle)?,
-                Owner::Output => {}
+            } else if let Some(c) = clients.ready(fd) {
+                receive(log, listeners, c, idle)?;
+                settle(log, watch, &mut clients, fd);
             }
         }
-        // 4. Write set: the rest of replies, and waiting output lines.
-        for (fd, owner) in writable {
-            match owner {
-                Owner::Client(i) if !log.done() => flush(log, listeners, &mut clients[i])?,
-                Owner::Output => log.flush(fd),
-                _ => {}
+        // 4. Writable: the rest of replies, and waiting output lines.
+        for fd in ready.writable {
+            match clients.ready(fd) {
+                Some(c) if !log.done() => {
+                    flush(log, listeners, c)?;
+                    settle(log, watch, &mut clients, fd);
+                }
+                Some(_) => {}
+                None => log.flush(fd),
             }
         }
-        expire(log, &mut clients, idle);
-        clients.retain(|c| !c.closed);
+        expire(log, watch, &mut clients, idle);
         if paused_until.is_some_and(|t| t <= Instant::now()) {
             paused_until = None;
+            self::watch(listeners, watch)?;
         }
     }
     Ok(())
 }
 
-impl Sets {
-    /// Fill the three lists for this round; returns the timeout: the time to the nearest
-    /// idle deadline or the end of an accept pause, `None` (wait forever) when there is none.
-    fn fill(
-        &mut self,
-        listeners: &[Listener],
-        clients: &[Client],
-        log: &Log,
-        paused_until: Option<Instant>,
-    ) -> Option<f64> {
-        self.rlist.clear();
-        self.wlist.clear();
-        self.xlist.clear();
-        if paused_until.is_none() {
-            let listening = listeners.iter().enumerate();
-            self.rlist
-                .extend(listening.map(|(i, l)| (l.fileno(), Owner::Listener(i))));
-        }
-        for (i, c) in clients.iter().enumerate() {
-            let token = (c.sock.fileno(), Owner::Client(i));
-            match c.phase {
-                Phase::Replying { .. } => self.wlist.push(token),
-                Phase::Reading | Phase::Draining { .. } => {
-                    self.rlist.push(token);
-                    self.xlist.push(token);
-                }
-            }
-        }
-        self.wlist
-            .extend(log.waiting_output().map(|fd| (fd, Owner::Output)));
-        let now = Instant::now();
-        let wake = clients.iter().map(|c| c.deadline).chain(paused_until).min();
-        wake.map(|t| t.saturating_duration_since(now).as_secs_f64())
+/// The output queues with lines waiting for a reader are watched for room, the others not.
+/// An fd epoll refuses stays unwatched: its lines wait for the exit's flush (or are dropped and
+/// counted), and no client waits for them.
+fn watch_output(watch: &mut Readiness, log: &Log) {
+    for (fd, waiting) in log.output() {
+        let _ = match (waiting, watch.watches(fd)) {
+            (true, false) => watch.add(fd, Interest::Room),
+            (false, true) => watch.remove(fd),
+            _ => Ok(()),
+        };
     }
 }
 
-/// Close the clients whose idle deadline has passed.
-fn expire(log: &mut Log, clients: &mut [Client], idle: Duration) {
+/// The time to the nearest idle deadline or the end of an accept pause, `None` (wait for
+/// ever) when there is none.
+fn next_wake(clients: &mut Clients, paused_until: Option<Instant>) -> Option<f64> {
     let now = Instant::now();
-    for c in clients
-        .iter_mut()
-        .filter(|c| !c.closed && c.deadline <= now)
-    {
+    let wake = clients.nearest().into_iter().chain(paused_until).min();
+    wake.map(|t| t.saturating_duration_since(now).as_secs_f64())
+}
+
+/// After a client's event: a client done with is unregistered, then closed; any other is
+/// watched for what its phase waits for, and a moved idle deadline is queued. A failed
+/// `epoll_ctl(MOD)` (no syscall can fail for select and poll) is this client's failure.
+fn settle(log: &mut Log, watch: &mut Readiness, clients: &mut Clients, fd: RawFd) {
+    let Some(slot) = clients.by_fd.get_mut(fd as usize) else {
+        return;
+    };
+    let Some(c) = slot.as_mut() else {
+        return;
+    };
+    if !c.closed && c.deadline != c.queued {
+        c.queued = c.deadline;
+        clients.deadlines.push_back((c.deadline, fd));
+    }
+    if !c.closed {
+        match watch.change(fd, c.interest()) {
+            Ok(()) => return,
+            Err(e) => log.client_error(&c.peer, &e),
+        }
+    }
+    let _ = watch.remove(fd);
+    let _ = c.sock.close();
+    *slot = None;
+}
+
+/// Close the clients whose idle deadline has passed, from the front of the deadline queue.
+fn expire(log: &mut Log, watch: &mut Readiness, clients: &mut Clients, idle: Duration) {
+    let now = Instant::now();
+    while let Some(&(t, fd)) = clients.deadlines.front() {
+        if t > now {
+            break;
+        }
+        clients.deadlines.pop_front();
+        if !clients.live((t, fd)) {
+            continue;
+        }
+        let Some(c) = clients.by_fd[fd as usize].as_mut() else {
+            continue;
+        };
         // A client still draining has its reply but never closed: idle too.
         log.stats.idle_closed += 1;
         log.warn(&format!(
@@ -209,11 +299,12 @@ fn expire(log: &mut Log, clients: &mut [Client], idle: Duration) {
             idle.as_secs_f64()
         ));
         close(c);
+        settle(log, watch, clients, fd);
     }
 }
 
+/// Done with the client: [`settle`] unregisters and closes it right after this event.
 fn close(c: &mut Client) {
-    let _ = c.sock.close();
     c.closed = true;
 }
 
@@ -242,7 +333,8 @@ fn accept(
     listeners: &[Listener],
     i: usize,
     idle: Duration,
-    clients: &mut Vec<Client>,
+    watch: &mut Readiness,
+    clients: &mut Clients,
 ) -> Result<Option<Duration>, Error> {
     for _ in 0..ACCEPTS_PER_ROUND {
         let (sock, peer) = match listeners[i].sock.accept() {
@@ -262,7 +354,7 @@ fn accept(
                 return Ok(None);
             }
         };
-        if sock.fileno() as usize >= FD_SETSIZE {
+        if !watch.takes(sock.fileno()) {
             log.stats.refused += 1;
             log.warn(&format!(
                 "[{}] refused: fd {} does not fit an fd_set (FD_SETSIZE {}); closing it",
@@ -272,15 +364,23 @@ fn accept(
             ));
             continue; // dropping `sock` closes it
         }
+        // Watched for its message from the next round on (epoll_ctl(ADD) for epoll).
+        if let Err(e) = watch.add(sock.fileno(), Interest::Message) {
+            log.client_error(&peer, &e);
+            continue;
+        }
         log.hello(&listeners[i]);
-        clients.push(Client {
+        let deadline = Instant::now() + idle;
+        clients.insert(Client {
             sock,
             peer,
             listener: i,
             phase: Phase::Reading,
-            deadline: Instant::now() + idle,
+            deadline,
+            queued: deadline,
             urgent_seen: false,
             closed: false,
+            joined: clients.round,
         });
     }
     Ok(None)
@@ -349,8 +449,8 @@ fn drain(log: &mut Log, c: &mut Client, mut discarded: usize) -> Result<(), Erro
                 return Ok(());
             }
             Ok(n) if discarded + n > DRAIN_MAX => {
-                close(c);
                 log.client_error(&c.peer, &unread_error(discarded + n));
+                close(c);
                 return Ok(());
             }
             Ok(n) => discarded += n,

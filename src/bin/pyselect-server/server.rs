@@ -126,15 +126,16 @@ impl Log {
         self.err = Sink::Queued(LineQueue::new(2, OUTPUT_QUEUE_LIMIT));
     }
 
-    /// The output queues that wait for room: their fds belong in `select()`'s write set.
-    pub fn waiting_output(&self) -> impl Iterator<Item = RawFd> + '_ {
+    /// The output queues (multiplex mode), each with whether lines wait for room: then its
+    /// fd belongs in the readiness call's write interest.
+    pub fn output(&self) -> impl Iterator<Item = (RawFd, bool)> + '_ {
         [&self.out, &self.err].into_iter().filter_map(|s| match s {
-            Sink::Queued(q) if q.pending() => Some(q.fileno()),
-            _ => None,
+            Sink::Queued(q) => Some((q.fileno(), q.pending())),
+            Sink::Blocking(_) => None,
         })
     }
 
-    /// `select()` found output fd `fd` writable: write what waits for it.
+    /// The readiness call found output fd `fd` writable: write what waits for it.
     pub fn flush(&mut self, fd: RawFd) {
         for sink in [&mut self.out, &mut self.err] {
             if let Sink::Queued(q) = sink {
@@ -278,7 +279,7 @@ pub fn open_listeners(
         let addr = host_addr(&opts.host, port).map_err(|e| host_error(&opts.host, &e))?;
         let fail = |e: Error| format!("cannot listen on {addr}: {e}");
         let mut sock = Socket::new(Family::of(&addr), Type::Stream).map_err(fail)?;
-        if opts.mode.uses_fd_set() && sock.fileno() as usize >= FD_SETSIZE {
+        if opts.uses_fd_set() && sock.fileno() as usize >= FD_SETSIZE {
             return Err(too_many_listeners(opts.mode, ports.len()));
         }
         sock.setsockopt(SOL_SOCKET, SO_REUSEADDR, 1).map_err(fail)?;

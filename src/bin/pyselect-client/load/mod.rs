@@ -1,5 +1,8 @@
 //! Load mode: N transactions (connect, send, read to EOF, close), at most C in flight, all on
-//! non-blocking sockets multiplexed by one `pyselect::select()` loop.
+//! non-blocking sockets multiplexed by one loop around one readiness call per round:
+//! `pyselect::select()`, `Poll` or `Epoll` (`--backend`, see [`waiter`]). With `--hold M`, M
+//! idle connections are opened first and kept open for the whole run, so that the server
+//! watches M more fds while the load is measured.
 //!
 //! Each transaction is a small state machine in one slot of a fixed table:
 //!
@@ -9,9 +12,8 @@
 //! Sending ─ message sent ─▶ [--oob: Urgent ─ urgent byte sent ─▶] Receiving ─ EOF ─▶ check, close
 //! ```
 //!
-//! Every loop iteration fills the free slots, waits in `select()` with the write set
-//! (connecting or sending sockets) and the read set (sockets awaiting the reply) until the
-//! nearest per-transaction deadline, advances every ready socket by at most a few
+//! Every loop iteration fills the free slots, waits (connecting or sending sockets for
+//! writing, sockets awaiting the reply for reading) until the nearest per-transaction deadline, advances every ready socket by at most a few
 //! non-blocking calls, then fails the transactions whose deadline passed. No call waits on
 //! one socket, so a slow server connection never holds up the others.
 //!
@@ -19,18 +21,20 @@
 //! only the latency samples grow (one `u32` per successful transaction).
 
 use std::net::SocketAddr;
-use std::os::fd::RawFd;
 use std::time::{Duration, Instant};
 
 use pyselect::consts::{MSG_OOB, SOL_SOCKET, SO_ERROR};
 use pyselect::output::{eprint_line, print_line};
 use pyselect::pyrepr::bytes_repr;
 use pyselect::signals::{self, Signal};
-use pyselect::{select, Error, Family, Socket, Type, FD_SETSIZE};
+use pyselect::{Error, Family, Socket, Type, FD_SETSIZE};
 
 mod stats;
+mod waiter;
 
 use stats::{Progress, Stats};
+pub use waiter::Backend;
+use waiter::Waiter;
 
 /// What load mode needs to know.
 #[derive(Clone, Debug)]
@@ -42,7 +46,14 @@ pub struct Config {
     pub concurrency: usize,
     pub timeout: Duration,
     pub progress: bool,
+    pub backend: Backend,
+    /// `--hold M`: idle connections opened first and kept for the whole run (`None`: not
+    /// given, and the summary does not mention it).
+    pub hold: Option<usize>,
 }
+
+/// Fds the process needs beside its sockets (stdio, the epoll fd, a few inherited).
+const SPARE_FDS: u64 = 32;
 
 /// Replies longer than this are wrong anyway (`welcome 65535!` is 14 bytes).
 const REPLY_MAX: usize = 64;
@@ -142,10 +153,6 @@ struct Transaction {
     len: usize,
 }
 
-/// A socket in a `select()` list, with the slot it belongs to: `select()` returns the very
-/// pairs given.
-type Entry = (RawFd, usize);
-
 fn would_block(e: &Error) -> bool {
     matches!(e.errno(), Some(libc::EAGAIN) | Some(libc::EINTR))
 }
@@ -153,10 +160,10 @@ fn would_block(e: &Error) -> bool {
 impl Transaction {
     /// Open a non-blocking socket and start connecting. `Err` is fatal for the whole run (no
     /// socket, or an fd that `select()` cannot take).
-    fn start(cfg: &Config) -> Result<(Transaction, Step), String> {
+    fn start(cfg: &Config, waiter: &Waiter) -> Result<(Transaction, Step), String> {
         let mut sock = Socket::new(Family::of(&cfg.addr), Type::Stream)
             .map_err(|e| format!("cannot create a socket: {e}"))?;
-        if sock.fileno() as usize >= FD_SETSIZE {
+        if !waiter.takes(sock.fileno()) {
             return Err(format!(
                 "socket fd {} is not below FD_SETSIZE ({FD_SETSIZE}): too many open files for \
                  select(); lower --concurrency",
@@ -314,27 +321,36 @@ struct Load<'a> {
     /// `welcome <port>!`.
     expected: Vec<u8>,
     slots: Vec<Option<Transaction>>,
+    waiter: Waiter,
     stats: Stats,
     started: u64,
 }
 
-/// The sockets `select()` found ready: (readable, writable).
-type Ready = (Vec<Entry>, Vec<Entry>);
+/// The slots the readiness call found ready, each with whether it waited to write.
+type Ready = Vec<(usize, bool)>;
 
 impl Load<'_> {
     /// Fill the free slots. A transaction can end at once (refused on loopback): the slot then
     /// takes the next one; the loop is bounded by the transactions left.
     fn fill(&mut self) -> Result<(), End> {
         let cfg = self.cfg;
-        for slot in self.slots.iter_mut().filter(|s| s.is_none()) {
+        for (i, slot) in self
+            .slots
+            .iter_mut()
+            .enumerate()
+            .filter(|(_, s)| s.is_none())
+        {
             while self.started < cfg.connections {
                 if let Some(sig) = signals::take_pending() {
                     return Err(End::Signal(sig));
                 }
                 self.started += 1;
-                let (tx, step) = Transaction::start(cfg).map_err(End::Fatal)?;
+                let (tx, step) = Transaction::start(cfg, &self.waiter).map_err(End::Fatal)?;
                 match step {
                     Step::Pending => {
+                        self.waiter
+                            .set(tx.sock.fileno(), i, tx.wants_write())
+                            .map_err(|e| End::Fatal(format!("cannot watch a socket: {e}")))?;
                         *slot = Some(tx);
                         break;
                     }
@@ -347,42 +363,27 @@ impl Load<'_> {
         Ok(())
     }
 
-    /// Wait in `select()` until a socket is ready or the nearest deadline: the write set holds
-    /// the connecting and sending sockets, the read set those awaiting the reply. `Finished`
-    /// when nothing is in flight.
-    fn wait(&self) -> Result<Ready, End> {
+    /// Wait until a socket is ready or the nearest deadline: the connecting and sending
+    /// sockets for writing, those awaiting the reply for reading. `Finished` when nothing is
+    /// in flight.
+    fn wait(&mut self) -> Result<Ready, End> {
         let Some(nearest) = self.slots.iter().flatten().map(|t| t.deadline).min() else {
             return Err(End::Finished);
         };
         let wait = nearest.saturating_duration_since(Instant::now());
-        let entries = |write: bool| {
-            self.slots.iter().enumerate().filter_map(move |(slot, s)| {
-                s.as_ref()
-                    .filter(|t| t.wants_write() == write)
-                    .map(|t| (t.sock.fileno(), slot))
-            })
-        };
-        match select(
-            entries(false),
-            entries(true),
-            std::iter::empty(),
-            Some(wait.as_secs_f64()),
-        ) {
-            Ok((readable, writable, _)) => Ok((readable, writable)),
+        match self.waiter.wait(wait.as_secs_f64()) {
+            Ok(ready) => Ok(ready),
             Err(Error::Interrupted(sig)) => Err(End::Signal(sig)),
-            Err(e) => Err(End::Fatal(format!("select() failed: {e}"))),
+            Err(e) => Err(End::Fatal(format!("the readiness call failed: {e}"))),
         }
     }
 
     /// Advance every ready transaction by a few non-blocking calls; a finished one frees its
     /// slot (dropping it closes the socket).
-    fn advance(&mut self, (readable, writable): Ready) -> Result<(), End> {
-        // A slot is in one list only, so each ready entry is still its slot's transaction.
-        let ready = writable
-            .into_iter()
-            .map(|e| (e, true))
-            .chain(readable.into_iter().map(|e| (e, false)));
-        for ((_, slot), write) in ready {
+    fn advance(&mut self, ready: Ready) -> Result<(), End> {
+        // A slot is watched for one direction only, so each ready entry is still its slot's
+        // transaction; new ones start only in the next `fill`.
+        for (slot, write) in ready {
             let Some(tx) = self.slots[slot].as_mut() else {
                 continue;
             };
@@ -391,12 +392,20 @@ impl Load<'_> {
             } else {
                 tx.on_readable(self.cfg, &self.expected)
             };
+            let fd = tx.sock.fileno();
             match step {
-                Step::Pending => continue,
+                Step::Pending => match self.waiter.set(fd, slot, tx.wants_write()) {
+                    Ok(()) => continue,
+                    Err(e) => {
+                        let line = format!("cannot watch a socket: {e}");
+                        self.stats.failure(Kind::Other, line);
+                    }
+                },
                 Step::Done => self.stats.success(tx.started),
                 Step::Failed(kind, line) => self.stats.failure(kind, line),
                 Step::Stop(sig) => return Err(End::Signal(sig)),
             }
+            let _ = self.waiter.remove(fd);
             self.slots[slot] = None;
         }
         Ok(())
@@ -410,6 +419,7 @@ impl Load<'_> {
                 if let Step::Failed(kind, line) = tx.timed_out(self.cfg) {
                     self.stats.failure(kind, line);
                 }
+                let _ = self.waiter.remove(tx.sock.fileno());
                 *slot = None;
             }
         }
@@ -429,10 +439,29 @@ pub fn run(cfg: &Config) -> Result<u8, String> {
     let width = cfg
         .concurrency
         .min(usize::try_from(cfg.connections).unwrap_or(usize::MAX));
+    let hold = cfg.hold.unwrap_or(0);
+    if cfg.backend != Backend::Select {
+        // As many fds as the hard limit allows; a line when that is fewer than the run needs.
+        let wanted = (width + hold) as u64 + SPARE_FDS;
+        match pyselect::limits::raise_nofile(wanted) {
+            Ok(limit) => {
+                if let Some(line) = limit.shortfall() {
+                    let _ = eprint_line(&format!("pyselect-client: {line}"));
+                }
+            }
+            Err(e) => {
+                let _ = eprint_line(&format!("pyselect-client: cannot raise RLIMIT_NOFILE: {e}"));
+            }
+        }
+    }
+    let waiter =
+        Waiter::new(cfg.backend).map_err(|e| format!("cannot start the readiness call: {e}"))?;
+    let held = open_held(cfg, hold, &waiter)?;
     let mut load = Load {
         cfg,
         expected: format!("welcome {}!", cfg.addr.port()).into_bytes(),
         slots: (0..width).map(|_| None).collect(),
+        waiter,
         stats: Stats::new(cfg.connections),
         started: 0,
     };
@@ -457,8 +486,12 @@ pub fn run(cfg: &Config) -> Result<u8, String> {
     } = load;
     // Connections still open are closed here, before anything is printed.
     drop(slots);
+    drop(held);
     progress.clear();
-    let summary = stats.summary(elapsed);
+    let mut summary = stats.summary(elapsed);
+    if let Some(m) = cfg.hold {
+        summary.push_str(&format!(" held={m}"));
+    }
     let printed = print_line(&summary);
     if let Some(line) = stats.error_line() {
         let _ = eprint_line(&format!("pyselect-client: {line}"));
@@ -480,4 +513,35 @@ pub fn run(cfg: &Config) -> Result<u8, String> {
             Ok(()) => Ok(1),
         },
     }
+}
+
+/// `--hold M`: M connections opened one after another (blocking `connect`) before the load
+/// starts, sending nothing, kept open until the run ends. The server watches each of them for
+/// its message all along (until its `--idle-timeout` closes them: give it a long one).
+fn open_held(cfg: &Config, hold: usize, waiter: &Waiter) -> Result<Vec<Socket>, String> {
+    let mut held = Vec::with_capacity(hold);
+    for _ in 0..hold {
+        if let Some(sig) = signals::take_pending() {
+            return Err(format!(
+                "interrupted by {} while opening held connections",
+                sig.as_str()
+            ));
+        }
+        let mut sock = Socket::new(Family::of(&cfg.addr), Type::Stream)
+            .map_err(|e| format!("cannot create a held connection's socket: {e}"))?;
+        if !waiter.takes(sock.fileno()) {
+            return Err(format!(
+                "held connection fd {} is not below FD_SETSIZE ({FD_SETSIZE}); lower --hold or \
+                 use --backend poll or epoll",
+                sock.fileno()
+            ));
+        }
+        // --timeout bounds each connect, as it bounds a transaction.
+        let open = sock
+            .settimeout(Some(cfg.timeout.as_secs_f64()))
+            .and_then(|()| sock.connect(cfg.addr));
+        open.map_err(|e| format!("cannot open a held connection to {}: {e}", cfg.addr))?;
+        held.push(sock);
+    }
+    Ok(held)
 }
