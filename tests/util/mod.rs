@@ -57,11 +57,20 @@ pub const LIMIT_SECS: f64 = LIMIT_WHOLE_SECS as f64;
 
 const LIMIT_WHOLE_SECS: u64 = 60;
 
-/// The server binary Cargo built for these tests.
-pub const SERVER: &str = env!("CARGO_BIN_EXE_pyselect-server");
+/// The server binary Cargo built for these tests. (Cargo names it to test and bench targets
+/// only; `examples/compare.rs`, which shares this tree for its strace runner and parser, gets
+/// "" and is handed the binaries' paths instead.)
+pub const SERVER: &str = match option_env!("CARGO_BIN_EXE_pyselect-server") {
+    Some(path) => path,
+    None => "",
+};
 
-/// The client binary Cargo built for these tests.
-pub const CLIENT: &str = env!("CARGO_BIN_EXE_pyselect-client");
+/// The client binary Cargo built for these tests ("" outside test and bench targets, as
+/// [`SERVER`]).
+pub const CLIENT: &str = match option_env!("CARGO_BIN_EXE_pyselect-client") {
+    Some(path) => path,
+    None => "",
+};
 
 /// Serialise tests of one binary that touch process-wide state (fd numbers and counts, rlimits,
 /// CPU time, a thousand sockets). A test that failed while holding the lock does not poison the

@@ -27,31 +27,41 @@ use super::{TempPath, LIMIT};
 pub fn require_strace() {
     static CHECKED: OnceLock<()> = OnceLock::new();
     CHECKED.get_or_init(|| {
-        let out = Command::new("strace")
-            .args([
-                "-f",
-                "-qq",
-                "-e",
-                "trace=none",
-                "-o",
-                "/dev/null",
-                "--",
-                "true",
-            ])
-            .stdin(std::process::Stdio::null())
-            .output()
-            .unwrap_or_else(|e| {
-                panic!(
-                    "cannot run `strace` ({e}): these tests compare syscalls and need strace on \
-                     PATH (install it with `make deps`)"
-                )
-            });
-        assert!(
-            out.status.success(),
-            "`strace` cannot trace here (in a container, ptrace must be allowed): {}",
-            String::from_utf8_lossy(&out.stderr)
-        );
+        if let Err(why) = strace_works() {
+            panic!("{why}");
+        }
     });
+}
+
+/// Whether `strace` runs here (installed, and ptrace allowed); if not, a sentence saying what
+/// is missing.
+pub fn strace_works() -> Result<(), String> {
+    let out = Command::new("strace")
+        .args([
+            "-f",
+            "-qq",
+            "-e",
+            "trace=none",
+            "-o",
+            "/dev/null",
+            "--",
+            "true",
+        ])
+        .stdin(std::process::Stdio::null())
+        .output()
+        .map_err(|e| {
+            format!(
+                "cannot run `strace` ({e}): comparing syscalls needs strace on PATH \
+                 (install it with `make deps`)"
+            )
+        })?;
+    if !out.status.success() {
+        return Err(format!(
+            "`strace` cannot trace here (in a container, ptrace must be allowed): {}",
+            String::from_utf8_lossy(&out.stderr).trim()
+        ));
+    }
+    Ok(())
 }
 
 /// The Makefile's `STRACE_FILTER` (read from the Makefile, so that the tests trace exactly
@@ -136,13 +146,25 @@ impl TracedProcess {
         args: &[&str],
         env_remove: &[&str],
     ) -> TracedProcess {
+        Self::spawn_filtered(tag, program, args, env_remove, &filter())
+    }
+
+    /// [`spawn`](Self::spawn) with another `-e` filter (e.g. the Makefile's plus the epoll
+    /// calls).
+    pub fn spawn_filtered(
+        tag: &str,
+        program: impl AsRef<std::ffi::OsStr>,
+        args: &[&str],
+        env_remove: &[&str],
+        filter: &str,
+    ) -> TracedProcess {
         let file = TempPath::new(tag);
         let mut inner = Command::new(program);
         inner.args(args);
         for name in env_remove {
             inner.env_remove(name);
         }
-        let mut cmd = command(&file, &filter(), &["-s", "256"], &inner);
+        let mut cmd = command(&file, filter, &["-s", "256"], &inner);
         // A test harness started from a non-interactive shell may inherit SIGINT ignored;
         // CPython then installs no KeyboardInterrupt handler. Start from the default.
         // SAFETY: between fork and exec only async-signal-safe calls are allowed; signal(2)
@@ -173,21 +195,26 @@ impl TracedProcess {
     /// Wait (at most [`LIMIT`]) for the stderr line containing "listening on" and return
     /// the ports it names, in order.
     pub fn wait_listening(&mut self) -> Vec<u16> {
+        self.try_wait_listening().unwrap_or_else(|stderr| {
+            panic!("no 'listening on' line from the server; stderr so far:\n{stderr}")
+        })
+    }
+
+    /// [`wait_listening`](Self::wait_listening), or everything the program wrote on stderr
+    /// when it exited (or stayed silent for [`LIMIT`]) without that line: a usage error, say.
+    pub fn try_wait_listening(&mut self) -> Result<Vec<u16>, String> {
         let until = Instant::now() + LIMIT;
         loop {
             let Some(line) = self.stderr.next(until) else {
-                panic!(
-                    "no 'listening on' line from the server; stderr so far:\n{}",
-                    self.stderr()
-                );
+                return Err(self.stderr());
             };
             if line.contains("listening on") {
                 self.tracee = children_of(self.strace.id()).first().copied();
-                return line
+                return Ok(line
                     .split_whitespace()
                     .filter_map(|w| w.rsplit_once(':'))
                     .filter_map(|(_, p)| p.parse().ok())
-                    .collect();
+                    .collect());
             }
         }
     }
