@@ -190,6 +190,18 @@ fn run() -> Result<(), String> {
         .try_wait_listening()
         .map_err(|stderr| format!("`{title}` did not start listening; it said:\n{stderr}"))?;
     let cpy_reply = client(&opts.client, ports[0])?;
+    // The client leaves once it has the reply, maybe before the server's close(): stop the
+    // server only when it waits for the next client again.
+    let mut waiting = util::proc::waiting_syscalls();
+    waiting.extend([libc::SYS_epoll_wait, libc::SYS_epoll_pwait]);
+    waiting.retain(|&nr| nr != libc::SYS_recvfrom);
+    if !cpy.wait_blocked(&waiting) {
+        return Err(
+            "cannot read /proc/PID/syscall, so cannot tell when the CPython server has \
+                    closed the connection"
+                .into(),
+        );
+    }
     cpy.signal(Signal::SIGTERM);
     let (_, stdout, trace) = cpy.finish();
     let cpython = side(title, &trace, &ports, stdout, &opts.mode)?;

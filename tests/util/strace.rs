@@ -19,8 +19,8 @@ use nix::unistd::Pid;
 
 use super::child::{wrap, ChildGuard, Lines, Output};
 use super::fd::pass_fds;
-use super::proc::children_of;
-use super::{TempPath, LIMIT};
+use super::proc::{children_of, parse_syscall};
+use super::{wait_until, TempPath, LIMIT};
 
 /// Panics with a clear message unless `strace` runs here (installed, and ptrace allowed).
 /// Checked once per test binary.
@@ -217,6 +217,27 @@ impl TracedProcess {
                     .collect());
             }
         }
+    }
+
+    /// Wait (at most [`LIMIT`]) until the traced program sleeps in one of `syscalls` (numbers
+    /// as `/proc/PID/syscall` shows them): e.g. back in its select after a connection, so that
+    /// a signal sent next cannot cut that connection short. False when `/proc` cannot say.
+    pub fn wait_blocked(&self, syscalls: &[i64]) -> bool {
+        let pid = self
+            .tracee
+            .expect("the traced program's pid (after wait_listening)");
+        let path = format!("/proc/{pid}/syscall");
+        let now = || {
+            std::fs::read_to_string(&path)
+                .ok()
+                .map(|text| parse_syscall(&text))
+        };
+        if now().is_none() {
+            return false;
+        }
+        wait_until(LIMIT, || {
+            now().flatten().is_some_and(|nr| syscalls.contains(&nr))
+        })
     }
 
     /// Send `sig` to the traced program (for the seed's Python servers, which never exit by

@@ -1,0 +1,277 @@
+//! `make compare MODE=...`, run for real: one connection through `pyselect-server` and through
+//! the seed's CPython server, each under strace, printed side by side (examples/compare.rs).
+//!
+//! Each run is `make -s compare` in this checkout with `CARGO_TARGET_DIR` at a fixed place under
+//! Cargo's test scratch directory (so only the first run pays for a release build, and the
+//! checkout's own target directory is left to the outer cargo), `COLUMNS=400` so no line wraps.
+//! The table's rows are read by position: the left column is `(400 - 7) / 2` characters wide,
+//! then a space, the five-character mark, a space and the right column.
+
+mod util;
+
+use std::path::{Path, PathBuf};
+use std::process::Command;
+use std::time::Duration;
+
+use util::child::{ChildGuard, Output};
+
+/// A `make` run includes a release build (the first one from nothing: minutes on a loaded
+/// 2-core machine); only a limit that turns a hang into a failure.
+const MAKE_LIMIT: Duration = Duration::from_secs(900);
+
+/// The table's left column width at `COLUMNS=400`.
+const COL: usize = (400 - 7) / 2;
+
+fn cargo_target() -> PathBuf {
+    PathBuf::from(env!("CARGO_TARGET_TMPDIR")).join("compare-target")
+}
+
+/// `make -s compare ARGS` in this checkout.
+fn make_compare(args: &[&str]) -> Output {
+    let mut cmd = Command::new("make");
+    cmd.args(["-s", "compare"])
+        .args(args)
+        .current_dir(Path::new(env!("CARGO_MANIFEST_DIR")));
+    // An outer make (make test) would hand its jobserver down; the fds are not ours.
+    for var in [
+        "MAKEFLAGS",
+        "MFLAGS",
+        "MAKELEVEL",
+        "CARGO_MAKEFLAGS",
+        "MODE",
+        "BACKEND",
+    ] {
+        cmd.env_remove(var);
+    }
+    cmd.env("CARGO_TARGET_DIR", cargo_target())
+        .env("COLUMNS", "400");
+    ChildGuard::spawn(&mut cmd, &format!("make compare {}", args.join(" "))).output(MAKE_LIMIT)
+}
+
+/// One row of the table: (pyselect's line, the mark, CPython's line); "" for an empty cell.
+#[derive(Debug, PartialEq)]
+struct Row {
+    left: String,
+    mark: String,
+    right: String,
+}
+
+/// The table's rows, between its `---` underline and the blank line after it.
+fn rows(out: &Output) -> Vec<Row> {
+    let lines: Vec<&str> = out.stdout.lines().collect();
+    let start = lines
+        .iter()
+        .position(|l| l.starts_with("---------------"))
+        .unwrap_or_else(|| panic!("no table in the output:\n{}", out.stdout))
+        + 1;
+    lines[start..]
+        .iter()
+        .take_while(|l| !l.is_empty())
+        .map(|l| {
+            assert!(l.len() >= COL + 6, "a row shorter than its columns: {l:?}");
+            Row {
+                left: l[..COL].trim_end().to_string(),
+                mark: l[COL + 1..COL + 6].trim().to_string(),
+                right: l.get(COL + 7..).unwrap_or("").to_string(),
+            }
+        })
+        .collect()
+}
+
+/// The row whose left cell starts with `left` (the first one).
+fn row<'a>(rows: &'a [Row], left: &str) -> &'a Row {
+    rows.iter()
+        .find(|r| r.left.starts_with(left))
+        .unwrap_or_else(|| panic!("no row starting with {left:?} on the left: {rows:#?}"))
+}
+
+/// The note `[n]` a mark such as `~[3]` refers to, from the "Differences:" list.
+fn note<'a>(out: &'a Output, mark: &str) -> &'a str {
+    let n = mark
+        .trim_start_matches(['~', '<', '>'])
+        .trim_matches(['[', ']']);
+    assert!(
+        n.parse::<u32>().is_ok(),
+        "mark {mark:?} names no known difference"
+    );
+    let prefix = format!("  [{n}] ");
+    out.stdout
+        .lines()
+        .find_map(|l| l.strip_prefix(prefix.as_str()))
+        .unwrap_or_else(|| panic!("no note [{n}]:\n{}", out.stdout))
+}
+
+/// Every row is the same on both sides or marked with a known difference.
+fn assert_all_explained(out: &Output, rows: &[Row]) {
+    for r in rows {
+        if r.mark != "=" {
+            note(out, &r.mark);
+        }
+    }
+    assert!(
+        !out.stdout.contains("line(s) differ in a way"),
+        "{}",
+        out.stdout
+    );
+}
+
+/// What every mode shows: both titles, the client's reply from both servers, the accept4
+/// row with its explained address-length difference, CPython's getsockname explained, the
+/// reply's MSG_NOSIGNAL explained, and the connection's close the same on both sides.
+fn assert_common(out: &Output, rows: &[Row], script: &str, fd: u32) {
+    assert!(
+        out.stdout.contains("\nLeft:  pyselect-server --ports 0"),
+        "{}",
+        out.stdout
+    );
+    assert!(
+        out.stdout
+            .lines()
+            .any(|l| l.starts_with("Right: CPython 3.")
+                && l.ends_with(&format!("tests/fixtures/{script}"))),
+        "{}",
+        out.stdout
+    );
+    for side in ["pyselect", "CPython"] {
+        assert!(
+            out.stdout.contains(&format!("client, against {side}:")),
+            "{}",
+            out.stdout
+        );
+    }
+    assert_all_explained(out, rows);
+
+    let accept = row(rows, "accept4(3, {sa_family=AF_INET, sin_port=htons(CPORT)");
+    assert!(accept
+        .left
+        .ends_with(&format!("[128 => 16], SOCK_CLOEXEC) = {fd}")));
+    assert!(accept
+        .right
+        .ends_with(&format!("[16], SOCK_CLOEXEC) = {fd}")));
+    assert!(note(out, &accept.mark).contains("address length"));
+
+    let getsockname = rows
+        .iter()
+        .find(|r| r.right.starts_with(&format!("getsockname({fd}, ")))
+        .unwrap_or_else(|| panic!("no getsockname on the right: {rows:#?}"));
+    assert_eq!(getsockname.left, "");
+    assert!(note(out, &getsockname.mark).starts_with("CPython calls getsockname"));
+
+    let sendto = row(rows, &format!("sendto({fd}, "));
+    assert!(sendto.left.contains("MSG_NOSIGNAL"), "{sendto:?}");
+    assert!(
+        sendto.right.starts_with(&format!("sendto({fd}, "))
+            && sendto.right.contains(", 0, NULL, 0)"),
+        "{sendto:?}"
+    );
+    assert!(note(out, &sendto.mark).contains("MSG_NOSIGNAL"));
+
+    let close = rows.last().expect("rows");
+    assert_eq!(close.left, format!("close({fd}) = 0"));
+    assert_eq!(
+        (close.mark.as_str(), close.right.as_str()),
+        ("=", close.left.as_str())
+    );
+}
+
+#[test]
+fn compare_select_mode_shows_both_columns() {
+    let out = make_compare(&["MODE=select"]).success("make compare MODE=select");
+    let rows = rows(&out);
+    assert_common(&out, &rows, "seed_select_server.py", 5);
+    // The select call and the read are the same syscall, byte for byte, on both sides.
+    for same in [
+        "pselect6(5, [3 4], NULL, NULL, NULL, NULL) = 1 (in [3])",
+        r#"recvfrom(5, "hi", 1024, 0, NULL, NULL) = 2"#,
+    ] {
+        let r = row(&rows, same);
+        assert_eq!(
+            (r.left.as_str(), r.mark.as_str(), r.right.as_str()),
+            (same, "=", same)
+        );
+    }
+    // python3 -u prints the newline in a write of its own, explained.
+    let newline = rows
+        .iter()
+        .find(|r| r.right == r#"write(1, "\n", 1) = 1"#)
+        .unwrap_or_else(|| panic!("no lone newline write on the right: {rows:#?}"));
+    assert!(note(&out, &newline.mark).contains("two writes per print"));
+}
+
+#[test]
+fn compare_timeout_mode_starts_at_the_round_that_took_the_client() {
+    let out = make_compare(&["MODE=timeout"]).success("make compare MODE=timeout");
+    let rows = rows(&out);
+    assert_common(&out, &rows, "seed_timeout_server.py", 5);
+    assert!(
+        rows[0].left.starts_with(r#"write(1, "hello socket"#),
+        "{rows:#?}"
+    );
+    let poll = row(&rows, "poll([{fd=3, events=POLLIN}], 1, ");
+    assert!(
+        poll.right.starts_with("poll([{fd=3, events=POLLIN}], 1, "),
+        "{poll:?}"
+    );
+    let ioctl = row(&rows, "ioctl(5, FIONBIO, [0]) = 0");
+    assert_eq!(ioctl.right, ioctl.left);
+}
+
+#[test]
+fn compare_blocking_mode() {
+    let out = make_compare(&["MODE=blocking"]).success("make compare MODE=blocking");
+    let rows = rows(&out);
+    assert_common(&out, &rows, "seed_blocking_server.py", 4);
+    let r = row(&rows, r#"write(1, "hi\n", 3) = 3"#);
+    assert_eq!(r.right, r#"write(1, "hi", 2) = 2"#);
+}
+
+#[test]
+fn compare_multiplex_mode_explains_accept_until_eagain() {
+    let out = make_compare(&["MODE=multiplex"]).success("make compare MODE=multiplex");
+    let rows = rows(&out);
+    assert!(
+        out.stdout
+            .contains("tests/fixtures/selectors_server.py SelectSelector"),
+        "{}",
+        out.stdout
+    );
+    let eagain = row(&rows, "accept4(3, ADDR, [128], SOCK_CLOEXEC) = -1 EAGAIN");
+    assert_eq!(eagain.right, "");
+    assert!(note(&out, &eagain.mark).contains("until EAGAIN"));
+    let nonblocking = rows
+        .iter()
+        .find(|r| r.right == "ioctl(5, FIONBIO, [1]) = 0")
+        .unwrap_or_else(|| panic!("no setblocking(False) on the right: {rows:#?}"));
+    assert!(note(&out, &nonblocking.mark).contains("setblocking(False)"));
+    assert_all_explained(&out, &rows);
+}
+
+/// `BACKEND=poll` and `BACKEND=epoll`: with a server that has `--backend`, both columns show
+/// the backend's own call (`poll(` / `epoll_wait(`); with one that lacks it, one clear line
+/// saying so and exit status 1, never a half-printed table.
+#[test]
+fn compare_multiplex_backends_or_a_clear_refusal() {
+    for (backend, call) in [("poll", "poll("), ("epoll", "epoll_wait(")] {
+        let out = make_compare(&["MODE=multiplex", &format!("BACKEND={backend}")]);
+        if out.status.success() {
+            let rows = rows(&out);
+            assert!(
+                rows.iter()
+                    .any(|r| r.left.starts_with(call) && r.right.starts_with(call)),
+                "no {call} row in both columns:\n{}",
+                out.stdout
+            );
+        } else {
+            assert!(
+                out.stderr.contains(
+                    "compare: this pyselect-server does not know an option \
+                     `pyselect-server --ports 0,0 --count 1 --mode multiplex --backend"
+                ) && out.stderr.contains(r#"unknown option "--backend""#),
+                "neither a table nor the missing option named:\n{}\n{}",
+                out.stdout,
+                out.stderr
+            );
+            assert!(!out.stdout.contains("---------------"), "{}", out.stdout);
+        }
+    }
+}
