@@ -3,20 +3,25 @@
 --mode timeout` (the seed's settimeout(1) round robin) and `--mode select` (the CCTV), with 2,
 4 and 10 ports.
 
-Per (mode, ports): the server is started with `--ports 0,0,... --quiet`; one stream of clients
-per port, each client arriving at a random moment (a uniform random pause of up to one whole
-round, `ports` seconds in timeout mode, before it connects), connecting, sending `hi` and
-reading the reply to EOF. The wait is the time from just before connect() to the end of the
-reply. A stream has one client in flight at a time, so a client never queues behind another
-on its own port; clients on different ports overlap, as they would. Random pauses come from a
-fixed seed. Each configuration runs for a window (15 s by default, `--window`); a client
-that started in it is waited for.
+Per (mode, ports): SERVERS[mode] servers are started (10 in timeout mode, 1 in select mode), each `--mode MODE --ports 0,0,... --quiet`,
+and each gets one stream of clients, one client at a time: a uniform random pause (up to a
+second in timeout mode, the length of one accept attempt; up to 10 ms in select mode), then a
+client on one of its ports picked at random connects, sends `hi` and reads the reply to EOF.
+So each client arrives at a random moment of an otherwise idle server's round, as in the seed's
+claim ("with 10 ports a client may wait 10 seconds, though the server is doing nothing"); the
+servers run side by side only to collect more clients per second. The wait is the time from
+just before connect() to the end of the reply (it includes the Python client's own overhead,
+some tens of microseconds). Random choices come from a fixed seed. Each configuration runs for
+a window (15 s by default, `--window`; select mode at most 3 s); a client that started in it
+is waited for. Expected: in timeout mode a client waits up to (ports - 1) seconds (the rest of
+the attempt in progress plus one whole second for each port before its own); in select mode
+the time it takes to serve it.
 
 Run alone: `python3 bench/wait.py` (about a minute; `--window 5` for a short look), or as part
 of `make bench` (`python3 bench/run.py`, or `python3 bench/run.py --only wait`). Writes
 wait.json, wait.md and wait.svg into <target>/bench/ and prints the table.
 
-Only loopback; the server is stopped by its pid; every client has a socket timeout.
+Only loopback; every server is stopped by its pid, which also ends any client still waiting.
 """
 
 import json
@@ -36,9 +41,13 @@ from svg import line_chart  # noqa: E402
 MODES = ("timeout", "select")
 PORT_COUNTS = (2, 4, 10)
 SEED = 1859
+# Servers measured side by side, each with one client at a time: ten in timeout mode, where a
+# client waits seconds; one in select mode, where a client is served at once and more client
+# threads in this one Python process would only measure their contention for its lock.
+SERVERS = {"timeout": 10, "select": 1}
 # The pause before a select-mode client, at most: arrival moments do not matter to select,
 # which answers whenever a client comes; this only spreads the clients out.
-SELECT_ROUND = 0.05
+SELECT_PAUSE = 0.01
 
 
 def start_server(exe, mode, n):
@@ -60,9 +69,15 @@ def start_server(exe, mode, n):
 
 
 def transact(port):
-    """One client as the seed's: connect, send hi, read to EOF. (seconds waited, reply)."""
+    """One client as the seed's: connect, send hi, read to EOF. (seconds waited, reply). The
+    socket is made before the clock starts; the address is given as numbers, so nothing is
+    looked up; the socket blocks, as the seed's does (a timeout would add a poll per call). A
+    client cannot hang the run: the server is stopped when the window ends, which ends its
+    connections."""
+    s = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
     t0 = time.perf_counter()
-    with socket.create_connection(("127.0.0.1", port), timeout=60) as s:
+    with s:
+        s.connect(("127.0.0.1", port))
         s.sendall(b"hi")
         reply = b""
         while True:
@@ -75,38 +90,46 @@ def transact(port):
 
 def measure(exe, mode, n, window, rng):
     """The waits (seconds) of every client in one configuration, and the errors seen."""
-    p, ports = start_server(exe, mode, n)
-    waits, errors = [], []
-    lock = threading.Lock()
-    end = time.monotonic() + window
-    round_s = float(n) if mode == "timeout" else SELECT_ROUND
-    pauses = {port: random.Random(rng.random()) for port in ports}
+    servers = []
+    try:
+        for _ in range(SERVERS[mode]):
+            servers.append(start_server(exe, mode, n))
+        waits, errors = [], []
+        lock = threading.Lock()
+        end = time.monotonic() + window
+        pause_max = 1.0 if mode == "timeout" else SELECT_PAUSE
 
-    def stream(port):
-        while True:
-            pause = pauses[port].uniform(0, round_s)
-            if time.monotonic() + pause >= end:
-                return
-            time.sleep(pause)
-            try:
-                wait, reply = transact(port)
-            except OSError as e:
+        def stream(ports, r):
+            while True:
+                pause = r.uniform(0, pause_max)
+                if time.monotonic() + pause >= end:
+                    return
+                time.sleep(pause)
+                port = r.choice(ports)
+                try:
+                    wait, reply = transact(port)
+                except OSError as e:
+                    with lock:
+                        errors.append(f"port {port}: {e}")
+                    return
                 with lock:
-                    errors.append(f"port {port}: {e}")
-                return
-            with lock:
-                if reply == f"welcome {port}!".encode():
-                    waits.append(wait)
-                else:
-                    errors.append(f"port {port}: reply {reply!r}")
+                    if reply == f"welcome {port}!".encode():
+                        waits.append(wait)
+                    else:
+                        errors.append(f"port {port}: reply {reply!r}")
 
-    threads = [threading.Thread(target=stream, args=(port,), daemon=True) for port in ports]
-    for t in threads:
-        t.start()
-    for t in threads:
-        t.join(timeout=window + n + 90)
-    stop(p)
-    return waits, errors
+        threads = [
+            threading.Thread(target=stream, args=(ports, random.Random(rng.random())), daemon=True)
+            for _, ports in servers
+        ]
+        for t in threads:
+            t.start()
+        for t in threads:
+            t.join(timeout=window + n + 90)
+        return waits, errors
+    finally:
+        for p, _ in servers:
+            stop(p)
 
 
 def summary(waits):
@@ -182,7 +205,7 @@ def write_wait_svg(res, path):
         fmt_y=fmt_s,
         fmt_x=lambda v: str(int(v)),
         note="pyselect-server --mode timeout (settimeout(1), round robin) and --mode select; "
-        "clients arrive at random moments (shared 2-core machine)",
+        "one client at a time per server, arriving at random moments (shared 2-core machine)",
     )
 
 

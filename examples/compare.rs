@@ -665,18 +665,25 @@ fn role_name(role: &str) -> &'static str {
     }
 }
 
-/// `s` in pieces of at most `width` characters (continuations indented by two).
+/// `s` in pieces of at most `width` characters (continuations indented by two), broken after
+/// a space where one falls in the second half of a piece.
 fn wrap(s: &str, width: usize) -> Vec<String> {
-    let chars: Vec<char> = s.chars().collect();
-    if chars.len() <= width {
-        return vec![s.to_string()];
+    let mut out = Vec::new();
+    let mut rest: Vec<char> = s.chars().collect();
+    let mut room = width;
+    while rest.len() > room {
+        let cut = match rest[..room].iter().rposition(|&c| c == ' ') {
+            Some(i) if i + 1 > room / 2 => i + 1,
+            _ => room,
+        };
+        let piece: String = rest[..cut].iter().collect();
+        out.push(piece.trim_end().to_string());
+        rest.drain(..cut);
+        room = width - 2;
     }
-    let mut out = vec![chars[..width].iter().collect::<String>()];
-    let mut rest = &chars[width..];
-    while !rest.is_empty() {
-        let take = rest.len().min(width - 2);
-        out.push(format!("  {}", rest[..take].iter().collect::<String>()));
-        rest = &rest[take..];
+    out.push(rest.iter().collect());
+    for piece in out.iter_mut().skip(1) {
+        piece.insert_str(0, "  ");
     }
     out
 }
