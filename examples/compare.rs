@@ -592,8 +592,14 @@ fn print_report(p: &Side, c: &Side, p_reply: &str, c_reply: &str) {
     }
     println!("Marks: = same  ~ differs  < pyselect only  > CPython only; [n] a known difference, [?] not a known one.");
     println!();
-    println!("{:<col$} {:^5} {}", "pyselect-server", "", "CPython");
-    println!("{:<col$} {:^5} {}", "-".repeat(15), "", "-".repeat(7));
+    let (left, right) = ("pyselect-server", "CPython");
+    println!("{left:<col$} {:^5} {right}", "");
+    println!(
+        "{:<col$} {:^5} {}",
+        "-".repeat(left.len()),
+        "",
+        "-".repeat(right.len())
+    );
     let mut notes: Vec<&'static str> = Vec::new();
     let mut unexplained = 0;
     for (l, r) in align(&p.lines, &c_lines) {
