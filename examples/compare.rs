@@ -120,7 +120,7 @@ fn run() -> Result<(), String> {
         f
     };
     let multiplex = opts.mode == "multiplex";
-    if opts.backend.is_some() && !multiplex {
+    if !multiplex && opts.backend.as_deref().is_some_and(|b| b != "select") {
         println!(
             "(BACKEND applies to MODE=multiplex only; ignored for {} mode)",
             opts.mode
