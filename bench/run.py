@@ -127,7 +127,7 @@ def main():
     print()
     print(text)
     log(
-        f"done in {time.monotonic() - START:.0f}s; wrote results.json, results.csv, results.md, select_cost.svg in {shown(RUN.out)}/"
+        f"done in {time.monotonic() - START:.0f}s; wrote results.json, results.csv, results.md, select_cost.svg, wait.*, scaling.* and the charts in {shown(RUN.out)}/"
     )
 
 
