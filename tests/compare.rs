@@ -6,11 +6,16 @@
 //! checkout's own target directory is left to the outer cargo), `COLUMNS=400` so no line wraps.
 //! The table's rows are read by position: the left column is `(400 - 7) / 2` characters wide,
 //! then a space, the five-character mark, a space and the right column.
+//!
+//! The last tests run the tool itself (`examples/compare.rs`, built by cargo into the same
+//! target directory) with a `PATH` made to order, without strace, with an strace that cannot
+//! trace, or without python3, and check the one line that says what is missing.
 
 mod util;
 
 use std::path::{Path, PathBuf};
 use std::process::Command;
+use std::sync::OnceLock;
 use std::time::Duration;
 
 use util::child::{ChildGuard, Output};
@@ -274,4 +279,124 @@ fn compare_multiplex_backends_or_a_clear_refusal() {
             assert!(!out.stdout.contains("---------------"), "{}", out.stdout);
         }
     }
+}
+
+/// The compare tool itself, built by cargo into the same target directory as the make runs
+/// (cargo's own report names the executable).
+fn compare_exe() -> &'static Path {
+    static EXE: OnceLock<PathBuf> = OnceLock::new();
+    EXE.get_or_init(|| {
+        let mut cmd = Command::new(env!("CARGO"));
+        cmd.args([
+            "build",
+            "--release",
+            "--example",
+            "compare",
+            "--message-format=json-render-diagnostics",
+        ])
+        .current_dir(env!("CARGO_MANIFEST_DIR"))
+        .env("CARGO_TARGET_DIR", cargo_target());
+        let out = ChildGuard::spawn(&mut cmd, "cargo build --example compare")
+            .output(MAKE_LIMIT)
+            .success("cargo build --example compare");
+        let exe = out
+            .stdout
+            .lines()
+            .filter(|l| l.contains(r#""name":"compare""#))
+            .find_map(|l| {
+                let from = l.find(r#""executable":""#)? + r#""executable":""#.len();
+                Some(PathBuf::from(&l[from..from + l[from..].find('"')?]))
+            })
+            .unwrap_or_else(|| panic!("cargo named no compare executable:\n{}", out.stdout));
+        assert!(exe.is_file(), "{}", exe.display());
+        exe
+    })
+}
+
+/// A directory holding only `names`, each a link to the program `which NAME` finds, and
+/// `scripts`, each (name, shell script body) an executable stand-in: a PATH made to order.
+fn path_with(tag: &str, names: &[&str], scripts: &[(&str, &str)]) -> PathBuf {
+    let dir = PathBuf::from(env!("CARGO_TARGET_TMPDIR")).join(format!("compare-path-{tag}"));
+    let _ = std::fs::remove_dir_all(&dir);
+    std::fs::create_dir_all(&dir).expect("create the PATH directory");
+    for name in names {
+        let found = std::env::split_paths(&std::env::var_os("PATH").unwrap_or_default())
+            .map(|d| d.join(name))
+            .find(|p| p.is_file())
+            .unwrap_or_else(|| panic!("{name} is not on PATH"));
+        std::os::unix::fs::symlink(&found, dir.join(name)).expect("link a program");
+    }
+    for (name, body) in scripts {
+        let path = dir.join(name);
+        std::fs::write(&path, format!("#!/bin/sh\n{body}\n")).expect("write a stand-in");
+        std::fs::set_permissions(&path, std::os::unix::fs::PermissionsExt::from_mode(0o755))
+            .expect("make it executable");
+    }
+    dir
+}
+
+/// The compare tool run with `PATH` set to `path` (the binaries' own paths need none).
+fn compare_with_path(path: &Path) -> Output {
+    let mut cmd = Command::new(compare_exe());
+    cmd.args([
+        "--mode",
+        "select",
+        "--server",
+        util::SERVER,
+        "--client",
+        util::CLIENT,
+    ])
+    .env("PATH", path);
+    ChildGuard::spawn(&mut cmd, "compare").output(util::LIMIT)
+}
+
+#[test]
+fn compare_says_when_strace_cannot_trace() {
+    // An strace that fails as a container without ptrace makes it fail.
+    let path = path_with(
+        "no-ptrace",
+        &["python3"],
+        &[(
+            "strace",
+            "echo 'strace: test_ptrace_get_syscall_info: PTRACE_TRACEME: Operation not permitted' >&2; exit 1",
+        )],
+    );
+    let out = compare_with_path(&path);
+    assert_eq!(out.code(), 1, "{}{}", out.stdout, out.stderr);
+    assert_eq!(
+        out.stderr.trim(),
+        "compare: `strace` cannot trace here (in a container, ptrace must be allowed): \
+         strace: test_ptrace_get_syscall_info: PTRACE_TRACEME: Operation not permitted"
+    );
+    assert_eq!(out.stdout, "");
+}
+
+#[test]
+fn compare_says_when_strace_is_missing() {
+    let path = path_with("no-strace", &["python3"], &[]);
+    let out = compare_with_path(&path);
+    assert_eq!(out.code(), 1, "{}{}", out.stdout, out.stderr);
+    assert!(
+        out.stderr.starts_with("compare: cannot run `strace` (")
+            && out
+                .stderr
+                .trim_end()
+                .ends_with("comparing syscalls needs strace on PATH (install it with `make deps`)"),
+        "{}",
+        out.stderr
+    );
+    assert_eq!(out.stdout, "");
+}
+
+#[test]
+fn compare_says_when_python3_is_missing() {
+    let path = path_with("no-python", &["strace", "true"], &[]);
+    let out = compare_with_path(&path);
+    assert_eq!(out.code(), 1, "{}{}", out.stdout, out.stderr);
+    assert_eq!(
+        out.stderr.trim(),
+        "compare: python3 (CPython 3) is not on PATH: the right-hand column is CPython's \
+         (`make deps` installs it)"
+    );
+    assert_eq!(out.stdout, "");
 }
