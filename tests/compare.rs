@@ -19,6 +19,7 @@ use std::sync::OnceLock;
 use std::time::Duration;
 
 use util::child::{ChildGuard, Output};
+use util::compare;
 
 /// A `make` run includes a release build (the first one from nothing: minutes on a loaded
 /// 2-core machine); only a limit that turns a hang into a failure.
@@ -399,4 +400,211 @@ fn compare_says_when_python3_is_missing() {
          (`make deps` installs it)"
     );
     assert_eq!(out.stdout, "");
+}
+
+// ---------------------------------------------------------------------------------------------
+// The pieces (tests/util/compare.rs), on fixed lines
+// ---------------------------------------------------------------------------------------------
+
+fn roles(pairs: &[(&'static str, i64)]) -> std::collections::BTreeMap<&'static str, i64> {
+    pairs.iter().copied().collect()
+}
+
+/// CPython's `EpollSelector` opens its epoll fd (3) before the listeners (4, 5); a server that
+/// opens its listeners first (3, 4) and the epoll fd after (5) gets the same client fd (6).
+/// Every fd position of every line is renumbered once, by role; nothing else changes.
+#[test]
+fn renumber_maps_every_fd_position_by_role() {
+    let cpython = roles(&[("EP", 3), ("L1", 4), ("L2", 5), ("C", 6)]);
+    let pyselect = roles(&[("L1", 3), ("L2", 4), ("EP", 5), ("C", 6)]);
+    let map = compare::fd_map(&cpython, &pyselect);
+    assert_eq!(map, [(3, 5), (4, 3), (5, 4)].into_iter().collect());
+    for (line, want) in [
+        (
+            "epoll_wait(3, [{events=EPOLLIN, data={u32=4, u64=4}}], 3, -1) = 1",
+            "epoll_wait(5, [{events=EPOLLIN, data={u32=3, u64=3}}], 3, -1) = 1",
+        ),
+        (
+            "epoll_ctl(3, EPOLL_CTL_ADD, 5, {events=EPOLLIN, data={u32=5, u64=5}}) = 0",
+            "epoll_ctl(5, EPOLL_CTL_ADD, 4, {events=EPOLLIN, data={u32=4, u64=4}}) = 0",
+        ),
+        (
+            "epoll_ctl(3, EPOLL_CTL_ADD, 6, {events=EPOLLIN, data={u32=6, u64=6}}) = 0",
+            "epoll_ctl(5, EPOLL_CTL_ADD, 6, {events=EPOLLIN, data={u32=6, u64=6}}) = 0",
+        ),
+        (
+            r#"accept4(4, {sa_family=AF_INET, sin_port=htons(CPORT), sin_addr=inet_addr("127.0.0.1")}, [16], SOCK_CLOEXEC) = 6"#,
+            r#"accept4(3, {sa_family=AF_INET, sin_port=htons(CPORT), sin_addr=inet_addr("127.0.0.1")}, [16], SOCK_CLOEXEC) = 6"#,
+        ),
+        (
+            "socket(AF_INET, SOCK_STREAM|SOCK_CLOEXEC, IPPROTO_IP) = 5",
+            "socket(AF_INET, SOCK_STREAM|SOCK_CLOEXEC, IPPROTO_IP) = 4",
+        ),
+        (
+            "pselect6(6, [4 5], NULL, NULL, NULL, NULL) = 1 (in [4])",
+            "pselect6(5, [3 4], NULL, NULL, NULL, NULL) = 1 (in [3])",
+        ),
+        (
+            "poll([{fd=4, events=POLLIN}, {fd=5, events=POLLIN}], 2, -1) = 1 ([{fd=4, revents=POLLIN}])",
+            "poll([{fd=3, events=POLLIN}, {fd=4, events=POLLIN}], 2, -1) = 1 ([{fd=3, revents=POLLIN}])",
+        ),
+        (
+            r#"recvfrom(6, "hi", 1024, 0, NULL, NULL) = 2"#,
+            r#"recvfrom(6, "hi", 1024, 0, NULL, NULL) = 2"#,
+        ),
+        (
+            r#"write(1, "[('127.0.0.1', CPORT)] message : b'hi'", 38) = 38"#,
+            r#"write(1, "[('127.0.0.1', CPORT)] message : b'hi'", 38) = 38"#,
+        ),
+    ] {
+        assert_eq!(compare::renumber(line, &map), want, "from {line}");
+    }
+    // The same roles on both sides: nothing to renumber.
+    assert!(compare::fd_map(&pyselect, &pyselect).is_empty());
+}
+
+/// Ports and timevals become placeholders; buffer addresses ADDR.
+#[test]
+fn normalise_names_ports_timevals_and_addresses() {
+    let lines: Vec<String> = [
+        r#"accept4(3, {sa_family=AF_INET, sin_port=htons(51234), sin_addr=inet_addr("127.0.0.1")}, [128 => 16], SOCK_CLOEXEC) = 5"#,
+        "accept4(3, 0x7ffd3a0e1c10, [128], SOCK_CLOEXEC) = -1 EAGAIN (Resource temporarily unavailable)",
+        "pselect6(6, [3 4 5], NULL, [5], {tv_sec=29, tv_nsec=999996000}, NULL) = 1 (in [5], left {tv_sec=29, tv_nsec=999990000})",
+        r#"write(1, "[('127.0.0.1', 51234)] message : b'hi'\n", 39) = 39"#,
+        r#"sendto(5, "welcome 40001!", 14, MSG_NOSIGNAL, NULL, 0) = 14"#,
+    ]
+    .map(String::from)
+    .to_vec();
+    assert_eq!(
+        compare::normalise(&lines, &[40001, 40002], 51234),
+        [
+            r#"accept4(3, {sa_family=AF_INET, sin_port=htons(CPORT), sin_addr=inet_addr("127.0.0.1")}, [128 => 16], SOCK_CLOEXEC) = 5"#,
+            "accept4(3, ADDR, [128], SOCK_CLOEXEC) = -1 EAGAIN (Resource temporarily unavailable)",
+            "pselect6(6, [3 4 5], NULL, [5], {T}, NULL) = 1 (in [5], left {T})",
+            r#"write(1, "[('127.0.0.1', CPORT)] message : b'hi'\n", 39) = 39"#,
+            r#"sendto(5, "welcome P1!", 14, MSG_NOSIGNAL, NULL, 0) = 14"#,
+        ]
+    );
+}
+
+/// The alignment pairs each call with its counterpart (the message write with the message
+/// write, not with `-u`'s lone newline), and leaves one-sided calls on rows of their own.
+#[test]
+fn align_pairs_counterparts_and_explain_names_the_known_differences() {
+    let pyselect: Vec<String> = [
+        r#"write(1, "hello socket1\n", 14) = 14"#,
+        "accept4(3, {...}, [128 => 16], SOCK_CLOEXEC) = 5",
+        r#"recvfrom(5, "hi", 1024, 0, NULL, NULL) = 2"#,
+        r#"write(1, "[('127.0.0.1', CPORT)] message : b'hi'\n", 39) = 39"#,
+        r#"sendto(5, "welcome P1!", 14, MSG_NOSIGNAL, NULL, 0) = 14"#,
+        "close(5) = 0",
+    ]
+    .map(String::from)
+    .to_vec();
+    let cpython: Vec<String> = [
+        r#"write(1, "hello socket1", 13) = 13"#,
+        r#"write(1, "\n", 1) = 1"#,
+        "accept4(3, {...}, [16], SOCK_CLOEXEC) = 5",
+        "getsockname(5, {...}, [128 => 16]) = 0",
+        r#"recvfrom(5, "hi", 1024, 0, NULL, NULL) = 2"#,
+        r#"write(1, "[('127.0.0.1', CPORT)] message : b'hi'", 38) = 38"#,
+        r#"write(1, "\n", 1) = 1"#,
+        r#"sendto(5, "welcome P1!", 14, 0, NULL, 0) = 14"#,
+        "close(5) = 0",
+    ]
+    .map(String::from)
+    .to_vec();
+    let rows = compare::align(&pyselect, &cpython);
+    let shape: Vec<(bool, bool)> = rows
+        .iter()
+        .map(|(l, r)| (l.is_some(), r.is_some()))
+        .collect();
+    assert_eq!(
+        shape,
+        [
+            (true, true),
+            (false, true),
+            (true, true),
+            (false, true),
+            (true, true),
+            (true, true),
+            (false, true),
+            (true, true),
+            (true, true),
+        ]
+    );
+    assert_eq!(
+        rows[5].1,
+        Some(cpython[5].as_str()),
+        "message write beside message write"
+    );
+    // Of two candidates with the same call and fd, the closer one is the counterpart even
+    // when the other comes first.
+    let one = vec![pyselect[3].clone()];
+    let two = vec![cpython[6].clone(), cpython[5].clone()];
+    assert_eq!(
+        compare::align(&one, &two),
+        [
+            (None, Some(two[0].as_str())),
+            (Some(one[0].as_str()), Some(two[1].as_str()))
+        ]
+    );
+    let notes: Vec<Option<&str>> = rows
+        .iter()
+        .map(|(l, r)| (l != r).then(|| compare::explain(*l, *r)).flatten())
+        .collect();
+    let has = |i: usize, words: &str| {
+        assert!(
+            notes[i].is_some_and(|n| n.contains(words)),
+            "row {i} {:?}: note {:?}, wanted one with {words:?}",
+            rows[i],
+            notes[i]
+        )
+    };
+    has(0, "one write(2)");
+    has(1, "two writes per print");
+    has(2, "address length");
+    has(3, "getsockname");
+    has(7, "MSG_NOSIGNAL");
+    assert_eq!(
+        (notes[4], notes[8]),
+        (None, None),
+        "equal rows need no note"
+    );
+    // A difference nobody explained stays unexplained.
+    assert_eq!(compare::explain(Some("brk(NULL) = 0x1"), None), None);
+    // Multiplex: accept until EAGAIN.
+    assert!(compare::explain(
+        Some(
+            "accept4(3, ADDR, [128], SOCK_CLOEXEC) = -1 EAGAIN (Resource temporarily unavailable)"
+        ),
+        None
+    )
+    .is_some_and(|n| n.contains("until EAGAIN")));
+}
+
+/// Wrapped cells never pass their width, break after a space where they can, and lose nothing.
+#[test]
+fn wrap_keeps_every_character_within_the_width() {
+    let line = r#"accept4(3, {sa_family=AF_INET, sin_port=htons(CPORT), sin_addr=inet_addr("127.0.0.1")}, [128 => 16], SOCK_CLOEXEC) = 5"#;
+    for width in [20, 41, 60, 200] {
+        let pieces = compare::wrap(line, width);
+        assert!(
+            pieces.iter().all(|p| p.chars().count() <= width),
+            "{pieces:?}"
+        );
+        let joined: String = pieces
+            .iter()
+            .enumerate()
+            .map(|(i, p)| if i == 0 { p.as_str() } else { &p[2..] })
+            .collect::<Vec<_>>()
+            .join(" ");
+        // Breaks after a space drop that space's trailing copy; compare without spaces.
+        assert_eq!(
+            joined.replace(' ', ""),
+            line.replace(' ', ""),
+            "width {width}"
+        );
+    }
+    assert_eq!(compare::wrap(line, 200), [line]);
 }

@@ -8,6 +8,9 @@
 //! - [`python`]: `python3`, the CPython these tests compare with, and the one place where an
 //!   older 3.11 patch release's wording is mapped to the reference's.
 //! - [`strace`]: run a program under `strace` and parse the trace: one parser for every trace.
+//! - [`compare`]: `make compare`'s reading of two traces (normalise, renumber fds, align, explain
+//!   the known differences), shared by `examples/compare.rs` (which includes this tree) and
+//!   `tests/compare.rs`.
 //! - [`server`]: a live `pyselect-server` (built on [`child`]) and the clients tests throw at it.
 //! - [`client`]: the `pyselect-client` binary and small in-test servers for it.
 //! - [`alarm`]: a counting SIGALRM handler and a thread that signals a thread blocked in a
@@ -31,6 +34,7 @@
 pub mod alarm;
 pub mod child;
 pub mod client;
+pub mod compare;
 pub mod fd;
 pub mod proc;
 pub mod pyref;
