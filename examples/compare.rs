@@ -286,7 +286,9 @@ fn print_report(p: &Side, c: &Side, p_reply: &str, c_reply: &str) {
     );
     let mut notes: Vec<&'static str> = Vec::new();
     let mut unexplained = 0;
-    for (l, r) in align(&p.lines, &c_lines) {
+    let rows = align(&p.lines, &c_lines);
+    let moved = compare::moved(&rows);
+    for ((l, r), moved) in rows.into_iter().zip(moved) {
         let mark = match (l, r) {
             (Some(a), Some(b)) if a == b => "=".to_string(),
             _ => {
@@ -295,7 +297,7 @@ fn print_report(p: &Side, c: &Side, p_reply: &str, c_reply: &str) {
                     (Some(_), None) => "<",
                     _ => ">",
                 };
-                match explain(l, r) {
+                match explain(l, r).or(moved.then_some(compare::MOVED)) {
                     Some(note) => {
                         let n = match notes.iter().position(|x| *x == note) {
                             Some(i) => i + 1,

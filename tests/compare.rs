@@ -571,6 +571,22 @@ fn align_pairs_counterparts_and_explain_names_the_known_differences() {
         (None, None),
         "equal rows need no note"
     );
+    // A step the two programs take in another order is found on both sides.
+    let a: Vec<String> = [
+        "epoll_ctl(5, EPOLL_CTL_ADD, 6, {...}) = 0",
+        r#"write(1, "hello socket1\n", 14) = 14"#,
+    ]
+    .map(String::from)
+    .to_vec();
+    let b: Vec<String> = [
+        r#"write(1, "hello socket1", 13) = 13"#,
+        "epoll_ctl(5, EPOLL_CTL_ADD, 6, {...}) = 0",
+    ]
+    .map(String::from)
+    .to_vec();
+    let rows = compare::align(&a, &b);
+    assert_eq!(rows.len(), 3, "{rows:?}");
+    assert_eq!(compare::moved(&rows), [true, false, true], "{rows:?}");
     // A difference nobody explained stays unexplained.
     assert_eq!(compare::explain(Some("brk(NULL) = 0x1"), None), None);
     // Multiplex: accept until EAGAIN.

@@ -344,8 +344,10 @@ pub fn explain(p: Option<&str>, c: Option<&str>) -> Option<&'static str> {
                 Some("pyselect writes each line with its newline in one write(2); python3 -u writes the newline separately")
             } else if starts(p, "pselect6(") || starts(p, "select(") {
                 Some("pyselect's multiplex loop also watches clients for urgent data (the except set) and wakes for the idle timeout")
-            } else if starts(p, "poll(") || starts(p, "epoll_wait(") {
-                Some("the wait's arguments: pyselect also asks for urgent data (POLLPRI/EPOLLPRI) and waits only until the idle deadline; selectors waits for reads, forever")
+            } else if starts(p, "poll(") {
+                Some("the wait's arguments: pyselect also asks for urgent data (POLLPRI) and waits only until the idle deadline; selectors waits for reads, forever")
+            } else if starts(p, "epoll_wait(") {
+                Some("the wait's arguments: maxevents (selectors passes the number of registered fds) and the timeout (pyselect's idle deadline; selectors waits forever)")
             } else if starts(p, "epoll_ctl(") {
                 Some("the events registered: pyselect also asks EPOLLPRI (urgent data)")
             } else {
@@ -389,3 +391,30 @@ pub fn wrap(s: &str, width: usize) -> Vec<String> {
     }
     out
 }
+
+/// For each row of [`align`]'s result: whether it holds a line on one side only whose call (name
+/// and first argument) stands alone on the other side somewhere else: the same step, done in
+/// another order by the two programs.
+pub fn moved(rows: &[(Option<&str>, Option<&str>)]) -> Vec<bool> {
+    let lone = |left: bool| -> Vec<&str> {
+        rows.iter()
+            .filter_map(|(l, r)| match (l, r, left) {
+                (Some(l), None, true) => Some(key(l)),
+                (None, Some(r), false) => Some(key(r)),
+                _ => None,
+            })
+            .collect()
+    };
+    let (lefts, rights) = (lone(true), lone(false));
+    rows.iter()
+        .map(|(l, r)| match (l, r) {
+            (Some(l), None) => rights.contains(&key(l)),
+            (None, Some(r)) => lefts.contains(&key(r)),
+            _ => false,
+        })
+        .collect()
+}
+
+/// The note for a [`moved`] row that [`explain`] has no phrase for.
+pub const MOVED: &str =
+    "the same call at another place: the two programs take these steps in a different order";
