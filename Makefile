@@ -29,7 +29,7 @@ CLIENT_PORTS = $(if $(filter blocking,$(MODE)),$(firstword $(subst $(comma), ,$(
 STRACE_FILTER := trace=socket,bind,listen,setsockopt,ioctl,accept,accept4,select,pselect6,poll,recvfrom,sendto,write,close,shutdown,rt_sigaction,getsockname,connect,getsockopt,getpeername,epoll_create1,epoll_ctl,epoll_wait
 
 .PHONY: help all build release test lint fmt fmt-check clippy doc bench deps \
-        run-server run-clients demo strace-server strace-clients clean
+        run-server run-clients demo strace-server strace-clients compare clean
 
 help:
 	@echo "make run-server   run the server (MODE=$(MODE) PORTS=$(PORTS) HOST=$(HOST) BACKEND=$(BACKEND))"
@@ -37,6 +37,7 @@ help:
 	@echo "make run-clients  one client per port (the first only for MODE=blocking), MESSAGE=$(MESSAGE)"
 	@echo "make demo         server in the background, a client per port it reports, server stopped"
 	@echo "make strace-server / strace-clients   the same under strace -f, trace in $(TRACEDIR)/ (BACKEND= too)"
+	@echo "make compare      one connection, pyselect beside CPython under strace (MODE=, BACKEND= for multiplex)"
 	@echo "make test         lint plus every test;  make lint, make doc, make bench"
 	@echo "binaries: where cargo builds them (CARGO_TARGET_DIR honoured); scripts/cargo-bin NAME prints the path"
 
@@ -99,6 +100,14 @@ strace-clients: deps
 	    "$$client" --host $(call quote,$(HOST)) --port "$$p" --message $(call quote,$(MESSAGE))) || exit 1; \
 	  echo "trace written to $(TRACEDIR)/client-$$p.trace"; \
 	done
+
+# One connection through pyselect-server and through the matching CPython program, each under
+# strace, side by side (examples/compare.rs). MODE as above; BACKEND=select|poll|epoll picks
+# multiplex mode's readiness call (and CPython's selectors class); unset, the select loop.
+compare: deps
+	@server=$$($(BIN) pyselect-server) && client=$$($(BIN) pyselect-client) && \
+	$(CARGO) run --release --quiet --example compare -- --mode $(call quote,$(MODE)) \
+	  $(if $(BACKEND),--backend $(call quote,$(BACKEND))) --server "$$server" --client "$$client"
 
 clean:
 	$(CARGO) clean

@@ -10,14 +10,18 @@
  * A Rust or Python wrapper can approach this cost but not beat it.
  *
  * Usage: poll_epoll_floor, then commands on stdin, one per line:  KIND K M
- *   KIND  poll or epoll;  K  watched fds (1..1000), one of them ready;  M  calls to time
+ *   KIND  poll or epoll;  K  watched fds (1..10000), one of them ready;  M  calls to time
  * For each command it prints one line:
  *   result contender=c-floor kind=KIND k=K ready=1 iters=M ns_per_call=X cpu_ns_per_call=Y found=F
  * X is wall-clock time; Y this thread's CPU time (CLOCK_THREAD_CPUTIME_ID), which leaves out
  * the time other programs on a busy machine take the CPU away.
  *
- * The watched fds are one end of AF_UNIX socketpairs; the peer ends are moved above 1100
- * (F_DUPFD_CLOEXEC), so the watched ones are the low numbers, as in the Rust harness.
+ * The watched fds, as in the Rust harness: the last REAL_K of the table are one end of
+ * AF_UNIX socketpairs (the peer ends moved above PEER_BASE with F_DUPFD_CLOEXEC), and the
+ * ones before them are dups of one more socketpair end whose peer never writes, so that 10,000
+ * watched fds fit in a 20,000-file RLIMIT_NOFILE. A set of K is the last K of the table: up to
+ * 1,000 all distinct sockets, beyond that the idle dups join; the ready one is always the last
+ * (the highest fd).
  */
 #define _GNU_SOURCE
 #include <fcntl.h>
@@ -31,8 +35,9 @@
 #include <time.h>
 #include <unistd.h>
 
-#define MAX_K 1000
-#define PEER_BASE 1100
+#define MAX_K 10000
+#define REAL_K 1000
+#define PEER_BASE 10100
 #define MAXEVENTS 1023
 
 static int watched[MAX_K];
@@ -63,12 +68,21 @@ static void setup(void)
     struct rlimit rl;
     if (getrlimit(RLIMIT_NOFILE, &rl) != 0)
         die("getrlimit");
-    if (rl.rlim_cur < 2 * PEER_BASE + MAX_K) {
-        rl.rlim_cur = rl.rlim_max < 2 * PEER_BASE + MAX_K ? rl.rlim_max : 2 * PEER_BASE + MAX_K;
+    if (rl.rlim_cur < PEER_BASE + REAL_K + 16) {
+        rl.rlim_cur = rl.rlim_max < PEER_BASE + REAL_K + 16 ? rl.rlim_max : PEER_BASE + REAL_K + 16;
         if (setrlimit(RLIMIT_NOFILE, &rl) != 0)
             die("setrlimit");
     }
-    for (int i = 0; i < MAX_K; i++) {
+    int idle[2];
+    if (socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, idle) != 0)
+        die("socketpair");
+    for (int i = 0; i < MAX_K - REAL_K; i++) {
+        watched[i] = fcntl(idle[0], F_DUPFD_CLOEXEC, 0);
+        if (watched[i] < 0)
+            die("fcntl(F_DUPFD_CLOEXEC)");
+        peer[i] = -1;
+    }
+    for (int i = MAX_K - REAL_K; i < MAX_K; i++) {
         int sv[2];
         if (socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, sv) != 0)
             die("socketpair");
@@ -85,12 +99,13 @@ static void run(const char *kind, int k, long iters)
 {
     char byte = 'x';
     long found = 0;
-    if (write(peer[k - 1], &byte, 1) != 1)
+    int *set = watched + (MAX_K - k);
+    if (write(peer[MAX_K - 1], &byte, 1) != 1)
         die("write");
     int epfd = -1;
     if (strcmp(kind, "poll") == 0) {
         for (int i = 0; i < k; i++) {
-            pfds[i].fd = watched[i];
+            pfds[i].fd = set[i];
             pfds[i].events = POLLIN;
             pfds[i].revents = 0;
         }
@@ -99,8 +114,8 @@ static void run(const char *kind, int k, long iters)
         if (epfd < 0)
             die("epoll_create1");
         for (int i = 0; i < k; i++) {
-            struct epoll_event ev = {.events = EPOLLIN, .data.u64 = (unsigned)watched[i]};
-            if (epoll_ctl(epfd, EPOLL_CTL_ADD, watched[i], &ev) != 0)
+            struct epoll_event ev = {.events = EPOLLIN, .data.u64 = (unsigned)set[i]};
+            if (epoll_ctl(epfd, EPOLL_CTL_ADD, set[i], &ev) != 0)
                 die("epoll_ctl");
         }
     }
@@ -137,7 +152,7 @@ static void run(const char *kind, int k, long iters)
     __asm__ volatile("" : : "r"(out) : "memory");
     if (epfd >= 0)
         close(epfd);
-    if (read(watched[k - 1], &byte, 1) != 1)
+    if (read(watched[MAX_K - 1], &byte, 1) != 1)
         die("read");
     printf("result contender=c-floor kind=%s k=%d ready=1 iters=%ld ns_per_call=%.1f "
            "cpu_ns_per_call=%.1f found=%ld\n",

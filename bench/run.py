@@ -52,6 +52,8 @@ from common import RUN, RUNNER_CPU, START, log, note, pin, shown, stop_all  # no
 from micro import run_micro  # noqa: E402
 from report import machine_info, write_outputs  # noqa: E402
 from servers import run_servers  # noqa: E402
+import scaling  # noqa: E402
+import wait  # noqa: E402
 
 
 def main():
@@ -61,11 +63,24 @@ def main():
         action="store_true",
         help="every section once with tiny counts, into <target>/bench-smoke/ (checks the runner)",
     )
-    if parser.parse_args().smoke:
+    parser.add_argument(
+        "--only",
+        choices=["wait", "scaling"],
+        help="run one later section alone: wait (the seed's wait, bench/wait.py) or scaling "
+        "(readiness calls against the watched set, bench/scaling.py)",
+    )
+    args = parser.parse_args()
+    if args.smoke:
         common.configure("smoke")
     RUN.out = build.target_dir() / ("bench-smoke" if RUN.mode == "smoke" else "bench")
     RUN.bin = RUN.out / "bin"
     RUN.out.mkdir(parents=True, exist_ok=True)
+    if args.only:
+        text = run_later_sections(args.only)
+        print()
+        print(text)
+        log(f"done in {time.monotonic() - START:.0f}s; results under {shown(RUN.out)}/")
+        return
     log(f"{RUN.mode} run; results under {shown(RUN.out)}/")
     info = machine_info()
 
@@ -104,11 +119,33 @@ def main():
     finally:
         stop_all()
     text = write_outputs(info, micro, srv)
+    # The later sections write their own files and add their tables to results.md.
+    later = run_later_sections()
+    with open(RUN.out / "results.md", "a") as f:
+        f.write("\n" + later)
+    text += "\n" + later
     print()
     print(text)
     log(
-        f"done in {time.monotonic() - START:.0f}s; wrote results.json, results.csv, results.md, select_cost.svg in {shown(RUN.out)}/"
+        f"done in {time.monotonic() - START:.0f}s; wrote results.json, results.csv, results.md, select_cost.svg, wait.*, scaling.* and the charts in {shown(RUN.out)}/"
     )
+
+
+def run_later_sections(only=None):
+    """Section 3, the seed's wait (bench/wait.py), and section 4, the readiness calls against
+    the watched set (bench/scaling.py); each writes its own files. Their markdown."""
+    out = []
+    if only in (None, "wait"):
+        exes, err = build.cargo_build(["--bin", "pyselect-server"], 540)
+        if "pyselect-server" in exes:
+            window = {"smoke": 2.0, "quick": 8.0}.get(RUN.mode, 15.0)
+            res = wait.run_wait(exes["pyselect-server"], window)
+            out.append("## The seed's wait (bench/wait.py)\n\n" + wait.write_outputs(res))
+        else:
+            note(f"the wait section needs pyselect-server, which did not build: {err}")
+    if only in (None, "scaling"):
+        out.append("## Readiness calls against the watched set (bench/scaling.py)\n\n" + scaling.run_and_write())
+    return "\n".join(out)
 
 
 if __name__ == "__main__":

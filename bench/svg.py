@@ -125,3 +125,100 @@ def write_svg(micro, path):
     parts.append(f'<text x="{lx + 800}" y="{H - 38}" fill="#555">dashed: one ready</text>')
     parts.append("</svg>")
     path.write_text("\n".join(parts) + "\n")
+
+
+# --------------------------------------------------------------------------
+# A plain line chart, for the sections that draw one quantity against another.
+
+PALETTE = ["#d62728", "#1f77b4", "#2ca02c", "#ff7f0e", "#9467bd", "#8c564b", "#222222", "#17becf"]
+
+
+def _ticks(lo, hi, log):
+    """Tick values for an axis from lo to hi (log: powers of ten; else about six steps)."""
+    if log:
+        return [10.0**e for e in range(math.floor(math.log10(lo)), math.ceil(math.log10(hi)) + 1)]
+    span = hi - lo or 1.0
+    step = 10 ** math.floor(math.log10(span / 5))
+    for m in (1, 2, 5, 10):
+        if span / (step * m) <= 6:
+            step *= m
+            break
+    v = math.floor(lo / step) * step
+    out = []
+    while v <= hi + step * 1e-9:
+        out.append(round(v, 12))
+        v += step
+    return out
+
+
+def line_chart(path, title, series, xlabel, ylabel, xlog=False, ylog=False, fmt_y=str, fmt_x=str, note=""):
+    """One panel: each series is dict(label, points=[(x, y), ...], dash=bool, color=optional).
+
+    Points with y None or (on a log axis) not above 0 are left out. Writes an SVG to path."""
+    W, H = 900, 560
+    x0, y0, pw, ph = 90, 60, 560, 400
+    parts = [
+        f'<svg xmlns="http://www.w3.org/2000/svg" width="{W}" height="{H}" viewBox="0 0 {W} {H}" font-family="sans-serif" font-size="12">',
+        f'<rect width="{W}" height="{H}" fill="white"/>',
+        f'<text x="{W / 2}" y="28" text-anchor="middle" font-size="16">{html.escape(title)}</text>',
+    ]
+    pts = [
+        (x, y)
+        for s in series
+        for x, y in s["points"]
+        if y is not None and (y > 0 or not ylog) and (x > 0 or not xlog)
+    ]
+    if not pts:
+        parts.append(f'<text x="{W / 2}" y="{H / 2}" text-anchor="middle">no data</text></svg>')
+        path.write_text("\n".join(parts) + "\n")
+        return
+    xs = [p[0] for p in pts]
+    ys = [p[1] for p in pts]
+    xt = _ticks(min(xs), max(xs), xlog)
+    yt = _ticks(min(ys), max(ys), ylog) if ylog else _ticks(min(0.0, min(ys)), max(ys), False)
+    xlo, xhi = (xt[0], xt[-1]) if xlog else (min(xs), max(xs))
+    ylo, yhi = yt[0], yt[-1]
+
+    def tx(v):
+        a, b, c = (math.log10(v), math.log10(xlo), math.log10(xhi)) if xlog else (v, xlo, xhi)
+        return x0 + (a - b) / ((c - b) or 1) * pw
+
+    def ty(v):
+        a, b, c = (math.log10(v), math.log10(ylo), math.log10(yhi)) if ylog else (v, ylo, yhi)
+        return y0 + ph - (a - b) / ((c - b) or 1) * ph
+
+    parts.append(f'<rect x="{x0}" y="{y0}" width="{pw}" height="{ph}" fill="none" stroke="#888"/>')
+    xticks = sorted(set(xs)) if not xlog else xt
+    for v in xticks:
+        x = tx(v)
+        parts.append(f'<line x1="{x:.1f}" y1="{y0}" x2="{x:.1f}" y2="{y0 + ph}" stroke="#eee"/>')
+        parts.append(f'<text x="{x:.1f}" y="{y0 + ph + 16}" text-anchor="middle">{html.escape(fmt_x(v))}</text>')
+    for v in yt:
+        y = ty(v)
+        parts.append(f'<line x1="{x0}" y1="{y:.1f}" x2="{x0 + pw}" y2="{y:.1f}" stroke="#eee"/>')
+        parts.append(f'<text x="{x0 - 6}" y="{y + 4:.1f}" text-anchor="end">{html.escape(fmt_y(v))}</text>')
+    parts.append(f'<text x="{x0 + pw / 2}" y="{y0 + ph + 38}" text-anchor="middle">{html.escape(xlabel)}</text>')
+    parts.append(
+        f'<text x="{x0 - 70}" y="{y0 + ph / 2}" text-anchor="middle" transform="rotate(-90 {x0 - 70} {y0 + ph / 2})">{html.escape(ylabel)}</text>'
+    )
+    for i, s in enumerate(series):
+        color = s.get("color") or PALETTE[i % len(PALETTE)]
+        xy = [
+            (tx(x), ty(y))
+            for x, y in s["points"]
+            if y is not None and (y > 0 or not ylog) and (x > 0 or not xlog)
+        ]
+        if xy:
+            dash = ' stroke-dasharray="5,4"' if s.get("dash") else ""
+            d = " ".join(f"{x:.1f},{y:.1f}" for x, y in xy)
+            parts.append(f'<polyline points="{d}" fill="none" stroke="{color}" stroke-width="2"{dash}/>')
+            for x, y in xy:
+                parts.append(f'<circle cx="{x:.1f}" cy="{y:.1f}" r="3" fill="{color}"/>')
+        ly = y0 + 10 + i * 20
+        dash = ' stroke-dasharray="5,4"' if s.get("dash") else ""
+        parts.append(f'<line x1="{x0 + pw + 20}" y1="{ly}" x2="{x0 + pw + 44}" y2="{ly}" stroke="{color}" stroke-width="2"{dash}/>')
+        parts.append(f'<text x="{x0 + pw + 50}" y="{ly + 4}">{html.escape(s["label"])}</text>')
+    if note:
+        parts.append(f'<text x="{x0}" y="{H - 14}" fill="#555" font-size="11">{html.escape(note)}</text>')
+    parts.append("</svg>")
+    path.write_text("\n".join(parts) + "\n")

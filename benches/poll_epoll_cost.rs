@@ -1,12 +1,13 @@
 //! Cost of one `Poll::poll(Some(0.0))` and one `Epoll::poll(Some(0.0), None)` against a C
 //! program making the same call (`bench/poll_epoll_floor.c`), at 1, 64 and 1,000 watched fds
-//! with one of them ready.
+//! (or the list given, up to 10,000) with one of them ready.
 //!
 //! A `harness = false` bench. Run it with
 //!
 //! ```text
 //! cargo bench --bench poll_epoll_cost              # 7 rounds, default call counts
 //! cargo bench --bench poll_epoll_cost -- 15 2.0    # 15 rounds, twice the calls per round
+//! cargo bench --bench poll_epoll_cost -- 5 0.5 1,10,100,1000,5000,10000   # other K
 //! ```
 //!
 //! It compiles the C floor with `cc -O2` (or `$CC`) into Cargo's target tmp dir, then for each
@@ -21,12 +22,15 @@
 //! ```
 //!
 //! CPU time is this thread's (`CLOCK_THREAD_CPUTIME_ID`): it leaves out the time other
-//! programs take the CPU away. The watched fds are one end of `UnixStream` pairs; the peers
-//! are moved above 1100 so the watched ones are the low numbers, as in the C floor.
+//! programs take the CPU away. The watched fds, as in the C floor: a table of 10,000 whose last
+//! 1,000 are one end of `UnixStream` pairs (the peers moved above 10,100) and whose first 9,000
+//! are dups of one more pair's end that never becomes readable (so that 10,000 watched fds fit
+//! in a 20,000-file RLIMIT_NOFILE). A set of K is the table's last K: distinct sockets up to
+//! 1,000, the idle dups beyond; the ready one is always the last, the highest fd.
 
 use std::hint::black_box;
 use std::io::{BufRead, BufReader, Read, Write};
-use std::os::fd::{AsRawFd, FromRawFd, OwnedFd, RawFd};
+use std::os::fd::{AsFd, AsRawFd, FromRawFd, OwnedFd, RawFd};
 use std::os::unix::net::UnixStream;
 use std::path::PathBuf;
 use std::process::{Child, ChildStdin, ChildStdout, Command, ExitCode, Stdio};
@@ -35,8 +39,10 @@ use std::time::Instant;
 use nix::sys::resource::{getrlimit, setrlimit, Resource};
 use pyselect::{Epoll, Poll, EPOLLIN, POLLIN};
 
-const MAX_K: usize = 1000;
-const PEER_BASE: RawFd = 1100;
+const MAX_K: usize = 10_000;
+/// How many of the watched fds are distinct socketpair ends (the last ones of the table).
+const REAL_K: usize = 1000;
+const PEER_BASE: RawFd = 10_100;
 const KS: [usize; 3] = [1, 64, 1000];
 
 /// This thread's CPU time in ns.
@@ -52,41 +58,60 @@ fn thread_cpu_ns() -> f64 {
 }
 
 struct Pairs {
-    watched: Vec<UnixStream>,
-    peers: Vec<UnixStream>,
+    /// The table of watched fds: `MAX_K - REAL_K` idle dups, then `REAL_K` pair ends.
+    watched: Vec<OwnedFd>,
+    /// The peer of the last watched fd, which makes it readable.
+    ready_peer: UnixStream,
+    /// A dup of the last watched fd (not watched), to read the byte back.
+    ready_end: UnixStream,
+    /// The other peers (kept open, so their ends never read EOF) and the idle pair.
+    _keep: Vec<UnixStream>,
 }
 
 fn make_pairs() -> Result<Pairs, String> {
     let (soft, hard) = getrlimit(Resource::RLIMIT_NOFILE).map_err(|e| e.to_string())?;
-    let want = 2 * PEER_BASE as u64 + MAX_K as u64;
+    let want = PEER_BASE as u64 + REAL_K as u64 + 16;
     if soft < want {
         setrlimit(Resource::RLIMIT_NOFILE, want.min(hard), hard).map_err(|e| e.to_string())?;
     }
-    let mut pairs = Pairs {
-        watched: Vec::new(),
-        peers: Vec::new(),
-    };
-    for _ in 0..MAX_K {
-        let (watched, peer) = UnixStream::pair().map_err(|e| format!("socketpair: {e}"))?;
+    let (idle, idle_peer) = UnixStream::pair().map_err(|e| format!("socketpair: {e}"))?;
+    let mut watched = Vec::with_capacity(MAX_K);
+    for _ in 0..MAX_K - REAL_K {
+        let fd = idle.as_fd().try_clone_to_owned();
+        watched.push(fd.map_err(|e| format!("dup: {e}"))?);
+    }
+    let mut keep = vec![idle, idle_peer];
+    let mut ready_peer = None;
+    for _ in 0..REAL_K {
+        let (end, peer) = UnixStream::pair().map_err(|e| format!("socketpair: {e}"))?;
         // SAFETY: F_DUPFD_CLOEXEC creates a new fd and closes nothing.
         let high = unsafe { libc::fcntl(peer.as_raw_fd(), libc::F_DUPFD_CLOEXEC, PEER_BASE) };
         if high < 0 {
             return Err(format!("fcntl: {}", std::io::Error::last_os_error()));
         }
         // SAFETY: `high` was just returned by fcntl and nothing else owns it.
-        pairs
-            .peers
-            .push(UnixStream::from(unsafe { OwnedFd::from_raw_fd(high) }));
+        let high = UnixStream::from(unsafe { OwnedFd::from_raw_fd(high) });
         drop(peer);
-        pairs.watched.push(watched);
+        watched.push(OwnedFd::from(end));
+        keep.extend(ready_peer.replace(high));
     }
-    Ok(pairs)
+    let last = watched.last().expect("MAX_K > 0").try_clone();
+    let ready_end = UnixStream::from(last.map_err(|e| format!("dup: {e}"))?);
+    Ok(Pairs {
+        ready_end,
+        watched,
+        ready_peer: ready_peer.expect("REAL_K > 0"),
+        _keep: keep,
+    })
 }
 
 /// One measurement of `iters` calls by pyselect: (wall ns per call, CPU ns per call, found).
 fn measure_rust(pairs: &mut Pairs, kind: &str, k: usize, iters: u64) -> (f64, f64, usize) {
-    pairs.peers[k - 1].write_all(b"x").unwrap();
-    let fds: Vec<RawFd> = pairs.watched[..k].iter().map(AsRawFd::as_raw_fd).collect();
+    (&pairs.ready_peer).write_all(b"x").unwrap();
+    let fds: Vec<RawFd> = pairs.watched[MAX_K - k..]
+        .iter()
+        .map(AsRawFd::as_raw_fd)
+        .collect();
     let mut found = 0;
     let (wall, cpu);
     if kind == "poll" {
@@ -115,7 +140,7 @@ fn measure_rust(pairs: &mut Pairs, kind: &str, k: usize, iters: u64) -> (f64, f6
         (wall, cpu) = (w0.elapsed().as_nanos() as f64, thread_cpu_ns() - c0);
     }
     let mut byte = [0u8];
-    (&pairs.watched[k - 1]).read_exact(&mut byte).unwrap();
+    (&pairs.ready_end).read_exact(&mut byte).unwrap();
     (wall / iters as f64, cpu / iters as f64, found)
 }
 
@@ -189,6 +214,20 @@ fn main() -> ExitCode {
         .collect();
     let rounds: usize = args.first().and_then(|a| a.parse().ok()).unwrap_or(7);
     let scale: f64 = args.get(1).and_then(|a| a.parse().ok()).unwrap_or(1.0);
+    let ks: Vec<usize> = match args.get(2) {
+        None => KS.to_vec(),
+        Some(list) => match list
+            .split(',')
+            .map(|k| k.parse().ok().filter(|k| (1..=MAX_K).contains(k)))
+            .collect::<Option<Vec<usize>>>()
+        {
+            Some(ks) => ks,
+            None => {
+                eprintln!("poll_epoll_cost: K list {list:?}: each K from 1 to {MAX_K}");
+                return ExitCode::from(2);
+            }
+        },
+    };
     let mut pairs = match make_pairs() {
         Ok(p) => p,
         Err(e) => {
@@ -204,14 +243,14 @@ fn main() -> ExitCode {
         }
     };
     for kind in ["poll", "epoll"] {
-        for k in KS {
-            // About 20-40 ms per measurement.
-            let base: f64 = match (kind, k) {
-                ("poll", 1000) => 500.0,
-                ("poll", 64) => 8000.0,
-                _ => 60000.0,
+        for &k in &ks {
+            // About 20-40 ms per measurement: poll's cost grows with K (some 50 ns a watched
+            // fd), epoll's does not.
+            let per_call_ns = match kind {
+                "poll" => 300.0 + 50.0 * k as f64,
+                _ => 500.0,
             };
-            let iters = ((base * scale) as u64).max(1);
+            let iters = ((3e7 / per_call_ns * scale) as u64).max(1);
             let (mut best_rs, mut best_c) = (f64::INFINITY, f64::INFINITY);
             for round in 0..rounds {
                 // Alternate who goes first, so neither always runs on a warmer cache.

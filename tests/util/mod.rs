@@ -8,6 +8,9 @@
 //! - [`python`]: `python3`, the CPython these tests compare with, and the one place where an
 //!   older 3.11 patch release's wording is mapped to the reference's.
 //! - [`strace`]: run a program under `strace` and parse the trace: one parser for every trace.
+//! - [`compare`]: `make compare`'s reading of two traces (normalise, renumber fds, align, explain
+//!   the known differences), shared by `examples/compare.rs` (which includes this tree) and
+//!   `tests/compare.rs`.
 //! - [`server`]: a live `pyselect-server` (built on [`child`]) and the clients tests throw at it.
 //! - [`client`]: the `pyselect-client` binary and small in-test servers for it.
 //! - [`alarm`]: a counting SIGALRM handler and a thread that signals a thread blocked in a
@@ -33,6 +36,7 @@
 pub mod alarm;
 pub mod child;
 pub mod client;
+pub mod compare;
 pub mod fd;
 pub mod proc;
 pub mod pyref;
@@ -60,11 +64,20 @@ pub const LIMIT_SECS: f64 = LIMIT_WHOLE_SECS as f64;
 
 const LIMIT_WHOLE_SECS: u64 = 60;
 
-/// The server binary Cargo built for these tests.
-pub const SERVER: &str = env!("CARGO_BIN_EXE_pyselect-server");
+/// The server binary Cargo built for these tests. (Cargo names it to test and bench targets
+/// only; `examples/compare.rs`, which shares this tree for its strace runner and parser, gets
+/// "" and is handed the binaries' paths instead.)
+pub const SERVER: &str = match option_env!("CARGO_BIN_EXE_pyselect-server") {
+    Some(path) => path,
+    None => "",
+};
 
-/// The client binary Cargo built for these tests.
-pub const CLIENT: &str = env!("CARGO_BIN_EXE_pyselect-client");
+/// The client binary Cargo built for these tests ("" outside test and bench targets, as
+/// [`SERVER`]).
+pub const CLIENT: &str = match option_env!("CARGO_BIN_EXE_pyselect-client") {
+    Some(path) => path,
+    None => "",
+};
 
 /// Serialise tests of one binary that touch process-wide state (fd numbers and counts, rlimits,
 /// CPU time, a thousand sockets). A test that failed while holding the lock does not poison the

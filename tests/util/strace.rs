@@ -20,40 +20,50 @@ use nix::unistd::Pid;
 
 use super::child::{wrap, ChildGuard, Lines, Output};
 use super::fd::pass_fds;
-use super::proc::children_of;
+use super::proc::{children_of, parse_syscall};
 use super::server::listed_ports;
-use super::{TempPath, LIMIT};
+use super::{wait_until, TempPath, LIMIT};
 
 /// Panics with a clear message unless `strace` runs here (installed, and ptrace allowed).
 /// Checked once per test binary.
 pub fn require_strace() {
     static CHECKED: OnceLock<()> = OnceLock::new();
     CHECKED.get_or_init(|| {
-        let out = Command::new("strace")
-            .args([
-                "-f",
-                "-qq",
-                "-e",
-                "trace=none",
-                "-o",
-                "/dev/null",
-                "--",
-                "true",
-            ])
-            .stdin(std::process::Stdio::null())
-            .output()
-            .unwrap_or_else(|e| {
-                panic!(
-                    "cannot run `strace` ({e}): these tests compare syscalls and need strace on \
-                     PATH (install it with `make deps`)"
-                )
-            });
-        assert!(
-            out.status.success(),
-            "`strace` cannot trace here (in a container, ptrace must be allowed): {}",
-            String::from_utf8_lossy(&out.stderr)
-        );
+        if let Err(why) = strace_works() {
+            panic!("{why}");
+        }
     });
+}
+
+/// Whether `strace` runs here (installed, and ptrace allowed); if not, a sentence saying what
+/// is missing.
+pub fn strace_works() -> Result<(), String> {
+    let out = Command::new("strace")
+        .args([
+            "-f",
+            "-qq",
+            "-e",
+            "trace=none",
+            "-o",
+            "/dev/null",
+            "--",
+            "true",
+        ])
+        .stdin(std::process::Stdio::null())
+        .output()
+        .map_err(|e| {
+            format!(
+                "cannot run `strace` ({e}): comparing syscalls needs strace on PATH \
+                 (install it with `make deps`)"
+            )
+        })?;
+    if !out.status.success() {
+        return Err(format!(
+            "`strace` cannot trace here (in a container, ptrace must be allowed): {}",
+            String::from_utf8_lossy(&out.stderr).trim()
+        ));
+    }
+    Ok(())
 }
 
 /// The Makefile's `STRACE_FILTER` (read from the Makefile, so that the tests trace exactly
@@ -138,12 +148,24 @@ impl TracedProcess {
         args: &[&str],
         env_remove: &[&str],
     ) -> TracedProcess {
+        Self::spawn_filtered(tag, program, args, env_remove, &filter())
+    }
+
+    /// [`spawn`](Self::spawn) with another `-e` filter (e.g. the Makefile's plus the epoll
+    /// calls).
+    pub fn spawn_filtered(
+        tag: &str,
+        program: impl AsRef<std::ffi::OsStr>,
+        args: &[&str],
+        env_remove: &[&str],
+        filter: &str,
+    ) -> TracedProcess {
         let mut inner = Command::new(program);
         inner.args(args);
         for name in env_remove {
             inner.env_remove(name);
         }
-        TracedProcess::start(tag, &inner, &filter(), &["-s", "256"])
+        TracedProcess::start(tag, &inner, filter, &["-s", "256"])
     }
 
     /// Start `program` under `strace -f OPTIONS -e FILTER` (see [`command`]); `tag` names the
@@ -186,19 +208,45 @@ impl TracedProcess {
     /// Wait (at most [`LIMIT`]) for the stderr line containing "listening on" and return
     /// the ports it names, in order.
     pub fn wait_listening(&mut self) -> Vec<u16> {
+        self.try_wait_listening().unwrap_or_else(|stderr| {
+            panic!("no 'listening on' line from the server; stderr so far:\n{stderr}")
+        })
+    }
+
+    /// [`wait_listening`](Self::wait_listening), or everything the program wrote on stderr
+    /// when it exited (or stayed silent for [`LIMIT`]) without that line: a usage error, say.
+    pub fn try_wait_listening(&mut self) -> Result<Vec<u16>, String> {
         let until = Instant::now() + LIMIT;
         loop {
             let Some(line) = self.stderr.next(until) else {
-                panic!(
-                    "no 'listening on' line from the server; stderr so far:\n{}",
-                    self.stderr()
-                );
+                return Err(self.stderr());
             };
             if line.contains("listening on") {
                 self.tracee = children_of(self.strace.id()).first().copied();
-                return listed_ports(&line);
+                return Ok(listed_ports(&line));
             }
         }
+    }
+
+    /// Wait (at most [`LIMIT`]) until the traced program sleeps in one of `syscalls` (numbers
+    /// as `/proc/PID/syscall` shows them): e.g. back in its select after a connection, so that
+    /// a signal sent next cannot cut that connection short. False when `/proc` cannot say.
+    pub fn wait_blocked(&self, syscalls: &[i64]) -> bool {
+        let pid = self
+            .tracee
+            .expect("the traced program's pid (after wait_listening)");
+        let path = format!("/proc/{pid}/syscall");
+        let now = || {
+            std::fs::read_to_string(&path)
+                .ok()
+                .map(|text| parse_syscall(&text))
+        };
+        if now().is_none() {
+            return false;
+        }
+        wait_until(LIMIT, || {
+            now().flatten().is_some_and(|nr| syscalls.contains(&nr))
+        })
     }
 
     /// Send `sig` to the traced program (for the seed's Python servers, which never exit by
