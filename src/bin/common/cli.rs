@@ -18,6 +18,18 @@ pub enum Parsed<O> {
     Version,
 }
 
+#[cfg(test)]
+impl<O> Parsed<O> {
+    /// For the parsers' tests: the options, or `help` / `version` as the error text.
+    pub fn options(self) -> Result<O, String> {
+        match self {
+            Parsed::Run(opts) => Ok(opts),
+            Parsed::Help => Err("help".into()),
+            Parsed::Version => Err("version".into()),
+        }
+    }
+}
+
 /// The next value, as UTF-8 text.
 pub fn text(p: &mut lexopt::Parser, flag: &str) -> Result<String, String> {
     p.value()

@@ -222,11 +222,7 @@ mod tests {
     use super::*;
 
     fn run(args: &[&str]) -> Result<Options, String> {
-        match parse(args.iter().map(OsString::from))? {
-            Parsed::Run(opts) => Ok(opts),
-            Parsed::Help => Err("help".into()),
-            Parsed::Version => Err("version".into()),
-        }
+        parse(args.iter().map(OsString::from))?.options()
     }
 
     #[test]
