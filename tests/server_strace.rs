@@ -53,6 +53,14 @@ const MULTIPLEX_MODE: &[&str] = &[
     "close(5) = 0",
 ];
 
+/// `--syscall select` (select and multiplex modes): the kernel's own select(2), five
+/// arguments and no signal mask, in place of the first `pselect6` of [`SELECT_MODE`] and the
+/// first two of [`MULTIPLEX_MODE`].
+const RAW_SELECT: &[&str] = &[
+    "select(5, [3 4], NULL, NULL, NULL) = 1 (in [3])",
+    "select(6, [3 4 5], NULL, [5], {TIMEOUT}) = 1 (in [5], left {LEFT})",
+];
+
 /// `timeout` mode, one client on the first port, from the `hello socket1` before the poll
 /// that saw it (docs/STRACE.md, "timeout mode").
 const TIMEOUT_MODE: &[&str] = &[
@@ -258,12 +266,19 @@ fn assert_sequence(got: &[String], want: &[String], trace: &Trace) {
     );
 }
 
-/// Run `pyselect-server --ports 0,0 --count 1 ARGS` under strace, serve one `hi` on the first
-/// port, and return (first port, client port, the connection's trace lines, whole trace).
-fn one_connection(tag: &str, args: &[&str]) -> (u16, u16, Vec<String>, String, Trace) {
+/// What the seed's servers print for one `hi` from the client port `cport` on the first port.
+fn seed_stdout(cport: u16) -> String {
+    format!("hello socket1\n[('127.0.0.1', {cport})] message : b'hi'\n")
+}
+
+/// Run `pyselect-server --count 1 ARGS` (`args`: words split at spaces) under strace, serve
+/// one `hi` on the first port, and return (first port, client port, the connection's trace
+/// lines, stdout, whole trace).
+fn one_connection(tag: &str, args: &str) -> (u16, u16, Vec<String>, String, Trace) {
     require_strace();
+    let args: Vec<&str> = args.split_whitespace().collect();
     let mut all = vec!["--count", "1"];
-    all.extend_from_slice(args);
+    all.extend_from_slice(&args);
     let mut server = TracedProcess::spawn(tag, SERVER, &all, &[]);
     let ports = server.wait_listening();
     let p1 = ports[0];
@@ -299,26 +314,19 @@ fn assert_clean_exit(trace: &Trace, listeners: &[i32]) {
 
 #[test]
 fn select_mode_sequence() {
-    let (p1, cport, got, stdout, trace) =
-        one_connection("select", &["--ports", "0,0", "--mode", "select"]);
+    let (p1, cport, got, stdout, trace) = one_connection("select", "--ports 0,0 --mode select");
     assert_sequence(&got, &expected(SELECT_MODE, p1, cport), &trace);
-    assert_eq!(
-        stdout,
-        format!("hello socket1\n[('127.0.0.1', {cport})] message : b'hi'\n")
-    );
+    assert_eq!(stdout, seed_stdout(cport));
     assert_clean_exit(&trace, &[3, 4]);
     assert_startup_explained(&trace);
 }
 
 #[test]
 fn select_mode_raw_select_syscall() {
-    let (p1, cport, got, _, trace) = one_connection(
-        "select-raw",
-        &["--ports", "0,0", "--mode", "select", "--syscall", "select"],
-    );
+    let (p1, cport, got, _, trace) =
+        one_connection("select-raw", "--ports 0,0 --mode select --syscall select");
     let mut want = expected(SELECT_MODE, p1, cport);
-    // The kernel's own select(2): five arguments, no signal mask.
-    want[0] = "select(5, [3 4], NULL, NULL, NULL) = 1 (in [3])".into();
+    want[0] = RAW_SELECT[0].into();
     assert_sequence(&got, &want, &trace);
     assert!(
         !trace.lines.iter().any(|l| l.name() == "pselect6"),
@@ -354,21 +362,11 @@ fn check_multiplex(got: &mut [String], after: &str, usec: bool) {
 fn multiplex_mode_sequence() {
     let (p1, cport, mut got, stdout, trace) = one_connection(
         "multiplex",
-        &[
-            "--ports",
-            "0,0",
-            "--mode",
-            "multiplex",
-            "--idle-timeout",
-            "30",
-        ],
+        "--ports 0,0 --mode multiplex --idle-timeout 30",
     );
     check_multiplex(&mut got, "[5], ", false);
     assert_sequence(&got, &expected(MULTIPLEX_MODE, p1, cport), &trace);
-    assert_eq!(
-        stdout,
-        format!("hello socket1\n[('127.0.0.1', {cport})] message : b'hi'\n")
-    );
+    assert_eq!(stdout, seed_stdout(cport));
     assert_clean_exit(&trace, &[3, 4]);
     // The listeners are non-blocking (settimeout(0.0)): one ioctl each, before bind.
     let ioctls: Vec<&str> = trace
@@ -387,21 +385,12 @@ fn multiplex_mode_sequence() {
 fn multiplex_mode_raw_select_syscall() {
     let (p1, cport, mut got, _, trace) = one_connection(
         "multiplex-raw",
-        &[
-            "--ports",
-            "0,0",
-            "--mode",
-            "multiplex",
-            "--idle-timeout",
-            "30",
-            "--syscall",
-            "select",
-        ],
+        "--ports 0,0 --mode multiplex --idle-timeout 30 --syscall select",
     );
     check_multiplex(&mut got, "[5], ", true);
     let mut want = expected(MULTIPLEX_MODE, p1, cport);
-    want[0] = "select(5, [3 4], NULL, NULL, NULL) = 1 (in [3])".into();
-    want[4] = "select(6, [3 4 5], NULL, [5], {TIMEOUT}) = 1 (in [5], left {LEFT})".into();
+    want[0] = RAW_SELECT[0].into();
+    want[4] = RAW_SELECT[1].into();
     assert_sequence(&got, &want, &trace);
 }
 
@@ -432,25 +421,13 @@ fn check_idle_ms(line: &mut String) {
 
 #[test]
 fn multiplex_poll_backend_sequence() {
-    let (p1, cport, got, stdout, trace) = one_connection(
-        "poll",
-        &[
-            "--ports",
-            "0,0",
-            "--backend",
-            "poll",
-            "--idle-timeout",
-            "30",
-        ],
-    );
+    let (p1, cport, got, stdout, trace) =
+        one_connection("poll", "--ports 0,0 --backend poll --idle-timeout 30");
     let (mut got, garbage) = normalised(&got);
     assert!(!garbage);
     check_idle_ms(&mut got[4]);
     assert_sequence(&got, &expected(POLL_BACKEND, p1, cport), &trace);
-    assert_eq!(
-        stdout,
-        format!("hello socket1\n[('127.0.0.1', {cport})] message : b'hi'\n")
-    );
+    assert_eq!(stdout, seed_stdout(cport));
     assert_clean_exit(&trace, &[3, 4]);
     assert!(
         !trace.lines.iter().any(|l| l.name().starts_with("pselect")),
@@ -461,25 +438,13 @@ fn multiplex_poll_backend_sequence() {
 
 #[test]
 fn multiplex_epoll_backend_sequence() {
-    let (p1, cport, got, stdout, trace) = one_connection(
-        "epoll",
-        &[
-            "--ports",
-            "0,0",
-            "--backend",
-            "epoll",
-            "--idle-timeout",
-            "30",
-        ],
-    );
+    let (p1, cport, got, stdout, trace) =
+        one_connection("epoll", "--ports 0,0 --backend epoll --idle-timeout 30");
     let (mut got, garbage) = normalised(&got);
     assert!(!garbage, "pyselect's epoll data is the fd, upper bits zero");
     check_idle_ms(&mut got[5]);
     assert_sequence(&got, &expected(EPOLL_BACKEND, p1, cport), &trace);
-    assert_eq!(
-        stdout,
-        format!("hello socket1\n[('127.0.0.1', {cport})] message : b'hi'\n")
-    );
+    assert_eq!(stdout, seed_stdout(cport));
     // The epoll instance and the listeners' registrations come just before "listening on".
     let listening = trace
         .lines
@@ -494,28 +459,53 @@ fn multiplex_epoll_backend_sequence() {
     assert_clean_exit(&trace, &[3, 4]);
 }
 
-/// Run tests/fixtures/selectors_server.py with `selector` under CPython 3.11 (`-u`) and serve
-/// one `hi` on the first port; the connection's lines, normalised.
-fn cpython_selectors(selector: &str, template: &[&str]) {
+/// Run `python3 PYTHON_ARGS tests/fixtures/SCRIPT SCRIPT_ARGS 0 0 127.0.0.1` (CPython 3.11,
+/// `env_remove` taken out of its environment) under strace, serve one `hi` on the first port,
+/// then stop it with `stop`, as it never exits by itself. Returns (first port, client port,
+/// stdout, whole trace).
+fn cpython_connection(
+    tag: &str,
+    python_args: &[&str],
+    script: &str,
+    script_args: &[&str],
+    env_remove: &[&str],
+    stop: Signal,
+) -> (u16, u16, String, Trace) {
     require_strace();
+    // CPython 3.11 is the project's reference: a missing or different python3 is a failure
+    // to report, not a reason to pass without checking.
     let python = cpython311().expect(
         "these tests compare with CPython 3.11 (`python3`); install it (.ci/deps does on Debian)",
     );
-    let script = fixture("selectors_server.py").display().to_string();
-    let args = ["-u", script.as_str(), selector, "0", "0", "127.0.0.1"];
-    let mut server = TracedProcess::spawn(selector, python, &args, &[]);
+    let script = fixture(script).display().to_string();
+    let mut args = python_args.to_vec();
+    args.push(&script);
+    args.extend_from_slice(script_args);
+    args.extend_from_slice(&["0", "0", "127.0.0.1"]);
+    let mut server = TracedProcess::spawn(tag, python, &args, env_remove);
     let p1 = server.wait_listening()[0];
     let (reply, cport) = seed_client(p1, b"hi");
     assert_eq!(reply, format!("welcome {p1}!").into_bytes());
-    // The client saw EOF: the close has run. The program never exits by itself.
-    server.signal(Signal::SIGTERM);
+    // The client saw EOF: the close has run.
+    server.signal(stop);
     let (_, stdout, trace) = server.finish();
+    (p1, cport, stdout, trace)
+}
+
+/// Run tests/fixtures/selectors_server.py with `selector` under CPython 3.11 (`-u`) and serve
+/// one `hi` on the first port; the connection's lines, normalised.
+fn cpython_selectors(selector: &str, template: &[&str]) {
+    let (p1, cport, stdout, trace) = cpython_connection(
+        selector,
+        &["-u"],
+        "selectors_server.py",
+        &[selector],
+        &[],
+        Signal::SIGTERM,
+    );
     let (got, _) = normalised(&trace.first_connection());
     assert_sequence(&got, &expected(template, p1, cport), &trace);
-    assert_eq!(
-        stdout,
-        format!("hello socket1\n[('127.0.0.1', {cport})] message : b'hi'\n")
-    );
+    assert_eq!(stdout, seed_stdout(cport));
 }
 
 #[test]
@@ -530,8 +520,7 @@ fn cpython_epoll_selector_sequence() {
 
 #[test]
 fn timeout_mode_sequence() {
-    let (p1, cport, got, stdout, trace) =
-        one_connection("timeout", &["--ports", "0,0", "--mode", "timeout"]);
+    let (p1, cport, got, stdout, trace) = one_connection("timeout", "--ports 0,0 --mode timeout");
     // On a slow machine the client may land after a poll or two timed out: start at the
     // `hello socket1` that preceded the successful poll.
     let hello = r#"write(1, "hello socket1\n", 14) = 14"#;
@@ -548,16 +537,13 @@ fn timeout_mode_sequence() {
     got[1] = got[1].replacen(&format!(", {ms})"), ", {MS})", 1);
     assert_sequence(&got, &expected(TIMEOUT_MODE, p1, cport), &trace);
     // Every earlier round timed out without an accept4: print, poll, nothing.
-    assert!(stdout.ends_with(&format!(
-        "hello socket1\n[('127.0.0.1', {cport})] message : b'hi'\n"
-    )));
+    assert!(stdout.ends_with(&seed_stdout(cport)));
     assert_clean_exit(&trace, &[3, 4]);
 }
 
 #[test]
 fn blocking_mode_sequence() {
-    let (_, cport, got, stdout, trace) =
-        one_connection("blocking", &["--ports", "0", "--mode", "blocking"]);
+    let (_, cport, got, stdout, trace) = one_connection("blocking", "--ports 0 --mode blocking");
     assert_sequence(&got, &expected(BLOCKING_MODE, 10000, cport), &trace);
     assert_eq!(
         stdout,
@@ -567,24 +553,9 @@ fn blocking_mode_sequence() {
 }
 
 /// Run the seed's select server under CPython 3.11 and serve one `hi` on the first port.
-fn cpython_select(tag: &str, env_remove: &[&str], args: &[&str], stop: Signal) -> Option<()> {
-    require_strace();
-    // CPython 3.11 is the project's reference: a missing or different python3 is a failure
-    // to report, not a reason to pass without checking.
-    let python = cpython311().expect(
-        "these tests compare with CPython 3.11 (`python3`); install it (.ci/deps does on Debian)",
-    );
-    let script = fixture("seed_select_server.py").display().to_string();
-    let mut all: Vec<&str> = args.to_vec();
-    all.extend_from_slice(&[script.as_str(), "0", "0", "127.0.0.1"]);
-    let mut server = TracedProcess::spawn(tag, python, &all, env_remove);
-    let ports = server.wait_listening();
-    let p1 = ports[0];
-    let (reply, cport) = seed_client(p1, b"hi");
-    assert_eq!(reply, format!("welcome {}!", p1).into_bytes());
-    // The client saw EOF: close(5) has run. The seed's server never exits by itself.
-    server.signal(stop);
-    let (_, stdout, trace) = server.finish();
+fn cpython_select(tag: &str, env_remove: &[&str], args: &[&str], stop: Signal) {
+    let (p1, cport, stdout, trace) =
+        cpython_connection(tag, args, "seed_select_server.py", &[], env_remove, stop);
     let got = trace.first_connection();
     let message = format!("[('127.0.0.1', {cport})] message : b'hi'");
     let template = if env_remove.is_empty() {
@@ -606,7 +577,6 @@ fn cpython_select(tag: &str, env_remove: &[&str], args: &[&str], stop: Signal) -
             trace.dump()
         );
     }
-    Some(())
 }
 
 #[test]
@@ -628,10 +598,6 @@ fn guide_shows_the_tested_sequences() {
     let guide = std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/docs/STRACE.md"))
         .expect("read docs/STRACE.md")
         .replace("\\|", "|"); // a `|` inside a Markdown table cell
-    let raw_select: &[&str] = &[
-        "select(5, [3 4], NULL, NULL, NULL) = 1 (in [3])",
-        "select(6, [3 4 5], NULL, [5], {TIMEOUT}) = 1 (in [5], left {LEFT})",
-    ];
     let all: &[(&str, &[&str])] = &[
         ("SELECT_MODE", SELECT_MODE),
         ("MULTIPLEX_MODE", MULTIPLEX_MODE),
@@ -639,7 +605,7 @@ fn guide_shows_the_tested_sequences() {
         ("BLOCKING_MODE", BLOCKING_MODE),
         ("CPYTHON_SELECT_UNBUFFERED", CPYTHON_SELECT_UNBUFFERED),
         ("CPYTHON_SELECT_BUFFERED", CPYTHON_SELECT_BUFFERED),
-        ("--syscall select", raw_select),
+        ("RAW_SELECT", RAW_SELECT),
         ("POLL_BACKEND", POLL_BACKEND),
         ("EPOLL_SETUP", EPOLL_SETUP),
         ("EPOLL_BACKEND", EPOLL_BACKEND),

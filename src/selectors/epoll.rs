@@ -3,9 +3,10 @@
 use std::collections::BTreeMap;
 use std::os::fd::{AsRawFd, RawFd};
 
-use super::{ceil_ms, not_registered, Keys, Selector, SelectorKey, EVENT_READ, EVENT_WRITE};
+use super::poll_like::{KernelObject, PollLike};
+use super::{ceil_ms, Selector, SelectorKey};
 use crate::epoll::{Epoll, EPOLLIN, EPOLLOUT};
-use crate::error::{Error, Result};
+use crate::error::Result;
 use crate::fileno::FileNo;
 
 /// `epoll(7)` (through an [`Epoll`]) behind the [`Selector`] interface, as Python's
@@ -53,36 +54,39 @@ use crate::fileno::FileNo;
 /// swallows it); the `epoll_ctl` event's `data.u64` is the fd with its upper bits zero.
 #[doc(alias = "epoll_wait")]
 #[derive(Debug)]
-pub struct EpollSelector<F, D> {
-    keys: Keys<F, D>,
-    epoll: Epoll,
-}
+pub struct EpollSelector<F, D>(PollLike<Epoll, F, D>);
 
-/// The epoll mask of selector events.
-fn mask(events: u8) -> u32 {
-    let mut mask = 0;
-    if events & EVENT_READ != 0 {
-        mask |= EPOLLIN;
+/// Python's `_selector_cls = select.epoll`, `_EVENT_READ = select.EPOLLIN`, `_EVENT_WRITE =
+/// select.EPOLLOUT`: each call one `epoll_ctl`.
+impl KernelObject for Epoll {
+    type Mask = u32;
+    const READ: u32 = EPOLLIN;
+    const WRITE: u32 = EPOLLOUT;
+    const REFUSE_AFTER_CLOSE: bool = false;
+
+    fn register(&mut self, fd: RawFd, mask: u32) -> Result<()> {
+        Epoll::register(self, fd, Some(mask))
     }
-    if events & EVENT_WRITE != 0 {
-        mask |= EPOLLOUT;
+
+    fn modify(&mut self, fd: RawFd, mask: u32) -> Result<()> {
+        Epoll::modify(self, fd, mask)
     }
-    mask
+
+    fn unregister(&mut self, fd: RawFd) -> Result<()> {
+        Epoll::unregister(self, fd)
+    }
 }
 
 impl<F: FileNo, D> EpollSelector<F, D> {
     /// `epoll_create1(EPOLL_CLOEXEC)`: an empty selector (Python's `selectors.EpollSelector()`).
     #[doc(alias = "epoll_create1")]
     pub fn new() -> Result<Self> {
-        Ok(EpollSelector {
-            keys: Keys::new(),
-            epoll: Epoll::new()?,
-        })
+        Ok(EpollSelector(PollLike::new(Epoll::new()?)))
     }
 
     /// No syscall: the epoll fd, -1 once closed (Python's `EpollSelector.fileno()`).
     pub fn fileno(&self) -> RawFd {
-        self.epoll.fileno()
+        self.0.selector.fileno()
     }
 }
 
@@ -90,47 +94,19 @@ impl<F: FileNo, D> Selector<F, D> for EpollSelector<F, D> {
     /// `epoll_ctl(EPOLL_CTL_ADD)`: see [`Selector::register`]; a kernel error keeps nothing.
     #[doc(alias = "epoll_ctl")]
     fn register(&mut self, fileobj: F, events: u8, data: D) -> Result<&SelectorKey<F, D>> {
-        let fd = self.keys.check_new(&fileobj, events)?;
-        self.epoll.register(fd, Some(mask(events)))?;
-        Ok(self.keys.insert(SelectorKey {
-            fileobj,
-            fd,
-            events,
-            data,
-        }))
+        self.0.register(fileobj, events, data)
     }
 
     /// `epoll_ctl(EPOLL_CTL_DEL)`: see [`Selector::unregister`]; its `Os` error is ignored.
     #[doc(alias = "epoll_ctl")]
     fn unregister<T: FileNo>(&mut self, fileobj: T) -> Result<SelectorKey<F, D>> {
-        let key = self.keys.remove(&fileobj)?;
-        match self.epoll.unregister(key.fd) {
-            Ok(()) | Err(Error::Os(_)) => Ok(key),
-            Err(e) => Err(e),
-        }
+        self.0.unregister(fileobj)
     }
 
     /// `epoll_ctl(EPOLL_CTL_MOD)` when the events change: see [`EpollSelector`].
     #[doc(alias = "epoll_ctl")]
     fn modify(&mut self, fileobj: F, events: u8, data: D) -> Result<&SelectorKey<F, D>> {
-        let key = self.keys.find(&fileobj)?;
-        let fd = key.fd;
-        if key.events != events {
-            if let Err(e) = self.epoll.modify(fd, mask(events)) {
-                // CPython's `super().unregister(fileobj)`: the key goes, the kernel's
-                // registration (if any) stays.
-                self.keys.map.remove(&fd);
-                return Err(e);
-            }
-        }
-        let key = self
-            .keys
-            .map
-            .get_mut(&fd)
-            .ok_or_else(|| not_registered(&fileobj))?;
-        key.events = events;
-        key.data = data;
-        Ok(key)
+        self.0.modify(fileobj, events, data)
     }
 
     /// `epoll_wait(epfd, buf, max(len, 1), ms)`: see [`EpollSelector`].
@@ -145,30 +121,26 @@ impl<F: FileNo, D> Selector<F, D> for EpollSelector<F, D> {
             Some(t) if t <= 0.0 => Some(0.0),
             Some(t) => Some(ceil_ms(t)? * 1e-3),
         };
-        let max_ev = i32::try_from(self.keys.map.len().max(1)).unwrap_or(i32::MAX);
-        let ready = self.epoll.poll(seconds, Some(max_ev))?;
-        let (read, write) = (EPOLLIN, EPOLLOUT);
-        Ok(ready
-            .into_iter()
-            .filter_map(|(fd, ev)| self.keys.ready(fd, ev, read, write))
-            .collect())
+        let max_ev = i32::try_from(self.0.keys.map.len().max(1)).unwrap_or(i32::MAX);
+        let reported = self.0.selector.poll(seconds, Some(max_ev))?;
+        Ok(self.0.ready(reported))
     }
 
     /// No syscall: see [`Selector::get_key`].
     fn get_key<T: FileNo>(&self, fileobj: T) -> Result<&SelectorKey<F, D>> {
-        self.keys.get(&fileobj)
+        self.0.keys.get(&fileobj)
     }
 
     /// No syscall: see [`Selector::get_map`].
     fn get_map(&self) -> Option<&BTreeMap<RawFd, SelectorKey<F, D>>> {
-        self.keys.get_map()
+        self.0.keys.get_map()
     }
 
     /// `close(2)` of the epoll fd, then forget every key; a second call does nothing. Unlike
     /// CPython, an error of `close(2)` is returned (the selector is closed either way).
     fn close(&mut self) -> Result<()> {
-        let closed = self.epoll.close();
-        self.keys.close();
+        let closed = self.0.selector.close();
+        self.0.keys.close();
         closed
     }
 }
@@ -176,13 +148,13 @@ impl<F: FileNo, D> Selector<F, D> for EpollSelector<F, D> {
 /// No syscall: the epoll fd, -1 once closed.
 impl<F, D> FileNo for EpollSelector<F, D> {
     fn fileno(&self) -> RawFd {
-        self.epoll.fileno()
+        self.0.selector.fileno()
     }
 }
 
 /// No syscall: the epoll fd, -1 once closed.
 impl<F, D> AsRawFd for EpollSelector<F, D> {
     fn as_raw_fd(&self) -> RawFd {
-        self.epoll.fileno()
+        self.0.selector.fileno()
     }
 }

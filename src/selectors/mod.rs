@@ -72,6 +72,7 @@
 
 mod epoll;
 mod poll;
+mod poll_like;
 mod select;
 
 use std::collections::btree_map::Entry;
@@ -164,23 +165,30 @@ pub trait Selector<F: FileNo, D> {
     fn close(&mut self) -> Result<()>;
 }
 
-/// The fd → key map every selector keeps (Python's `_BaseSelectorImpl._fd_to_key`), and
-/// whether `close()` was called (Python sets `_map` to `None`).
+/// The fd → key map every selector keeps (Python's `_BaseSelectorImpl._fd_to_key`), whether
+/// `close()` was called (Python sets `_map` to `None`), and whether a closed selector refuses
+/// `register`, `modify` and `select` itself (see [`Keys::refuse_if_closed`]).
 #[derive(Debug)]
 struct Keys<F, D> {
     map: BTreeMap<RawFd, SelectorKey<F, D>>,
     closed: bool,
+    refuse_after_close: bool,
 }
 
 impl<F: FileNo, D> Keys<F, D> {
-    fn new() -> Self {
+    /// An empty map. `refuse_after_close`: true where CPython's selector would carry on with
+    /// stale fds after `close()` (Select, Poll), false where its kernel object fails by itself
+    /// (epoll).
+    fn new(refuse_after_close: bool) -> Self {
         Keys {
             map: BTreeMap::new(),
             closed: false,
+            refuse_after_close,
         }
     }
 
-    /// `register`'s checks, in CPython's order: events, fd, duplicate. Returns the fd.
+    /// `register`'s checks, in CPython's order: events, fd, duplicate; then pyselect's refusal
+    /// after `close()`. Returns the fd.
     fn check_new(&self, fileobj: &F, events: u8) -> Result<RawFd> {
         if events == 0 || events & !(EVENT_READ | EVENT_WRITE) != 0 {
             return Err(Error::invalid_events(events));
@@ -192,6 +200,7 @@ impl<F: FileNo, D> Keys<F, D> {
                 describe(fileobj)
             )));
         }
+        self.refuse_if_closed()?;
         Ok(fd)
     }
 
@@ -211,6 +220,32 @@ impl<F: FileNo, D> Keys<F, D> {
     fn find<T: FileNo>(&self, fileobj: &T) -> Result<&SelectorKey<F, D>> {
         let fd = fd_of(fileobj)?;
         self.map.get(&fd).ok_or_else(|| not_registered(fileobj))
+    }
+
+    /// `modify`'s lookup, in CPython's order: the fd (`Value`), pyselect's refusal after
+    /// `close()`, then the key (`Key`).
+    fn lookup<T: FileNo>(&self, fileobj: &T) -> Result<&SelectorKey<F, D>> {
+        let fd = fd_of(fileobj)?;
+        self.refuse_if_closed()?;
+        self.map.get(&fd).ok_or_else(|| not_registered(fileobj))
+    }
+
+    /// The end of a `modify` that keeps the key: store the new events and data (Python's
+    /// `key._replace(events=events, data=data)`).
+    fn update<T: FileNo>(
+        &mut self,
+        fd: RawFd,
+        fileobj: &T,
+        events: u8,
+        data: D,
+    ) -> Result<&SelectorKey<F, D>> {
+        let key = self
+            .map
+            .get_mut(&fd)
+            .ok_or_else(|| not_registered(fileobj))?;
+        key.events = events;
+        key.data = data;
+        Ok(key)
     }
 
     /// Python's base `unregister`: drop the key of `fileobj` and return it.
@@ -237,38 +272,15 @@ impl<F: FileNo, D> Keys<F, D> {
         self.closed = true;
     }
 
-    /// pyselect's refusal where CPython's Select/PollSelector would go on after `close()`.
+    /// pyselect's refusal where CPython's Select/PollSelector would go on after `close()`
+    /// (gh-91433): `Runtime("Selector is closed")`. Nothing for an epoll selector, whose
+    /// closed kernel object refuses by itself, as CPython's.
     fn refuse_if_closed(&self) -> Result<()> {
-        if self.closed {
+        if self.closed && self.refuse_after_close {
             Err(Error::selector_closed())
         } else {
             Ok(())
         }
-    }
-
-    /// A ready fd and its event bits, as Python's `_PollLikeSelector.select` turns them into a
-    /// result: anything but `read_bit` is WRITE, anything but `write_bit` is READ, masked with
-    /// the key's events; an fd without a key is dropped.
-    fn ready(
-        &self,
-        fd: RawFd,
-        event: u32,
-        read_bit: u32,
-        write_bit: u32,
-    ) -> Option<(SelectorKey<F, D>, u8)>
-    where
-        F: Clone,
-        D: Clone,
-    {
-        let key = self.map.get(&fd)?;
-        let mut events = 0;
-        if event & !read_bit != 0 {
-            events |= EVENT_WRITE;
-        }
-        if event & !write_bit != 0 {
-            events |= EVENT_READ;
-        }
-        Some((key.clone(), events & key.events))
     }
 }
 

@@ -3,7 +3,8 @@
 use std::collections::BTreeMap;
 use std::os::fd::RawFd;
 
-use super::{ceil_ms, fd_of, not_registered, Keys, Selector, SelectorKey, EVENT_READ, EVENT_WRITE};
+use super::poll_like::{KernelObject, PollLike};
+use super::{ceil_ms, Selector, SelectorKey};
 use crate::error::{Error, Result};
 use crate::fileno::FileNo;
 use crate::poll::{Poll, POLLIN, POLLOUT};
@@ -41,9 +42,10 @@ const MAX_INT_MS: f64 = 9_223_372_036_854.0;
 ///   integer")`, infinity `Overflow("cannot convert float infinity to integer")`, more than
 ///   `i64::MAX` ns `Overflow("timestamp too large to convert to C _PyTime_t")`, more than
 ///   `INT_MAX` ms `Overflow("timeout is too large")`;
-/// - the mask is `POLLIN` for [`EVENT_READ`], `POLLOUT` for [`EVENT_WRITE`]; a report other
-///   than `POLLIN` counts as WRITE and other than `POLLOUT` as READ (a hang-up, an error or
-///   `POLLNVAL` are both), masked with the key's events;
+/// - the mask is `POLLIN` for [`EVENT_READ`](super::EVENT_READ), `POLLOUT` for
+///   [`EVENT_WRITE`](super::EVENT_WRITE); a report other than `POLLIN` counts as WRITE and
+///   other than `POLLOUT` as READ (a hang-up, an error or `POLLNVAL` are both), masked with
+///   the key's events;
 /// - `modify` does not check the events (0, or 4, is stored as given and maps to an empty
 ///   mask), keeps the fileobj the key had, and replaces events and data;
 /// - an fd not open is accepted by `register` and comes back ready (`POLLNVAL`) from
@@ -54,83 +56,52 @@ const MAX_INT_MS: f64 = 9_223_372_036_854.0;
 /// `Runtime("Selector is closed")`, where CPython's keeps polling the stale fds (gh-91433).
 #[doc(alias = "poll")]
 #[derive(Debug)]
-pub struct PollSelector<F, D> {
-    keys: Keys<F, D>,
-    poll: Poll,
-}
+pub struct PollSelector<F, D>(PollLike<Poll, F, D>);
 
-/// The poll mask of selector events.
-fn mask(events: u8) -> u16 {
-    let mut mask = 0;
-    if events & EVENT_READ != 0 {
-        mask |= POLLIN;
+/// Python's `_selector_cls = select.poll`, `_EVENT_READ = select.POLLIN`, `_EVENT_WRITE =
+/// select.POLLOUT`: no syscall in any of these.
+impl KernelObject for Poll {
+    type Mask = u16;
+    const READ: u16 = POLLIN;
+    const WRITE: u16 = POLLOUT;
+    const REFUSE_AFTER_CLOSE: bool = true;
+
+    fn register(&mut self, fd: RawFd, mask: u16) -> Result<()> {
+        Poll::register(self, fd, Some(mask))
     }
-    if events & EVENT_WRITE != 0 {
-        mask |= POLLOUT;
+
+    fn modify(&mut self, fd: RawFd, mask: u16) -> Result<()> {
+        Poll::modify(self, fd, mask)
     }
-    mask
+
+    fn unregister(&mut self, fd: RawFd) -> Result<()> {
+        Poll::unregister(self, fd)
+    }
 }
 
 impl<F: FileNo, D> PollSelector<F, D> {
     /// No syscall: an empty selector over a new [`Poll`] (Python's
     /// `selectors.PollSelector()`); never fails.
     pub fn new() -> Result<Self> {
-        Ok(PollSelector {
-            keys: Keys::new(),
-            poll: Poll::new(),
-        })
+        Ok(PollSelector(PollLike::new(Poll::new())))
     }
 }
 
 impl<F: FileNo, D> Selector<F, D> for PollSelector<F, D> {
     /// No syscall: see [`Selector::register`].
     fn register(&mut self, fileobj: F, events: u8, data: D) -> Result<&SelectorKey<F, D>> {
-        let fd = self.keys.check_new(&fileobj, events)?;
-        self.keys.refuse_if_closed()?;
-        self.poll.register(fd, Some(mask(events)))?;
-        Ok(self.keys.insert(SelectorKey {
-            fileobj,
-            fd,
-            events,
-            data,
-        }))
+        self.0.register(fileobj, events, data)
     }
 
     /// No syscall: see [`Selector::unregister`].
     fn unregister<T: FileNo>(&mut self, fileobj: T) -> Result<SelectorKey<F, D>> {
-        let key = self.keys.remove(&fileobj)?;
-        match self.poll.unregister(key.fd) {
-            Ok(()) | Err(Error::Os(_)) => Ok(key),
-            Err(e) => Err(e),
-        }
+        self.0.unregister(fileobj)
     }
 
     /// No syscall: events are not checked; on a failure of the poll object's `modify` the key
     /// is dropped, as CPython's `_PollLikeSelector.modify`.
     fn modify(&mut self, fileobj: F, events: u8, data: D) -> Result<&SelectorKey<F, D>> {
-        let fd = fd_of(&fileobj)?;
-        self.keys.refuse_if_closed()?;
-        let key = self
-            .keys
-            .map
-            .get(&fd)
-            .ok_or_else(|| not_registered(&fileobj))?;
-        if key.events != events {
-            if let Err(e) = self.poll.modify(fd, mask(events)) {
-                // CPython's `super().unregister(fileobj)`: the key goes, the kernel's
-                // registration (if any) stays.
-                self.keys.map.remove(&fd);
-                return Err(e);
-            }
-        }
-        let key = self
-            .keys
-            .map
-            .get_mut(&fd)
-            .ok_or_else(|| not_registered(&fileobj))?;
-        key.events = events;
-        key.data = data;
-        Ok(key)
+        self.0.modify(fileobj, events, data)
     }
 
     /// `poll(fds, n, ceil(timeout * 1e3))`: see [`PollSelector`].
@@ -152,29 +123,25 @@ impl<F: FileNo, D> Selector<F, D> for PollSelector<F, D> {
                 Some(ms)
             }
         };
-        self.keys.refuse_if_closed()?;
-        let ready = self.poll.poll(ms)?;
-        let (read, write) = (u32::from(POLLIN), u32::from(POLLOUT));
-        Ok(ready
-            .into_iter()
-            .filter_map(|(fd, ev)| self.keys.ready(fd, u32::from(ev), read, write))
-            .collect())
+        self.0.keys.refuse_if_closed()?;
+        let reported = self.0.selector.poll(ms)?;
+        Ok(self.0.ready(reported))
     }
 
     /// No syscall: see [`Selector::get_key`].
     fn get_key<T: FileNo>(&self, fileobj: T) -> Result<&SelectorKey<F, D>> {
-        self.keys.get(&fileobj)
+        self.0.keys.get(&fileobj)
     }
 
     /// No syscall: see [`Selector::get_map`].
     fn get_map(&self) -> Option<&BTreeMap<RawFd, SelectorKey<F, D>>> {
-        self.keys.get_map()
+        self.0.keys.get_map()
     }
 
     /// No syscall: forget every key and the poll object's fds; never fails.
     fn close(&mut self) -> Result<()> {
-        self.keys.close();
-        self.poll = Poll::new();
+        self.0.keys.close();
+        self.0.selector = Poll::new();
         Ok(())
     }
 }

@@ -3,7 +3,7 @@
 use std::collections::BTreeMap;
 use std::os::fd::RawFd;
 
-use super::{fd_of, not_registered, Keys, Selector, SelectorKey, EVENT_READ, EVENT_WRITE};
+use super::{Keys, Selector, SelectorKey, EVENT_READ, EVENT_WRITE};
 use crate::error::Result;
 use crate::fileno::FileNo;
 
@@ -51,7 +51,9 @@ pub struct SelectSelector<F, D> {
 impl<F: FileNo, D> SelectSelector<F, D> {
     /// No syscall: an empty selector (Python's `selectors.SelectSelector()`); never fails.
     pub fn new() -> Result<Self> {
-        Ok(SelectSelector { keys: Keys::new() })
+        Ok(SelectSelector {
+            keys: Keys::new(true),
+        })
     }
 }
 
@@ -59,7 +61,6 @@ impl<F: FileNo, D> Selector<F, D> for SelectSelector<F, D> {
     /// No syscall: see [`Selector::register`].
     fn register(&mut self, fileobj: F, events: u8, data: D) -> Result<&SelectorKey<F, D>> {
         let fd = self.keys.check_new(&fileobj, events)?;
-        self.keys.refuse_if_closed()?;
         Ok(self.keys.insert(SelectorKey {
             fileobj,
             fd,
@@ -77,24 +78,13 @@ impl<F: FileNo, D> Selector<F, D> for SelectSelector<F, D> {
     /// stays unregistered), the same events only replace the data, as CPython's base
     /// `modify`.
     fn modify(&mut self, fileobj: F, events: u8, data: D) -> Result<&SelectorKey<F, D>> {
-        let fd = fd_of(&fileobj)?;
-        self.keys.refuse_if_closed()?;
-        let key = self
-            .keys
-            .map
-            .get(&fd)
-            .ok_or_else(|| not_registered(&fileobj))?;
+        let key = self.keys.lookup(&fileobj)?;
         if key.events != events {
             self.unregister(&fileobj)?;
             return self.register(fileobj, events, data);
         }
-        let key = self
-            .keys
-            .map
-            .get_mut(&fd)
-            .ok_or_else(|| not_registered(&fileobj))?;
-        key.data = data;
-        Ok(key)
+        let fd = key.fd;
+        self.keys.update(fd, &fileobj, events, data)
     }
 
     /// `pselect6(nfds, readers, writers, NULL, max(timeout, 0))`: see [`SelectSelector`].

@@ -1,6 +1,6 @@
 //! Command-line options of `pyselect-client`, parsed with `lexopt`, in the dialect
-//! `pyselect-server` shares: `--flag value` or `--flag=value`, one-line errors in the same
-//! words, then the synopsis.
+//! `pyselect-server` shares (`common`): `--flag value` or `--flag=value`, one-line errors in
+//! the same words, then the synopsis.
 
 use std::ffi::OsString;
 use std::os::unix::ffi::OsStringExt;
@@ -12,14 +12,18 @@ use pyselect::FD_SETSIZE;
 
 use crate::load::Backend;
 
+/// The dialect both programs speak, from one file.
+#[path = "../common/cli.rs"]
+mod common;
+
+pub use common::VERSION;
+use common::{count, one_of, other_argument, text, usage_error};
+
 /// The one-line synopsis printed under a usage error.
 pub const SYNOPSIS: &str =
     "usage: pyselect-client [--host 127.0.0.1] [--port 5050] [--message hi] [--oob] \
 [--timeout SECS] [--connections N [--concurrency C] [--backend select|poll|epoll] [--hold M]] \
 [--version]";
-
-/// What `--version` prints.
-pub const VERSION: &str = concat!("pyselect-client ", env!("CARGO_PKG_VERSION"));
 
 pub const USAGE: &str = "\
 usage: pyselect-client [--host 127.0.0.1] [--port 5050] [--message hi] [--oob] [--timeout SECS]
@@ -67,6 +71,13 @@ options:
   -h, --help         this text
   -V, --version      the version";
 
+/// `--backend`'s words.
+const BACKENDS: [(&str, Backend); 3] = [
+    ("select", Backend::Select),
+    ("poll", Backend::Poll),
+    ("epoll", Backend::Epoll),
+];
+
 /// Default load-mode limit per transaction.
 pub const DEFAULT_LOAD_TIMEOUT: Duration = Duration::from_secs(10);
 
@@ -97,25 +108,13 @@ pub struct Load {
     pub hold: Option<usize>,
 }
 
-/// What parsing found: options to run with, or a request for help.
-#[derive(Debug)]
-pub enum Parsed {
-    Run(Options),
-    Help,
-    Version,
-}
+/// What parsing found: options to run with, or a request for help or the version.
+pub type Parsed = common::Parsed<Options>;
 
 fn parse_port(text: &str) -> Result<u16, String> {
     match text.parse::<u32>() {
         Ok(p) if (1..=65535).contains(&p) => Ok(p as u16),
         _ => Err(format!("bad port {text:?}: expected 1-65535")),
-    }
-}
-
-fn parse_count(flag: &str, text: &str) -> Result<u64, String> {
-    match text.parse::<u64>() {
-        Ok(n) if n >= 1 => Ok(n),
-        _ => Err(format!("bad {flag} {text:?}: expected a whole number >= 1")),
     }
 }
 
@@ -126,25 +125,6 @@ fn parse_timeout(text: &str) -> Result<f64, String> {
         _ => Err(format!(
             "bad --timeout {text:?}: expected seconds, more than 0 and at most 31536000"
         )),
-    }
-}
-
-/// The next value, as UTF-8 text.
-fn text(p: &mut lexopt::Parser, flag: &str) -> Result<String, String> {
-    p.value()
-        .map_err(usage_error)?
-        .into_string()
-        .map_err(|v| format!("bad {flag} {v:?}: not valid UTF-8"))
-}
-
-/// lexopt's errors in the words both binaries use.
-fn usage_error(e: lexopt::Error) -> String {
-    match e {
-        lexopt::Error::MissingValue {
-            option: Some(option),
-        } => format!("{option} needs a value"),
-        lexopt::Error::UnexpectedValue { option, .. } => format!("{option} takes no value"),
-        other => other.to_string(),
     }
 }
 
@@ -166,8 +146,6 @@ pub fn parse(args: impl IntoIterator<Item = OsString>) -> Result<Parsed, String>
     let mut p = lexopt::Parser::from_args(args);
     while let Some(arg) = p.next().map_err(usage_error)? {
         match arg {
-            Short('h') | Long("help") => return Ok(Parsed::Help),
-            Short('V') | Long("version") => return Ok(Parsed::Version),
             Long("oob") => opts.oob = true,
             Long("host") => opts.host = text(&mut p, "--host")?,
             Long("port") => opts.port = parse_port(&text(&mut p, "--port")?)?,
@@ -181,30 +159,9 @@ pub fn parse(args: impl IntoIterator<Item = OsString>) -> Result<Parsed, String>
                 opts.message = message;
             }
             Long("timeout") => opts.timeout = Some(parse_timeout(&text(&mut p, "--timeout")?)?),
-            Long("connections") => {
-                connections = Some(parse_count(
-                    "--connections",
-                    &text(&mut p, "--connections")?,
-                )?)
-            }
-            Long("concurrency") => {
-                concurrency = Some(parse_count(
-                    "--concurrency",
-                    &text(&mut p, "--concurrency")?,
-                )?)
-            }
-            Long("backend") => {
-                backend = Some(match text(&mut p, "--backend")?.as_str() {
-                    "select" => Backend::Select,
-                    "poll" => Backend::Poll,
-                    "epoll" => Backend::Epoll,
-                    other => {
-                        return Err(format!(
-                            "bad --backend {other:?}: expected select, poll or epoll"
-                        ))
-                    }
-                })
-            }
+            Long("connections") => connections = Some(count::<u64>(&mut p, "--connections")?),
+            Long("concurrency") => concurrency = Some(count::<u64>(&mut p, "--concurrency")?),
+            Long("backend") => backend = Some(one_of(&mut p, "--backend", &BACKENDS)?),
             Long("hold") => {
                 let value = text(&mut p, "--hold")?;
                 hold =
@@ -212,9 +169,8 @@ pub fn parse(args: impl IntoIterator<Item = OsString>) -> Result<Parsed, String>
                         format!("bad --hold {value:?}: expected a whole number >= 0")
                     })?)
             }
-            Long(other) => return Err(format!("unknown option \"--{other}\"")),
-            Short(c) => return Err(format!("unknown option \"-{c}\"")),
-            Value(v) => return Err(format!("unexpected argument {v:?}")),
+            // -h, -V, and the shared errors.
+            arg => return other_argument(arg),
         }
     }
 
@@ -257,11 +213,7 @@ mod tests {
     use super::*;
 
     fn run(args: &[&str]) -> Result<Options, String> {
-        match parse(args.iter().map(OsString::from))? {
-            Parsed::Run(opts) => Ok(opts),
-            Parsed::Help => Err("help".into()),
-            Parsed::Version => Err("version".into()),
-        }
+        parse(args.iter().map(OsString::from))?.options()
     }
 
     #[test]
@@ -339,6 +291,14 @@ mod tests {
             (
                 &["--message", ""][..],
                 "--message must not be empty: the server waits for a message",
+            ),
+            (
+                &["--connections", "0"][..],
+                "bad --connections \"0\": expected a whole number >= 1",
+            ),
+            (
+                &["--connections", "1", "--backend", "kqueue"][..],
+                "bad --backend \"kqueue\": expected select, poll or epoll",
             ),
         ] {
             assert_eq!(run(args).unwrap_err(), want, "{args:?}");

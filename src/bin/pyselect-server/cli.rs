@@ -1,6 +1,6 @@
 //! Command-line options of `pyselect-server`, parsed with `lexopt`, in the dialect
-//! `pyselect-client` shares: `--flag value` or `--flag=value`, one-line errors in the same
-//! words, then the synopsis.
+//! `pyselect-client` shares (`common`): `--flag value` or `--flag=value`, one-line errors in
+//! the same words, then the synopsis.
 
 use std::ffi::OsString;
 use std::time::Duration;
@@ -10,6 +10,13 @@ use lexopt::prelude::*;
 use pyselect::Syscall;
 
 use crate::readiness::Backend;
+
+/// The dialect both programs speak, from one file.
+#[path = "../common/cli.rs"]
+mod common;
+
+pub use common::VERSION;
+use common::{count, one_of, other_argument, text, usage_error};
 
 /// The one-line synopsis printed under a usage error.
 pub const SYNOPSIS: &str = "usage: pyselect-server [--host 127.0.0.1] [--ports 5050,5060] \
@@ -75,9 +82,6 @@ SIGINT or SIGTERM, even while a line waits for a slow reader, closes the listene
 prints one line of totals on stderr (after at most a second's wait for a reader; on a
 terminal, on a fresh line after ^C) and exits 0.";
 
-/// What `--version` prints.
-pub const VERSION: &str = concat!("pyselect-server ", env!("CARGO_PKG_VERSION"));
-
 /// Which of the seed's servers to run.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Mode {
@@ -113,12 +117,8 @@ pub struct Options {
     pub backlog: i32,
 }
 
-/// What parsing found: options to run with, or a request for help.
-pub enum Parsed {
-    Run(Options),
-    Help,
-    Version,
-}
+/// What parsing found: options to run with, or a request for help or the version.
+pub type Parsed = common::Parsed<Options>;
 
 fn parse_ports(text: &str) -> Result<Vec<u16>, String> {
     let mut ports = Vec::new();
@@ -132,28 +132,23 @@ fn parse_ports(text: &str) -> Result<Vec<u16>, String> {
     Ok(ports)
 }
 
-fn parse_mode(text: &str) -> Result<Mode, String> {
-    match text {
-        "blocking" => Ok(Mode::Blocking),
-        "timeout" => Ok(Mode::Timeout),
-        "select" => Ok(Mode::Select),
-        "multiplex" => Ok(Mode::Multiplex),
-        other => Err(format!(
-            "bad --mode {other:?}: expected multiplex, select, timeout or blocking"
-        )),
-    }
-}
+/// `--mode`'s words, in the order the error lists them.
+const MODES: [(&str, Mode); 4] = [
+    ("multiplex", Mode::Multiplex),
+    ("select", Mode::Select),
+    ("timeout", Mode::Timeout),
+    ("blocking", Mode::Blocking),
+];
 
-fn parse_backend(text: &str) -> Result<Backend, String> {
-    match text {
-        "select" => Ok(Backend::Select),
-        "poll" => Ok(Backend::Poll),
-        "epoll" => Ok(Backend::Epoll),
-        other => Err(format!(
-            "bad --backend {other:?}: expected select, poll or epoll"
-        )),
-    }
-}
+/// `--backend`'s words.
+const BACKENDS: [(&str, Backend); 3] = [
+    ("select", Backend::Select),
+    ("poll", Backend::Poll),
+    ("epoll", Backend::Epoll),
+];
+
+/// `--syscall`'s words.
+const SYSCALLS: [(&str, Syscall); 2] = [("libc", Syscall::Libc), ("select", Syscall::Select)];
 
 impl Options {
     /// Does the server put its listeners (and clients) in an `fd_set`?
@@ -175,35 +170,6 @@ fn parse_seconds(text: &str) -> Result<Duration, String> {
     }
 }
 
-fn parse_count<T: std::str::FromStr + PartialOrd + From<u8>>(
-    flag: &str,
-    text: &str,
-) -> Result<T, String> {
-    match text.parse::<T>() {
-        Ok(n) if n >= T::from(1) => Ok(n),
-        _ => Err(format!("bad {flag} {text:?}: expected a whole number >= 1")),
-    }
-}
-
-/// The next value, as UTF-8 text.
-fn text(p: &mut lexopt::Parser, flag: &str) -> Result<String, String> {
-    p.value()
-        .map_err(usage_error)?
-        .into_string()
-        .map_err(|v| format!("bad {flag} {v:?}: not valid UTF-8"))
-}
-
-/// lexopt's errors in the words both binaries use.
-fn usage_error(e: lexopt::Error) -> String {
-    match e {
-        lexopt::Error::MissingValue {
-            option: Some(option),
-        } => format!("{option} needs a value"),
-        lexopt::Error::UnexpectedValue { option, .. } => format!("{option} takes no value"),
-        other => other.to_string(),
-    }
-}
-
 /// Parse `args` (without the program name).
 pub fn parse(args: impl IntoIterator<Item = OsString>) -> Result<Parsed, String> {
     let mut opts = Options {
@@ -220,32 +186,19 @@ pub fn parse(args: impl IntoIterator<Item = OsString>) -> Result<Parsed, String>
     let mut p = lexopt::Parser::from_args(args);
     while let Some(arg) = p.next().map_err(usage_error)? {
         match arg {
-            Short('h') | Long("help") => return Ok(Parsed::Help),
-            Short('V') | Long("version") => return Ok(Parsed::Version),
             Long("host") => opts.host = text(&mut p, "--host")?,
             Long("ports") | Long("port") => opts.ports = parse_ports(&text(&mut p, "--ports")?)?,
-            Long("mode") => opts.mode = parse_mode(&text(&mut p, "--mode")?)?,
-            Long("backend") => opts.backend = parse_backend(&text(&mut p, "--backend")?)?,
-            Long("count") => opts.count = Some(parse_count("--count", &text(&mut p, "--count")?)?),
+            Long("mode") => opts.mode = one_of(&mut p, "--mode", &MODES)?,
+            Long("backend") => opts.backend = one_of(&mut p, "--backend", &BACKENDS)?,
+            Long("count") => opts.count = Some(count(&mut p, "--count")?),
             Long("idle-timeout") => {
                 opts.idle_timeout = parse_seconds(&text(&mut p, "--idle-timeout")?)?
             }
-            Long("backlog") => {
-                opts.backlog = parse_count("--backlog", &text(&mut p, "--backlog")?)?
-            }
+            Long("backlog") => opts.backlog = count(&mut p, "--backlog")?,
             Short('q') | Long("quiet") => opts.quiet = true,
-            Long("syscall") => {
-                opts.syscall = match text(&mut p, "--syscall")?.as_str() {
-                    "libc" => Syscall::Libc,
-                    "select" => Syscall::Select,
-                    other => {
-                        return Err(format!("bad --syscall {other:?}: expected libc or select"))
-                    }
-                }
-            }
-            Long(other) => return Err(format!("unknown option \"--{other}\"")),
-            Short(c) => return Err(format!("unknown option \"-{c}\"")),
-            Value(v) => return Err(format!("unexpected argument {v:?}")),
+            Long("syscall") => opts.syscall = one_of(&mut p, "--syscall", &SYSCALLS)?,
+            // -h, -V, and the shared errors.
+            arg => return other_argument(arg),
         }
     }
     if opts.backend != Backend::Select && opts.syscall == Syscall::Select {
@@ -269,11 +222,7 @@ mod tests {
     use super::*;
 
     fn run(args: &[&str]) -> Result<Options, String> {
-        match parse(args.iter().map(OsString::from))? {
-            Parsed::Run(opts) => Ok(opts),
-            Parsed::Help => Err("help".into()),
-            Parsed::Version => Err("version".into()),
-        }
+        parse(args.iter().map(OsString::from))?.options()
     }
 
     #[test]
