@@ -123,6 +123,7 @@ def one_run(server_exe, client_exe, backend, backlog, client_backend):
     srv, port = start_server(server_exe, backend, backlog)
     if port is None:
         stop(srv)
+        srv.stderr.close()
         note(f"burst: pyselect-server --backend {backend} --backlog {backlog} did not start")
         return None
     try:
@@ -151,6 +152,7 @@ def one_run(server_exe, client_exe, backend, backlog, client_backend):
         cl_cpu = (now.ru_utime + now.ru_stime - children.ru_utime - children.ru_stime) * 1e9
     finally:
         stop(srv)
+        srv.stderr.close()  # sixty runs should not leave sixty pipes open in the runner
     s = parse_summary(cl.stdout)
     if s is None:
         note(f"burst: no summary from the client (exit {cl.returncode}): {cl.stderr.strip()[-300:]}")
