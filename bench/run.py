@@ -37,8 +37,11 @@ This file only sequences the run.  Each section is a module of its own
 beside it: common.py (configuration, logging, processes, CPU placement,
 statistics), build.py (building, and locating what cargo built), micro.py
 (section 1), servers.py (section 2), report.py (JSON, CSV, markdown) and
-svg.py (the chart).  A new section is a new module with a run_...() that
-returns its results, called from main() and reported by report.py.
+svg.py (the chart).  The later sections, each runnable alone with --only, write
+their own files: wait.py (the seed's wait), scaling.py (readiness calls against
+the watched set; --only calls for its per-call part) and burst.py (500 connects
+at once against the listen queue).  A new section is a new module with a
+run_...() that returns its results, called from main() and reported by report.py.
 """
 
 import argparse
@@ -52,6 +55,7 @@ from common import RUN, RUNNER_CPU, START, log, note, pin, shown, stop_all  # no
 from micro import run_micro  # noqa: E402
 from report import machine_info, write_outputs  # noqa: E402
 from servers import run_servers  # noqa: E402
+import burst  # noqa: E402
 import scaling  # noqa: E402
 import wait  # noqa: E402
 
@@ -65,9 +69,11 @@ def main():
     )
     parser.add_argument(
         "--only",
-        choices=["wait", "scaling"],
-        help="run one later section alone: wait (the seed's wait, bench/wait.py) or scaling "
-        "(readiness calls against the watched set, bench/scaling.py)",
+        choices=["wait", "scaling", "calls", "burst"],
+        help="run one later section alone: wait (the seed's wait, bench/wait.py), scaling "
+        "(readiness calls against the watched set, bench/scaling.py), calls (scaling's per-call "
+        "part only: select, Poll::poll and Epoll::poll beside C) or burst (500 connects at once "
+        "against the listen queue, bench/burst.py)",
     )
     args = parser.parse_args()
     if args.smoke:
@@ -127,13 +133,14 @@ def main():
     print()
     print(text)
     log(
-        f"done in {time.monotonic() - START:.0f}s; wrote results.json, results.csv, results.md, select_cost.svg, wait.*, scaling.* and the charts in {shown(RUN.out)}/"
+        f"done in {time.monotonic() - START:.0f}s; wrote results.json, results.csv, results.md, select_cost.svg, wait.*, scaling.*, burst.* and the charts in {shown(RUN.out)}/"
     )
 
 
 def run_later_sections(only=None):
-    """Section 3, the seed's wait (bench/wait.py), and section 4, the readiness calls against
-    the watched set (bench/scaling.py); each writes its own files. Their markdown."""
+    """Section 3, the seed's wait (bench/wait.py), section 4, the readiness calls against
+    the watched set (bench/scaling.py), and section 5, a burst of connects against the listen
+    queue (bench/burst.py); each writes its own files. Their markdown."""
     out = []
     if only in (None, "wait"):
         exes, err = build.cargo_build(["--bin", "pyselect-server"], 540)
@@ -143,8 +150,13 @@ def run_later_sections(only=None):
             out.append("## The seed's wait (bench/wait.py)\n\n" + wait.write_outputs(res))
         else:
             note(f"the wait section needs pyselect-server, which did not build: {err}")
-    if only in (None, "scaling"):
-        out.append("## Readiness calls against the watched set (bench/scaling.py)\n\n" + scaling.run_and_write())
+    if only in (None, "scaling", "calls"):
+        out.append(
+            "## Readiness calls against the watched set (bench/scaling.py)\n\n"
+            + scaling.run_and_write(held_part=only != "calls")
+        )
+    if only in (None, "burst"):
+        out.append("## A burst of 500 connects against the listen queue (bench/burst.py)\n\n" + burst.run_and_write())
     return "\n".join(out)
 
 
