@@ -15,14 +15,10 @@ mod util;
 use std::path::{Path, PathBuf};
 use std::process::Command;
 use std::sync::OnceLock;
-use std::time::Duration;
 
 use util::child::{ChildGuard, Output};
 use util::server::ServerProcess;
-
-/// A `make` run includes a release build (the first one from nothing: a minute or two on a
-/// loaded 2-core machine); only a limit that turns a hang into a failure.
-const MAKE_LIMIT: Duration = Duration::from_secs(900);
+use util::MAKE_LIMIT;
 
 /// What the fake stale binaries print when run, besides leaving their mark file.
 const STALE: &str = "STALE target/release binary ran";

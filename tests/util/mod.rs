@@ -64,6 +64,11 @@ pub const LIMIT_SECS: f64 = LIMIT_WHOLE_SECS as f64;
 
 const LIMIT_WHOLE_SECS: u64 = 60;
 
+/// The hang bound of a `make` run, which includes a release build (the first one from nothing
+/// takes minutes on a loaded 2-core machine): longer than [`LIMIT`] for that reason only, and
+/// like it only turning a hang into a failure.
+pub const MAKE_LIMIT: Duration = Duration::from_secs(900);
+
 /// The server binary Cargo built for these tests. (Cargo names it to test and bench targets
 /// only; `examples/compare.rs`, which shares this tree for its strace runner and parser, gets
 /// "" and is handed the binaries' paths instead.)
