@@ -21,7 +21,7 @@ use std::time::{Duration, Instant};
 use nix::sys::signal::Signal;
 use pyselect::{signals, Epoll, Error, Poll, EPOLLIN, POLLIN};
 
-use util::alarm::{install_noop_alarm_handler, send_while_blocked, Target, ALARMS};
+use util::alarm::{install_noop_alarm_handler, send_while_blocked, Signaller, Target, ALARMS};
 use util::child::{in_child, role, test_command};
 use util::fd::{pipe, write_fd};
 use util::proc::{blocked_syscall, SYS_EPOLL_WAIT, SYS_POLL};
@@ -89,28 +89,13 @@ fn wait_under_signals(
     ALARMS.store(0, Ordering::SeqCst);
     let (r, _w) = pipe();
     let mut waiter = Waiter::new(kind, &r);
-    let target = Target::current();
-    let done = Arc::new(AtomicBool::new(false));
-    let helper = {
-        let done = Arc::clone(&done);
-        std::thread::spawn(move || {
-            let handled = || ALARMS.load(Ordering::SeqCst);
-            send_while_blocked(
-                target,
-                kind.nr(),
-                Signal::SIGALRM,
-                count,
-                gap,
-                handled,
-                &done,
-            )
-        })
-    };
+    let helper = Signaller::start(kind.nr(), Signal::SIGALRM, count, gap, || {
+        ALARMS.load(Ordering::SeqCst)
+    });
     let start = Instant::now();
     let res = waiter.wait(Some(timeout));
     let elapsed = start.elapsed();
-    done.store(true, Ordering::SeqCst);
-    let sent = helper.join().unwrap();
+    let sent = helper.stop();
     assert!(wait_until(LIMIT, || ALARMS.load(Ordering::SeqCst) == sent));
     (res, elapsed, sent)
 }
@@ -187,25 +172,9 @@ fn a_watched_signal_is_error_interrupted() {
         for kind in [Kind::Poll, Kind::Epoll] {
             let (r, w) = pipe();
             let mut waiter = Waiter::new(kind, &r);
-            let target = Target::current();
-            let done = Arc::new(AtomicBool::new(false));
-            let helper = {
-                let done = Arc::clone(&done);
-                std::thread::spawn(move || {
-                    send_while_blocked(
-                        target,
-                        kind.nr(),
-                        Signal::SIGALRM,
-                        1,
-                        Duration::ZERO,
-                        || 0,
-                        &done,
-                    )
-                })
-            };
+            let helper = Signaller::start(kind.nr(), Signal::SIGALRM, 1, Duration::ZERO, || 0);
             let res = waiter.wait(None);
-            done.store(true, Ordering::SeqCst);
-            assert_eq!(helper.join().unwrap(), 1);
+            assert_eq!(helper.stop(), 1);
             match res {
                 Err(ref e @ Error::Interrupted(Signal::SIGALRM)) => {
                     assert_eq!(e.python_name(), "InterruptedError");

@@ -21,7 +21,7 @@ use std::time::{Duration, Instant};
 use nix::sys::signal::{self, Signal};
 use pyselect::{select, select_with, signals, Error, Syscall};
 
-use util::alarm::{install_noop_alarm_handler, send_while_blocked, Target, ALARMS};
+use util::alarm::{install_noop_alarm_handler, send_while_blocked, Signaller, Target, ALARMS};
 use util::fd::{pipe, write_fd};
 use util::proc::SYS_PSELECT6;
 use util::{wait_until, LIMIT, LIMIT_SECS};
@@ -41,31 +41,16 @@ fn eintr_with_a_timeout_waits_until_the_deadline() {
         for &(sys, nr) in BOTH {
             ALARMS.store(0, Ordering::SeqCst);
             let (r, _w) = pipe();
-            let target = Target::current();
-            let done = Arc::new(AtomicBool::new(false));
-            let helper = {
-                let done = Arc::clone(&done);
-                std::thread::spawn(move || {
-                    let handled = || ALARMS.load(Ordering::SeqCst);
-                    // A stream of signals for as long as select() waits: it must still end
-                    // at its deadline (a retry with the full timeout would never end).
-                    send_while_blocked(
-                        target,
-                        nr,
-                        Signal::SIGALRM,
-                        usize::MAX,
-                        Duration::ZERO,
-                        handled,
-                        &done,
-                    )
-                })
-            };
+            // A stream of signals for as long as select() waits: it must still end at its
+            // deadline (a retry with the full timeout would never end).
+            let helper = Signaller::start(nr, Signal::SIGALRM, usize::MAX, Duration::ZERO, || {
+                ALARMS.load(Ordering::SeqCst)
+            });
             let timeout = 0.6;
             let start = Instant::now();
             let res = select_with(sys, [&r], [], [&r], Some(timeout));
             let elapsed = start.elapsed();
-            done.store(true, Ordering::SeqCst);
-            let sent = helper.join().unwrap();
+            let sent = helper.stop();
 
             let (rr, ww, xx) = res.unwrap_or_else(|e| panic!("{sys:?}: EINTR leaked: {e:?}"));
             assert!(rr.is_empty() && ww.is_empty() && xx.is_empty());
@@ -141,17 +126,9 @@ fn eintr_without_a_timeout_retries_until_the_fd_is_ready() {
 /// is blocked in it.
 fn select_hit_by(sig: Signal, timeout: Option<f64>) -> pyselect::Result<usize> {
     let (r, _w): (OwnedFd, OwnedFd) = pipe();
-    let target = Target::current();
-    let done = Arc::new(AtomicBool::new(false));
-    let helper = {
-        let done = Arc::clone(&done);
-        std::thread::spawn(move || {
-            send_while_blocked(target, SYS_PSELECT6, sig, 1, Duration::ZERO, || 0, &done)
-        })
-    };
+    let helper = Signaller::start(SYS_PSELECT6, sig, 1, Duration::ZERO, || 0);
     let res = select([&r], [], [], timeout);
-    done.store(true, Ordering::SeqCst);
-    assert_eq!(helper.join().unwrap(), 1, "the signal was never sent");
+    assert_eq!(helper.stop(), 1, "the signal was never sent");
     res.map(|(rr, _, _)| rr.len())
 }
 

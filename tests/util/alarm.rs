@@ -5,6 +5,8 @@
 //! ([`super::child::in_child`]).
 
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
+use std::sync::Arc;
+use std::thread::JoinHandle;
 use std::time::{Duration, Instant};
 
 use nix::sys::signal::{self, SaFlags, SigAction, SigHandler, SigSet, Signal};
@@ -88,4 +90,40 @@ pub fn send_while_blocked(
         }
     }
     sent
+}
+
+/// A helper thread running [`send_while_blocked`] against the thread that started it, for as
+/// long as that thread's wait lasts: start it, make the blocking call, then [`stop`](Self::stop)
+/// it.
+pub struct Signaller {
+    done: Arc<AtomicBool>,
+    helper: JoinHandle<usize>,
+}
+
+impl Signaller {
+    /// Signal the calling thread with `sig` up to `count` times, each once `handled()` has
+    /// caught up, the thread is blocked in syscall `nr` again and `gap` has passed.
+    pub fn start(
+        nr: i64,
+        sig: Signal,
+        count: usize,
+        gap: Duration,
+        handled: impl Fn() -> usize + Send + 'static,
+    ) -> Signaller {
+        let target = Target::current();
+        let done = Arc::new(AtomicBool::new(false));
+        let helper = {
+            let done = Arc::clone(&done);
+            std::thread::spawn(move || {
+                send_while_blocked(target, nr, sig, count, gap, handled, &done)
+            })
+        };
+        Signaller { done, helper }
+    }
+
+    /// The wait is over: stop the helper and return how many signals it sent.
+    pub fn stop(self) -> usize {
+        self.done.store(true, Ordering::SeqCst);
+        self.helper.join().expect("the signalling thread panicked")
+    }
 }
