@@ -18,7 +18,7 @@ use std::sync::OnceLock;
 
 use util::child::{ChildGuard, Output};
 use util::server::ServerProcess;
-use util::MAKE_LIMIT;
+use util::{LIMIT, MAKE_LIMIT};
 
 /// What the fake stale binaries print when run, besides leaving their mark file.
 const STALE: &str = "STALE target/release binary ran";
@@ -51,13 +51,15 @@ fn scratch() -> &'static Path {
                 continue;
             }
             // cp -a keeps the modification times, so cargo sees unchanged sources as fresh.
-            let status = Command::new("cp")
-                .arg("-a")
-                .arg(&from)
-                .arg(&dir)
-                .status()
-                .expect("run cp");
-            assert!(status.success(), "cp -a {} failed", from.display());
+            let mut cp = Command::new("cp");
+            cp.arg("-a").arg(&from).arg(&dir);
+            let out = ChildGuard::spawn(&mut cp, "cp -a").output(LIMIT);
+            assert!(
+                out.status.success(),
+                "cp -a {} failed: {}",
+                from.display(),
+                out.stderr
+            );
         }
         let release = dir.join("target/release");
         std::fs::create_dir_all(&release).expect("create target/release");
@@ -72,12 +74,10 @@ fn scratch() -> &'static Path {
                 ),
             )
             .expect("write a fake binary");
-            let status = Command::new("chmod")
-                .arg("+x")
-                .arg(&fake)
-                .status()
-                .expect("chmod");
-            assert!(status.success());
+            let mut chmod = Command::new("chmod");
+            chmod.arg("+x").arg(&fake);
+            let out = ChildGuard::spawn(&mut chmod, "chmod +x").output(LIMIT);
+            assert!(out.status.success(), "chmod +x failed: {}", out.stderr);
         }
         std::fs::create_dir_all(base.join("cargo-target")).expect("create the target dir");
         dir

@@ -476,7 +476,8 @@ fn both_binaries_say_plainly_that_no_names_are_resolved() {
     assert_eq!(cli.stderr, [format!("pyselect-client: {rule}")]);
     assert!(!srv.status.success() && !cli.status.success());
     for program in [SERVER, CLIENT] {
-        let help = Command::new(program).arg("--help").output().unwrap();
+        let help =
+            ChildGuard::spawn(Command::new(program).arg("--help"), program).output_raw(LIMIT);
         let help = String::from_utf8(help.stdout).unwrap();
         let help = help.split_whitespace().collect::<Vec<_>>().join(" ");
         assert!(
@@ -505,7 +506,7 @@ fn localhost_is_127_0_0_1_for_both_binaries() {
 fn both_binaries_print_their_version() {
     for (program, name) in [(SERVER, "pyselect-server"), (CLIENT, "pyselect-client")] {
         for flag in ["--version", "-V"] {
-            let out = Command::new(program).arg(flag).output().unwrap();
+            let out = ChildGuard::spawn(Command::new(program).arg(flag), program).output_raw(LIMIT);
             assert!(out.status.success());
             assert_eq!(
                 String::from_utf8(out.stdout).unwrap(),

@@ -106,6 +106,18 @@ impl ChildGuard {
     /// [`spawn`](Self::spawn) with the standard streams (and the session) `setup` chooses: for a
     /// process whose stdout or stderr is a pipe the test fills or a terminal.
     pub fn spawn_with(cmd: &mut Command, what: &str, setup: Setup) -> ChildGuard {
+        Self::try_spawn_with(cmd, what, setup).unwrap_or_else(|e| {
+            panic!("cannot run {what} ({e}): these tests require it (CI installs it)\n{cmd:?}")
+        })
+    }
+
+    /// [`spawn_with`](Self::spawn_with), returning the error when the program cannot be
+    /// started (for a caller that explains what is missing in its own words).
+    pub fn try_spawn_with(
+        cmd: &mut Command,
+        what: &str,
+        setup: Setup,
+    ) -> std::io::Result<ChildGuard> {
         cmd.stdin(setup.stdin)
             .stdout(setup.stdout)
             .stderr(setup.stderr);
@@ -123,19 +135,17 @@ impl ChildGuard {
         } else {
             cmd.process_group(0);
         }
-        let child = cmd.spawn().unwrap_or_else(|e| {
-            panic!("cannot run {what} ({e}): these tests require it (CI installs it)\n{cmd:?}")
-        });
+        let spawned = cmd.spawn();
         // `cmd` would otherwise keep `setup`'s fds (a pipe's write end, a terminal) open in this
         // process for as long as the caller keeps it, and the reader would never see EOF.
         cmd.stdin(Stdio::null())
             .stdout(Stdio::null())
             .stderr(Stdio::null());
-        ChildGuard {
-            child,
+        Ok(ChildGuard {
+            child: spawned?,
             what: what.to_owned(),
             status: None,
-        }
+        })
     }
 
     /// The process's pid (also its process group id).

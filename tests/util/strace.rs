@@ -18,7 +18,7 @@ use std::time::Instant;
 use nix::sys::signal::{kill, Signal};
 use nix::unistd::Pid;
 
-use super::child::{wrap, ChildGuard, Lines, Output};
+use super::child::{wrap, ChildGuard, Lines, Output, Setup};
 use super::fd::pass_fds;
 use super::proc::{children_of, parse_syscall};
 use super::server::listed_ports;
@@ -38,25 +38,25 @@ pub fn require_strace() {
 /// Whether `strace` runs here (installed, and ptrace allowed); if not, a sentence saying what
 /// is missing.
 pub fn strace_works() -> Result<(), String> {
-    let out = Command::new("strace")
-        .args([
-            "-f",
-            "-qq",
-            "-e",
-            "trace=none",
-            "-o",
-            "/dev/null",
-            "--",
-            "true",
-        ])
-        .stdin(std::process::Stdio::null())
-        .output()
+    let mut cmd = Command::new("strace");
+    cmd.args([
+        "-f",
+        "-qq",
+        "-e",
+        "trace=none",
+        "-o",
+        "/dev/null",
+        "--",
+        "true",
+    ]);
+    let out = ChildGuard::try_spawn_with(&mut cmd, "strace", Setup::default())
         .map_err(|e| {
             format!(
                 "cannot run `strace` ({e}): comparing syscalls needs strace on PATH \
                  (install it with `make deps`)"
             )
-        })?;
+        })?
+        .output_raw(LIMIT);
     if !out.status.success() {
         return Err(format!(
             "`strace` cannot trace here (in a container, ptrace must be allowed): {}",
