@@ -21,7 +21,7 @@ use std::time::Instant;
 use nix::fcntl::{fcntl, FcntlArg, OFlag};
 use nix::sys::signal::Signal;
 use util::child::{ChildGuard, Lines, Setup};
-use util::fd::{is_nonblocking, pipe};
+use util::fd::{is_nonblocking, one_page_pipe};
 use util::server::{
     client, connect, find_totals, parse_listening, read_to_end, server, set_linger_zero, transact,
     welcome, ServerProcess, Totals,
@@ -35,8 +35,7 @@ use util::{serial, CLIENT, LIMIT, SERVER};
 /// A pipe whose buffer (shrunk to one page) is full: the next blocking write to it waits until
 /// somebody reads. Returns (read end, write end); the write end is blocking again.
 fn full_pipe() -> (OwnedFd, OwnedFd) {
-    let (r, w) = pipe();
-    fcntl(&w, FcntlArg::F_SETPIPE_SZ(4096)).expect("F_SETPIPE_SZ");
+    let (r, w) = one_page_pipe();
     fcntl(&w, FcntlArg::F_SETFL(OFlag::O_NONBLOCK)).expect("O_NONBLOCK");
     let chunk = [b'.'; 512];
     // Bounded: a 4 KiB pipe takes at most 8 chunks.

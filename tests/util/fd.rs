@@ -17,6 +17,14 @@ pub fn pipe() -> (OwnedFd, OwnedFd) {
     nix::unistd::pipe2(OFlag::O_CLOEXEC).expect("pipe2")
 }
 
+/// A pipe (both ends close-on-exec) whose buffer is shrunk to one page (4096 bytes), so that a
+/// few writes fill it: (read end, write end).
+pub fn one_page_pipe() -> (OwnedFd, OwnedFd) {
+    let (r, w) = pipe();
+    fcntl(&w, FcntlArg::F_SETPIPE_SZ(4096)).expect("F_SETPIPE_SZ");
+    (r, w)
+}
+
 /// A connected pair of Unix stream sockets.
 pub fn socketpair() -> (UnixStream, UnixStream) {
     UnixStream::pair().expect("socketpair")
