@@ -11,11 +11,7 @@ use std::net::{IpAddr, TcpListener};
 use nix::sys::signal::Signal;
 use util::child::Output;
 use util::client::*;
-
-/// The seed's reply for a port: `welcome 5050!`.
-fn welcome(port: u16) -> Vec<u8> {
-    format!("welcome {port}!").into_bytes()
-}
+use util::server::welcome;
 
 /// A server for one connection: read `msg_len` bytes, answer `answer`, close. Returns what
 /// it read.

@@ -16,14 +16,9 @@ mod util;
 use std::path::{Path, PathBuf};
 use std::process::Command;
 use std::sync::OnceLock;
-use std::time::Duration;
 
 use util::child::{ChildGuard, Output};
-use util::compare;
-
-/// A `make` run includes a release build (the first one from nothing: minutes on a loaded
-/// 2-core machine); only a limit that turns a hang into a failure.
-const MAKE_LIMIT: Duration = Duration::from_secs(900);
+use util::{compare, MAKE_LIMIT};
 
 /// The table's left column width at `COLUMNS=400`.
 const COL: usize = (400 - 7) / 2;

@@ -15,14 +15,10 @@ mod util;
 use std::path::{Path, PathBuf};
 use std::process::Command;
 use std::sync::OnceLock;
-use std::time::Duration;
 
 use util::child::{ChildGuard, Output};
 use util::server::ServerProcess;
-
-/// A `make` run includes a release build (the first one from nothing: a minute or two on a
-/// loaded 2-core machine); only a limit that turns a hang into a failure.
-const MAKE_LIMIT: Duration = Duration::from_secs(900);
+use util::{LIMIT, MAKE_LIMIT};
 
 /// What the fake stale binaries print when run, besides leaving their mark file.
 const STALE: &str = "STALE target/release binary ran";
@@ -55,13 +51,15 @@ fn scratch() -> &'static Path {
                 continue;
             }
             // cp -a keeps the modification times, so cargo sees unchanged sources as fresh.
-            let status = Command::new("cp")
-                .arg("-a")
-                .arg(&from)
-                .arg(&dir)
-                .status()
-                .expect("run cp");
-            assert!(status.success(), "cp -a {} failed", from.display());
+            let mut cp = Command::new("cp");
+            cp.arg("-a").arg(&from).arg(&dir);
+            let out = ChildGuard::spawn(&mut cp, "cp -a").output(LIMIT);
+            assert!(
+                out.status.success(),
+                "cp -a {} failed: {}",
+                from.display(),
+                out.stderr
+            );
         }
         let release = dir.join("target/release");
         std::fs::create_dir_all(&release).expect("create target/release");
@@ -76,12 +74,10 @@ fn scratch() -> &'static Path {
                 ),
             )
             .expect("write a fake binary");
-            let status = Command::new("chmod")
-                .arg("+x")
-                .arg(&fake)
-                .status()
-                .expect("chmod");
-            assert!(status.success());
+            let mut chmod = Command::new("chmod");
+            chmod.arg("+x").arg(&fake);
+            let out = ChildGuard::spawn(&mut chmod, "chmod +x").output(LIMIT);
+            assert!(out.status.success(), "chmod +x failed: {}", out.stderr);
         }
         std::fs::create_dir_all(base.join("cargo-target")).expect("create the target dir");
         dir

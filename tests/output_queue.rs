@@ -1,6 +1,8 @@
 //! `pyselect::output`: lines that never block ([`LineQueue`]) and blocking lines that a watched
 //! signal ends ([`write_all`]), on real pipes.
 
+mod util;
+
 use std::io::Read;
 use std::os::fd::{AsRawFd, OwnedFd};
 
@@ -9,10 +11,11 @@ use pyselect::output::{write_all, Detached, LineQueue};
 use pyselect::signals::{self, Signal};
 use pyselect::{Error, FileNo};
 
+use util::fd::one_page_pipe;
+
 /// A pipe with a one-page buffer; both ends non-blocking.
 fn small_pipe() -> (std::fs::File, OwnedFd) {
-    let (r, w) = nix::unistd::pipe().expect("pipe");
-    fcntl(&w, FcntlArg::F_SETPIPE_SZ(4096)).expect("F_SETPIPE_SZ");
+    let (r, w) = one_page_pipe();
     fcntl(&w, FcntlArg::F_SETFL(OFlag::O_NONBLOCK)).expect("O_NONBLOCK");
     fcntl(&r, FcntlArg::F_SETFL(OFlag::O_NONBLOCK)).expect("O_NONBLOCK");
     (std::fs::File::from(r), w)

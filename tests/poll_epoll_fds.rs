@@ -12,7 +12,7 @@
 
 mod util;
 
-use std::os::fd::{AsRawFd, FromRawFd, OwnedFd, RawFd};
+use std::os::fd::{AsRawFd, OwnedFd, RawFd};
 
 use nix::sys::resource::{getrlimit, setrlimit, Resource};
 use pyselect::{
@@ -20,38 +20,15 @@ use pyselect::{
 };
 
 use util::child::in_child;
-use util::fd::{is_open, open_fds, pipe, write_fd};
-
-/// Raise the soft RLIMIT_NOFILE to the hard one; fail clearly when that is below `need`.
-fn raise_nofile(need: u64) {
-    let (_, hard) = getrlimit(Resource::RLIMIT_NOFILE).expect("getrlimit");
-    assert!(
-        hard >= need,
-        "this test needs RLIMIT_NOFILE >= {need} (the hard limit is {hard}; raise it with \
-         `ulimit -Hn`)"
-    );
-    setrlimit(Resource::RLIMIT_NOFILE, hard, hard).expect("setrlimit");
-}
-
-/// A duplicate of `fd` at the lowest free number >= `min`.
-fn dup_at_least(fd: RawFd, min: RawFd) -> OwnedFd {
-    // SAFETY: F_DUPFD_CLOEXEC creates a new fd and closes nothing.
-    let new = unsafe { libc::fcntl(fd, libc::F_DUPFD_CLOEXEC, min) };
-    assert!(
-        new >= min,
-        "fcntl(F_DUPFD_CLOEXEC): {}",
-        std::io::Error::last_os_error()
-    );
-    // SAFETY: fcntl just returned this new fd; nothing else owns it.
-    unsafe { OwnedFd::from_raw_fd(new) }
-}
+use util::fd::{dup_at_least, is_open, open_fds, pipe, write_fd};
+use util::server::ensure_nofile;
 
 #[test]
 fn epoll_poll_returns_1023_of_1100_ready_fds_as_cpython() {
     in_child(
         "epoll_poll_returns_1023_of_1100_ready_fds_as_cpython",
         || {
-            raise_nofile(1300);
+            ensure_nofile(1300);
             let (_r, w) = pipe();
             let dups: Vec<OwnedFd> = (0..1100).map(|_| dup_at_least(w.as_raw_fd(), 3)).collect();
             let ep = Epoll::new().unwrap();
@@ -90,7 +67,7 @@ fn epoll_poll_returns_1023_of_1100_ready_fds_as_cpython() {
 #[test]
 fn poll_and_epoll_accept_fds_above_1024() {
     in_child("poll_and_epoll_accept_fds_above_1024", || {
-        raise_nofile(1600);
+        ensure_nofile(1600);
         let (r, w) = pipe();
         write_fd(&w, b"x");
         let r1500 = dup_at_least(r.as_raw_fd(), 1500);

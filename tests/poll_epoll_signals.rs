@@ -14,17 +14,16 @@
 mod util;
 
 use std::os::fd::{AsRawFd, OwnedFd};
-use std::sync::atomic::{AtomicBool, Ordering};
-use std::sync::Arc;
+use std::sync::atomic::Ordering;
 use std::time::{Duration, Instant};
 
 use nix::sys::signal::Signal;
 use pyselect::{signals, Epoll, Error, Poll, EPOLLIN, POLLIN};
 
-use util::alarm::{install_noop_alarm_handler, send_while_blocked, Target, ALARMS};
+use util::alarm::{install_noop_alarm_handler, Signaller, ALARMS};
 use util::child::{in_child, role, test_command};
 use util::fd::{pipe, write_fd};
-use util::proc::{blocked_syscall, SYS_EPOLL_WAIT, SYS_POLL};
+use util::proc::{SYS_EPOLL_WAIT, SYS_POLL};
 use util::strace::{last_arg, normalise_poll_line, Trace};
 use util::{fixture, python, twins, wait_until, LIMIT};
 
@@ -89,28 +88,13 @@ fn wait_under_signals(
     ALARMS.store(0, Ordering::SeqCst);
     let (r, _w) = pipe();
     let mut waiter = Waiter::new(kind, &r);
-    let target = Target::current();
-    let done = Arc::new(AtomicBool::new(false));
-    let helper = {
-        let done = Arc::clone(&done);
-        std::thread::spawn(move || {
-            let handled = || ALARMS.load(Ordering::SeqCst);
-            send_while_blocked(
-                target,
-                kind.nr(),
-                Signal::SIGALRM,
-                count,
-                gap,
-                handled,
-                &done,
-            )
-        })
-    };
+    let helper = Signaller::start(kind.nr(), Signal::SIGALRM, count, gap, || {
+        ALARMS.load(Ordering::SeqCst)
+    });
     let start = Instant::now();
     let res = waiter.wait(Some(timeout));
     let elapsed = start.elapsed();
-    done.store(true, Ordering::SeqCst);
-    let sent = helper.join().unwrap();
+    let sent = helper.stop();
     assert!(wait_until(LIMIT, || ALARMS.load(Ordering::SeqCst) == sent));
     (res, elapsed, sent)
 }
@@ -144,33 +128,19 @@ fn eintr_without_a_timeout_retries_until_the_fd_is_ready() {
                 ALARMS.store(0, Ordering::SeqCst);
                 let (r, w) = pipe();
                 let mut waiter = Waiter::new(kind, &r);
-                let target = Target::current();
-                let done = Arc::new(AtomicBool::new(false));
-                let helper = {
-                    let done = Arc::clone(&done);
-                    std::thread::spawn(move || {
-                        let handled = || ALARMS.load(Ordering::SeqCst);
-                        let sent = send_while_blocked(
-                            target,
-                            kind.nr(),
-                            Signal::SIGALRM,
-                            3,
-                            Duration::ZERO,
-                            handled,
-                            &done,
-                        );
-                        // The data comes only once the wait has resumed after the last signal.
-                        let back = wait_until(LIMIT, || {
-                            ALARMS.load(Ordering::SeqCst) == sent
-                                && blocked_syscall(target.tid) == Some(kind.nr())
-                        });
+                // The data comes only once the wait has resumed after the last signal.
+                let helper = Signaller::start_then(
+                    kind.nr(),
+                    Signal::SIGALRM,
+                    3,
+                    || ALARMS.load(Ordering::SeqCst),
+                    move |_| {
                         write_fd(&w, b"x");
-                        (sent, back, w)
-                    })
-                };
+                        w
+                    },
+                );
                 let res = waiter.wait(None);
-                done.store(true, Ordering::SeqCst);
-                let (sent, back, _w) = helper.join().unwrap();
+                let (sent, back, _w) = helper.stop();
                 let ready = res.unwrap_or_else(|e| panic!("{kind:?}: EINTR leaked: {e:?}"));
                 assert_eq!(sent, 3, "{kind:?}: the wait ended before all signals came");
                 assert!(back, "{kind:?}: the wait did not resume");
@@ -187,25 +157,9 @@ fn a_watched_signal_is_error_interrupted() {
         for kind in [Kind::Poll, Kind::Epoll] {
             let (r, w) = pipe();
             let mut waiter = Waiter::new(kind, &r);
-            let target = Target::current();
-            let done = Arc::new(AtomicBool::new(false));
-            let helper = {
-                let done = Arc::clone(&done);
-                std::thread::spawn(move || {
-                    send_while_blocked(
-                        target,
-                        kind.nr(),
-                        Signal::SIGALRM,
-                        1,
-                        Duration::ZERO,
-                        || 0,
-                        &done,
-                    )
-                })
-            };
+            let helper = Signaller::start(kind.nr(), Signal::SIGALRM, 1, Duration::ZERO, || 0);
             let res = waiter.wait(None);
-            done.store(true, Ordering::SeqCst);
-            assert_eq!(helper.join().unwrap(), 1);
+            assert_eq!(helper.stop(), 1);
             match res {
                 Err(ref e @ Error::Interrupted(Signal::SIGALRM)) => {
                     assert_eq!(e.python_name(), "InterruptedError");

@@ -15,13 +15,13 @@ mod util;
 
 use std::io::Write;
 use std::net::{Shutdown, TcpListener, TcpStream};
-use std::os::fd::{AsFd, AsRawFd, OwnedFd, RawFd};
+use std::os::fd::{AsRawFd, OwnedFd, RawFd};
 use std::os::unix::net::UnixStream;
 
-use nix::fcntl::OFlag;
-use nix::poll::{poll, PollFd, PollFlags, PollTimeout};
+use nix::poll::PollFlags;
 use nix::sys::socket::{send, MsgFlags};
 
+use util::fd::{pipe, wait_ready};
 use util::pyref::{self, Call};
 // The tests here create fds at fixed numbers (900, 1024) and hand fds to children: one at a
 // time (`serial`), so that no other test's fd leaks into a child or takes a number.
@@ -29,16 +29,6 @@ use util::{child, fd, python, serial};
 
 const NAN: f64 = f64::NAN;
 const INF: f64 = f64::INFINITY;
-
-/// Wait (bounded) until the kernel reports `events` on `fd`, so that a state produced by the
-/// peer (urgent data, FIN, a completed handshake) is in place before either side looks.
-fn wait_for(fd: &impl AsFd, events: PollFlags) {
-    let mut fds = [PollFd::new(fd.as_fd(), events)];
-    let n = poll(&mut fds, PollTimeout::from(10_000u16)).expect("poll");
-    assert_eq!(n, 1, "the fd never became ready for {events:?} within 10 s");
-    let got = fds[0].revents().expect("revents");
-    assert!(got.intersects(events), "{got:?} lacks {events:?}");
-}
 
 /// Every fd the scenarios use, kept open for the whole test.
 struct World {
@@ -69,10 +59,6 @@ struct World {
     fd1024: Option<OwnedFd>,
 }
 
-fn pipe() -> (OwnedFd, OwnedFd) {
-    nix::unistd::pipe2(OFlag::O_CLOEXEC).expect("pipe2")
-}
-
 fn accepted(listener: &TcpListener) -> (TcpStream, TcpStream) {
     let client = TcpStream::connect(listener.local_addr().unwrap()).expect("connect");
     let (server, _) = listener.accept().expect("accept");
@@ -92,7 +78,7 @@ impl World {
         let pending = bind();
         let idle = bind();
         let pending_client = TcpStream::connect(pending.local_addr().unwrap()).unwrap();
-        wait_for(&pending, PollFlags::POLLIN);
+        wait_ready(&pending, PollFlags::POLLIN);
 
         let server = bind();
         let (oob, oob_client) = accepted(&server);
@@ -100,12 +86,12 @@ impl World {
             send(oob_client.as_raw_fd(), b"!", MsgFlags::MSG_OOB).unwrap(),
             1
         );
-        wait_for(&oob, PollFlags::POLLPRI);
+        wait_ready(&oob, PollFlags::POLLPRI);
         let (plain, plain_client) = accepted(&server);
         let (eof, eof_client) = accepted(&server);
         eof_client.shutdown(Shutdown::Both).unwrap();
         drop(eof_client);
-        wait_for(&eof, PollFlags::POLLIN); // no data was sent: POLLIN is the FIN
+        wait_ready(&eof, PollFlags::POLLIN); // no data was sent: POLLIN is the FIN
 
         let closed = {
             let fd = fd::move_fd(data_r.try_clone().unwrap(), 900);

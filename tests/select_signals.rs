@@ -14,14 +14,13 @@
 mod util;
 
 use std::os::fd::OwnedFd;
-use std::sync::atomic::{AtomicBool, Ordering};
-use std::sync::Arc;
+use std::sync::atomic::Ordering;
 use std::time::{Duration, Instant};
 
 use nix::sys::signal::{self, Signal};
 use pyselect::{select, select_with, signals, Error, Syscall};
 
-use util::alarm::{install_noop_alarm_handler, send_while_blocked, Target, ALARMS};
+use util::alarm::{install_noop_alarm_handler, Signaller, ALARMS};
 use util::fd::{pipe, write_fd};
 use util::proc::SYS_PSELECT6;
 use util::{wait_until, LIMIT, LIMIT_SECS};
@@ -41,31 +40,16 @@ fn eintr_with_a_timeout_waits_until_the_deadline() {
         for &(sys, nr) in BOTH {
             ALARMS.store(0, Ordering::SeqCst);
             let (r, _w) = pipe();
-            let target = Target::current();
-            let done = Arc::new(AtomicBool::new(false));
-            let helper = {
-                let done = Arc::clone(&done);
-                std::thread::spawn(move || {
-                    let handled = || ALARMS.load(Ordering::SeqCst);
-                    // A stream of signals for as long as select() waits: it must still end
-                    // at its deadline (a retry with the full timeout would never end).
-                    send_while_blocked(
-                        target,
-                        nr,
-                        Signal::SIGALRM,
-                        usize::MAX,
-                        Duration::ZERO,
-                        handled,
-                        &done,
-                    )
-                })
-            };
+            // A stream of signals for as long as select() waits: it must still end at its
+            // deadline (a retry with the full timeout would never end).
+            let helper = Signaller::start(nr, Signal::SIGALRM, usize::MAX, Duration::ZERO, || {
+                ALARMS.load(Ordering::SeqCst)
+            });
             let timeout = 0.6;
             let start = Instant::now();
             let res = select_with(sys, [&r], [], [&r], Some(timeout));
             let elapsed = start.elapsed();
-            done.store(true, Ordering::SeqCst);
-            let sent = helper.join().unwrap();
+            let sent = helper.stop();
 
             let (rr, ww, xx) = res.unwrap_or_else(|e| panic!("{sys:?}: EINTR leaked: {e:?}"));
             assert!(rr.is_empty() && ww.is_empty() && xx.is_empty());
@@ -92,35 +76,20 @@ fn eintr_without_a_timeout_retries_until_the_fd_is_ready() {
             for &(sys, nr) in BOTH {
                 ALARMS.store(0, Ordering::SeqCst);
                 let (r, w) = pipe();
-                let target = Target::current();
-                let done = Arc::new(AtomicBool::new(false));
-                let helper = {
-                    let done = Arc::clone(&done);
-                    std::thread::spawn(move || {
-                        let handled = || ALARMS.load(Ordering::SeqCst);
-                        let sent = send_while_blocked(
-                            target,
-                            nr,
-                            Signal::SIGALRM,
-                            3,
-                            Duration::ZERO,
-                            handled,
-                            &done,
-                        );
-                        // Only after the last signal was handled and select() is waiting again
-                        // does the data arrive: the retries are what returns it.
-                        let back = wait_until(LIMIT, || {
-                            done.load(Ordering::SeqCst)
-                                || (ALARMS.load(Ordering::SeqCst) == sent
-                                    && util::proc::blocked_syscall(target.tid) == Some(nr))
-                        });
+                // Only after the last signal was handled and select() is waiting again does
+                // the data arrive: the retries are what returns it.
+                let helper = Signaller::start_then(
+                    nr,
+                    Signal::SIGALRM,
+                    3,
+                    || ALARMS.load(Ordering::SeqCst),
+                    move |_| {
                         write_fd(&w, b"x");
-                        (sent, back, w)
-                    })
-                };
+                        w
+                    },
+                );
                 let res = select_with(sys, [&r], [], [], None);
-                done.store(true, Ordering::SeqCst);
-                let (sent, back, _w) = helper.join().unwrap();
+                let (sent, back, _w) = helper.stop();
 
                 let (rr, ww, xx) = res.unwrap_or_else(|e| panic!("{sys:?}: EINTR leaked: {e:?}"));
                 assert_eq!(
@@ -141,17 +110,9 @@ fn eintr_without_a_timeout_retries_until_the_fd_is_ready() {
 /// is blocked in it.
 fn select_hit_by(sig: Signal, timeout: Option<f64>) -> pyselect::Result<usize> {
     let (r, _w): (OwnedFd, OwnedFd) = pipe();
-    let target = Target::current();
-    let done = Arc::new(AtomicBool::new(false));
-    let helper = {
-        let done = Arc::clone(&done);
-        std::thread::spawn(move || {
-            send_while_blocked(target, SYS_PSELECT6, sig, 1, Duration::ZERO, || 0, &done)
-        })
-    };
+    let helper = Signaller::start(SYS_PSELECT6, sig, 1, Duration::ZERO, || 0);
     let res = select([&r], [], [], timeout);
-    done.store(true, Ordering::SeqCst);
-    assert_eq!(helper.join().unwrap(), 1, "the signal was never sent");
+    assert_eq!(helper.stop(), 1, "the signal was never sent");
     res.map(|(rr, _, _)| rr.len())
 }
 
@@ -226,33 +187,16 @@ fn an_unwatched_signal_is_retried_while_a_watched_one_interrupts() {
             let _guard = signals::notify(&[Signal::SIGINT]).unwrap();
             ALARMS.store(0, Ordering::SeqCst);
             let (r, _w) = pipe();
-            let target = Target::current();
-            let done = Arc::new(AtomicBool::new(false));
-            let helper = {
-                let done = Arc::clone(&done);
-                std::thread::spawn(move || {
-                    let alarms = || ALARMS.load(Ordering::SeqCst);
-                    let sent = send_while_blocked(
-                        target,
-                        SYS_PSELECT6,
-                        Signal::SIGALRM,
-                        2,
-                        Duration::ZERO,
-                        alarms,
-                        &done,
-                    );
-                    let back = wait_until(LIMIT, || {
-                        done.load(Ordering::SeqCst)
-                            || (alarms() == sent
-                                && util::proc::blocked_syscall(target.tid) == Some(SYS_PSELECT6))
-                    });
-                    target.kill(Signal::SIGINT);
-                    (sent, back)
-                })
-            };
+            // Two unwatched signals, then a watched one once select() is back in its wait.
+            let helper = Signaller::start_then(
+                SYS_PSELECT6,
+                Signal::SIGALRM,
+                2,
+                || ALARMS.load(Ordering::SeqCst),
+                |target| target.kill(Signal::SIGINT),
+            );
             let res = select([&r], [], [], None);
-            done.store(true, Ordering::SeqCst);
-            let (sent, back) = helper.join().unwrap();
+            let (sent, back, ()) = helper.stop();
             assert_eq!(
                 sent, 2,
                 "select() left its wait on an unwatched signal: {res:?}"

@@ -9,8 +9,7 @@
 mod util;
 
 use std::os::fd::{AsRawFd, RawFd};
-use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
-use std::sync::Arc;
+use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::{Duration, Instant};
 
 use nix::sys::signal::Signal;
@@ -19,25 +18,10 @@ use pyselect::selectors::{
 };
 use pyselect::{signals, Error};
 
-use util::alarm::{install_noop_alarm_handler, send_while_blocked, Target, ALARMS};
+use util::alarm::{install_noop_alarm_handler, Signaller, ALARMS};
 use util::child::in_child;
 use util::fd::{pipe, write_fd};
 use util::proc::{SYS_EPOLL_WAIT, SYS_POLL, SYS_PSELECT6};
-
-/// From a helper thread: send `sig` up to `count` times to this thread, each time once it is
-/// blocked in syscall `nr` again and the previous signal was handled, until `done`.
-fn signal_when_blocked(
-    nr: i64,
-    sig: Signal,
-    count: usize,
-    handled: fn() -> usize,
-    done: Arc<AtomicBool>,
-) -> std::thread::JoinHandle<usize> {
-    let target = Target::current();
-    std::thread::spawn(move || {
-        send_while_blocked(target, nr, sig, count, Duration::ZERO, handled, &done)
-    })
-}
 
 /// Block `sel` (watching an empty pipe's read end) in `select(timeout)` while a helper sends
 /// `sig` `count` times; the outcome (number ready) and how long the call took.
@@ -49,13 +33,11 @@ fn hit<S: Selector<RawFd, i64>>(
     handled: fn() -> usize,
     timeout: Option<f64>,
 ) -> (pyselect::Result<usize>, Duration) {
-    let done = Arc::new(AtomicBool::new(false));
-    let helper = signal_when_blocked(nr, sig, count, handled, Arc::clone(&done));
+    let helper = Signaller::start(nr, sig, count, Duration::ZERO, handled);
     let start = Instant::now();
     let res = sel.select(timeout).map(|r| r.len());
     let took = start.elapsed();
-    done.store(true, Ordering::SeqCst);
-    assert_eq!(helper.join().unwrap(), count, "not every signal was sent");
+    assert_eq!(helper.stop(), count, "not every signal was sent");
     (res, took)
 }
 

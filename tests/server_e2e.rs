@@ -19,17 +19,14 @@ use nix::sys::socket::{send, MsgFlags};
 use util::proc::waiting_syscalls;
 use util::server::{
     connect, hold_port, message_line, parse_totals, py_addr, read_some, run_to_exit, transact_from,
-    ServerProcess, Totals,
+    welcome, ServerProcess, Totals,
 };
+use util::strace::{self, Trace};
+use util::TempPath;
 
 /// `pyselect-server: 2 served, ...`: the totals line, parsed, or a panic showing `line`.
 fn totals(line: &str) -> Totals {
     parse_totals(line).unwrap_or_else(|| panic!("not a totals line: {line:?}"))
-}
-
-/// The reply for a client that reached `port`.
-fn welcome(port: u16) -> Vec<u8> {
-    format!("welcome {port}!").into_bytes()
 }
 
 fn assert_loopback_v4(server: &ServerProcess, n: usize) {
@@ -558,90 +555,27 @@ fn multiplex_closes_an_idle_client_and_serves_the_others() {
     );
 }
 
-/// One `write(FD, "TEXT", N) = R` line of `strace -e trace=write`: (fd, text, result).
-fn parse_write(line: &str) -> Option<(i32, Vec<u8>, i64)> {
-    let rest = &line[line.find("write(")? + "write(".len()..];
-    let (fd, rest) = rest.split_once(", \"")?;
-    let mut text = Vec::new();
-    let mut chars = rest.bytes();
-    loop {
-        match chars.next()? {
-            b'"' => break,
-            b'\\' => match chars.next()? {
-                b'n' => text.push(b'\n'),
-                b't' => text.push(b'\t'),
-                b'r' => text.push(b'\r'),
-                b'v' => text.push(0x0b),
-                b'f' => text.push(0x0c),
-                b'"' => text.push(b'"'),
-                b'\\' => text.push(b'\\'),
-                b'x' => {
-                    let hex = [chars.next()?, chars.next()?];
-                    text.push(u8::from_str_radix(std::str::from_utf8(&hex).ok()?, 16).ok()?);
-                }
-                d @ b'0'..=b'7' => {
-                    // Octal: up to three digits.
-                    let mut v = u32::from(d - b'0');
-                    let mut it = chars.clone();
-                    for _ in 0..2 {
-                        match it.next() {
-                            Some(d @ b'0'..=b'7') => {
-                                v = v * 8 + u32::from(d - b'0');
-                                chars.next();
-                            }
-                            _ => break,
-                        }
-                    }
-                    text.push(v as u8);
-                }
-                _ => return None,
-            },
-            b => text.push(b),
-        }
-    }
-    let tail: String = chars.map(char::from).collect();
-    let result = tail
-        .rsplit_once("= ")?
-        .1
-        .trim()
-        .split(' ')
-        .next()?
-        .parse()
-        .ok()?;
-    Some((fd.trim().parse().ok()?, text, result))
-}
-
-/// A scratch file, removed however the test ends.
-struct RemovedOnDrop(std::path::PathBuf);
-
-impl Drop for RemovedOnDrop {
-    fn drop(&mut self) {
-        let _ = std::fs::remove_file(&self.0);
-    }
-}
-
 /// Needs `strace` (and ptrace allowed): without it the test fails, showing strace's error.
 #[test]
 fn each_output_line_is_a_single_write() {
-    let trace = RemovedOnDrop(std::env::temp_dir().join(format!(
-        "pyselect-server-e2e-{}-writes.trace",
-        std::process::id()
-    )));
-    let mut cmd = Command::new("strace");
-    cmd.args(["-f", "-qq", "-s", "65536", "-e", "trace=write", "-o"])
-        .arg(&trace.0)
-        .arg(util::SERVER)
-        .args(["--mode", "select", "--ports", "0,0", "--count", "1"]);
+    let trace = TempPath::new("server-e2e-writes.trace");
+    let mut program = Command::new(util::SERVER);
+    program.args(["--mode", "select", "--ports", "0,0", "--count", "1"]);
+    let cmd = strace::command(&trace, "trace=write", &["-qq", "-s", "65536"], &program);
     let mut server = ServerProcess::start_command(cmd);
     let (client, reply) = transact_from(server.addr(0), b"hi");
     assert_eq!(reply, welcome(server.port(0)));
     assert_eq!(server.wait_exit().code(), Some(0));
-    let text = std::fs::read_to_string(&trace.0).expect("strace output");
+    let text = trace.read();
 
-    let writes: Vec<(i32, Vec<u8>, i64)> = text
-        .lines()
-        .filter(|l| l.contains("write("))
-        .map(|l| parse_write(l).unwrap_or_else(|| panic!("unparsed strace line {l:?}")))
+    let writes: Vec<(i32, Vec<u8>, i64)> = Trace::parse(&text)
+        .lines
+        .iter()
+        .filter(|l| l.name() == "write")
+        .map(|l| {
+            l.write()
+                .unwrap_or_else(|| panic!("unparsed strace line {:?}", l.text))
+        })
         .collect();
     let to = |fd: i32| -> Vec<String> {
         writes

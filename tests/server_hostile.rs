@@ -3,29 +3,30 @@
 //! than 1024 bytes, more listeners than an `fd_set` holds, connection bursts, bracketed IPv6
 //! hosts and names, `--version`, and the totals line after Ctrl-C on a terminal.
 //!
-//! Each test runs the real binary on ephemeral loopback ports. Where the server's stdout or
-//! stderr must be a pipe the test controls (filled, unread) or a terminal, the process is
-//! spawned here by [`Spawned`], a small guard that kills it by pid; otherwise the shared
-//! `util::server` process guard is used. Every wait is bounded by `util::LIMIT`.
+//! Each test runs the real binary on ephemeral loopback ports, under the one process guard
+//! (`util::child::ChildGuard`, through `util::server::ServerProcess` where the server's stderr
+//! is piped to the test). Where the server's stdout or stderr must be a pipe the test controls
+//! (filled, unread) or a terminal, `util::child::Setup` chooses that stream. Every wait is
+//! bounded by `util::LIMIT`.
 
 mod util;
 
-use std::io::{BufRead, BufReader, Read, Write};
+use std::io::{Read, Write};
 use std::net::TcpStream;
 use std::os::fd::{AsFd, AsRawFd, OwnedFd};
 use std::os::unix::fs::OpenOptionsExt;
-use std::process::{Child, Command, ExitStatus, Stdio};
-use std::sync::mpsc;
+use std::process::{Command, Stdio};
 use std::time::Instant;
 
 use nix::fcntl::{fcntl, FcntlArg, OFlag};
-use nix::sys::signal::{kill, Signal};
-use nix::unistd::Pid;
+use nix::sys::signal::Signal;
+use util::child::{ChildGuard, Lines, Setup};
+use util::fd::{is_nonblocking, one_page_pipe};
 use util::server::{
     client, connect, find_totals, parse_listening, read_to_end, server, set_linger_zero, transact,
-    welcome, Listening, ServerProcess, Totals,
+    welcome, ServerProcess, Totals,
 };
-use util::{serial, wait_until, CLIENT, LIMIT, SERVER};
+use util::{serial, CLIENT, LIMIT, SERVER};
 
 // ---------------------------------------------------------------------------------------------
 // A server whose stdout or stderr is the test's own pipe or terminal
@@ -34,8 +35,7 @@ use util::{serial, wait_until, CLIENT, LIMIT, SERVER};
 /// A pipe whose buffer (shrunk to one page) is full: the next blocking write to it waits until
 /// somebody reads. Returns (read end, write end); the write end is blocking again.
 fn full_pipe() -> (OwnedFd, OwnedFd) {
-    let (r, w) = nix::unistd::pipe().expect("pipe");
-    fcntl(&w, FcntlArg::F_SETPIPE_SZ(4096)).expect("F_SETPIPE_SZ");
+    let (r, w) = one_page_pipe();
     fcntl(&w, FcntlArg::F_SETFL(OFlag::O_NONBLOCK)).expect("O_NONBLOCK");
     let chunk = [b'.'; 512];
     // Bounded: a 4 KiB pipe takes at most 8 chunks.
@@ -48,134 +48,6 @@ fn full_pipe() -> (OwnedFd, OwnedFd) {
     }
     fcntl(&w, FcntlArg::F_SETFL(OFlag::empty())).expect("clear O_NONBLOCK");
     (r, w)
-}
-
-fn is_nonblocking(fd: &impl AsFd) -> bool {
-    let flags = fcntl(fd.as_fd(), FcntlArg::F_GETFL).expect("F_GETFL");
-    OFlag::from_bits_truncate(flags).contains(OFlag::O_NONBLOCK)
-}
-
-/// A process spawned by a test with the stdout and stderr it chose; killed with SIGKILL by pid
-/// and reaped when dropped, unless it already exited.
-struct Spawned {
-    child: Child,
-    exited: Option<ExitStatus>,
-}
-
-impl Spawned {
-    fn start(program: &str, args: &[&str], stdout: Stdio, stderr: Stdio) -> Spawned {
-        let child = Command::new(program)
-            .args(args)
-            .stdin(Stdio::null())
-            .stdout(stdout)
-            .stderr(stderr)
-            .spawn()
-            .unwrap_or_else(|e| panic!("spawn {program}: {e}"));
-        Spawned {
-            child,
-            exited: None,
-        }
-    }
-
-    fn pid(&self) -> Pid {
-        Pid::from_raw(self.child.id() as i32)
-    }
-
-    fn signal(&self, sig: Signal) {
-        kill(self.pid(), sig).expect("kill");
-    }
-
-    /// Wait (bounded by [`LIMIT`]) for the process to exit.
-    fn wait_exit(&mut self) -> ExitStatus {
-        let mut status = None;
-        let done = wait_until(LIMIT, || {
-            status = self.child.try_wait().expect("waitpid");
-            status.is_some()
-        });
-        assert!(done, "the process did not exit within {LIMIT:?}");
-        self.exited = status;
-        status.unwrap()
-    }
-
-    /// Wait until the process sleeps in syscall `nr` (`/proc/PID/syscall`).
-    fn wait_blocked_in(&self, nr: i64) {
-        let path = format!("/proc/{}/syscall", self.child.id());
-        let seen = wait_until(LIMIT, || {
-            std::fs::read_to_string(&path)
-                .ok()
-                .and_then(|t| t.split_whitespace().next().and_then(|n| n.parse().ok()))
-                == Some(nr)
-        });
-        assert!(seen, "the process never blocked in syscall {nr}");
-    }
-}
-
-impl Drop for Spawned {
-    fn drop(&mut self) {
-        if self.exited.is_none() && matches!(self.child.try_wait(), Ok(None)) {
-            let _ = kill(self.pid(), Signal::SIGKILL);
-            let _ = self.child.wait();
-        }
-    }
-}
-
-/// Lines read from a pipe by a thread, to a channel (ends at EOF).
-fn lines_of(r: impl Read + Send + 'static) -> mpsc::Receiver<String> {
-    let (tx, rx) = mpsc::channel();
-    std::thread::spawn(move || {
-        for line in BufReader::new(r).lines() {
-            let Ok(line) = line else { break };
-            if tx.send(line).is_err() {
-                break;
-            }
-        }
-    });
-    rx
-}
-
-/// Receive lines until one satisfies `pred`; panics after [`LIMIT`] or at EOF.
-fn wait_line(rx: &mpsc::Receiver<String>, seen: &mut Vec<String>, pred: impl Fn(&str) -> bool) {
-    let deadline = Instant::now() + LIMIT;
-    loop {
-        let left = deadline.saturating_duration_since(Instant::now());
-        match rx.recv_timeout(left) {
-            Ok(line) => {
-                let hit = pred(&line);
-                seen.push(line);
-                if hit {
-                    return;
-                }
-            }
-            Err(e) => panic!("no matching line ({e}); lines so far: {seen:?}"),
-        }
-    }
-}
-
-/// Every line until EOF (bounded by [`LIMIT`]).
-fn rest_of(rx: &mpsc::Receiver<String>, seen: &mut Vec<String>) {
-    let deadline = Instant::now() + LIMIT;
-    loop {
-        let left = deadline.saturating_duration_since(Instant::now());
-        match rx.recv_timeout(left) {
-            Ok(line) => seen.push(line),
-            Err(mpsc::RecvTimeoutError::Disconnected) => return,
-            Err(e) => panic!("stream not at EOF ({e}); lines so far: {seen:?}"),
-        }
-    }
-}
-
-/// Start `pyselect-server ARGS` with stdout on `stdout`; stderr is read here. Returns the
-/// process, its stderr lines, and the parsed listening line.
-fn start_with_stdout(
-    args: &[&str],
-    stdout: Stdio,
-) -> (Spawned, mpsc::Receiver<String>, Vec<String>, Listening) {
-    let mut srv = Spawned::start(SERVER, args, stdout, Stdio::piped());
-    let rx = lines_of(srv.child.stderr.take().unwrap());
-    let mut seen = Vec::new();
-    wait_line(&rx, &mut seen, |l| parse_listening(l).is_some());
-    let listening = parse_listening(seen.last().unwrap()).unwrap();
-    (srv, rx, seen, listening)
 }
 
 /// `(totals, dropped lines)` from the totals line, which may end with
@@ -218,15 +90,17 @@ fn serves_a_load_while_nobody_reads_its_stdout(backend: &str) {
     let _serial = serial();
     let (_r, w) = full_pipe();
     let ours = w.try_clone().expect("dup");
-    let (mut srv, rx, mut err, listening) =
-        start_with_stdout(&["--ports", "0,0", "--backend", backend], Stdio::from(w));
+    let mut srv = ServerProcess::start_with(
+        &["--ports", "0,0", "--backend", backend],
+        Setup::default().stdout(w),
+    );
     // The server's stdout is now its own non-blocking description of the pipe; the one this
     // test (the "shell") shares stays blocking.
     assert!(
-        !is_nonblocking(&ours),
+        !is_nonblocking(ours.as_raw_fd()),
         "O_NONBLOCK leaked to the shared pipe"
     );
-    let port = listening.addrs[0].port().to_string();
+    let port = srv.port(0).to_string();
     // 1,500 connections print ~3,000 lines, far more than the pipe and the 64 KiB queue hold.
     let out = client(&[
         "--port",
@@ -247,7 +121,7 @@ fn serves_a_load_while_nobody_reads_its_stdout(backend: &str) {
     );
     srv.signal(Signal::SIGTERM);
     assert!(srv.wait_exit().success());
-    rest_of(&rx, &mut err);
+    let err = srv.stderr_all();
     let (totals, dropped) = totals_and_dropped(&err);
     assert_eq!(totals, Totals::served(1500), "{backend}: {err:?}");
     assert!(dropped > 0, "{backend}: no line reported dropped: {err:?}");
@@ -257,7 +131,10 @@ fn serves_a_load_while_nobody_reads_its_stdout(backend: &str) {
 fn multiplex_serves_while_nobody_reads_its_stderr() {
     let _serial = serial();
     let (r, w) = full_pipe();
-    let mut srv = Spawned::start(SERVER, &["--ports", "0,0"], Stdio::null(), Stdio::from(w));
+    let mut cmd = Command::new(SERVER);
+    cmd.args(["--ports", "0,0"]);
+    let setup = Setup::default().stdout(Stdio::null()).stderr(w);
+    let mut srv = ChildGuard::spawn_with(&mut cmd, "pyselect-server", setup);
     // The listening line waits in the server's queue behind the test's filler: take the
     // filler, then the line.
     let mut r = std::fs::File::from(r);
@@ -278,11 +155,15 @@ fn multiplex_serves_while_nobody_reads_its_stderr() {
     }
     assert_eq!(transact(addr.port()), welcome(addr.port()));
     // Read again, then stop: the queue flushes, the totals line follows.
-    let rx = lines_of(r);
+    let rest = Lines::read(r);
     srv.signal(Signal::SIGTERM);
     assert!(srv.wait_exit().success());
-    let mut err = Vec::new();
-    rest_of(&rx, &mut err);
+    assert!(
+        rest.wait_eof(Instant::now() + LIMIT),
+        "stderr not at EOF; lines so far: {:?}",
+        rest.lines()
+    );
+    let err = rest.lines();
     let (totals, dropped) = totals_and_dropped(&err);
     assert_eq!(totals.served, 1, "{err:?}");
     assert!(
@@ -298,19 +179,21 @@ fn sigterm_ends_a_server_blocked_writing_to_stdout() {
     let _serial = serial();
     for mode in ["select", "timeout", "blocking"] {
         let (_r, w) = full_pipe();
-        let (mut srv, rx, mut err, listening) =
-            start_with_stdout(&["--ports", "0,0", "--mode", mode], Stdio::from(w));
+        let mut srv = ServerProcess::start_with(
+            &["--ports", "0,0", "--mode", mode],
+            Setup::default().stdout(w),
+        );
         // select and blocking modes print after a client arrives; timeout mode at once.
         let _client = (mode != "timeout").then(|| {
-            let mut s = connect(listening.addrs[0]);
+            let mut s = connect(srv.addr(0));
             s.write_all(b"hi").expect("send");
             s
         });
-        srv.wait_blocked_in(libc::SYS_write);
+        srv.wait_blocked(&[libc::SYS_write]);
         srv.signal(Signal::SIGTERM);
         let status = srv.wait_exit();
         assert!(status.success(), "{mode}: {status:?}");
-        rest_of(&rx, &mut err);
+        let err = srv.stderr_all();
         assert!(find_totals(&err).is_some(), "{mode}: {err:?}");
     }
 }
@@ -321,8 +204,11 @@ fn multiplex_leaves_a_terminal_blocking() {
     let _serial = serial();
     let (_master, slave) = open_pty();
     let ours = slave.try_clone().expect("dup");
-    let (mut srv, _rx, _err, _) = start_with_stdout(&["--ports", "0"], Stdio::from(slave));
-    assert!(!is_nonblocking(&ours), "the terminal became non-blocking");
+    let mut srv = ServerProcess::start_with(&["--ports", "0"], Setup::default().stdout(slave));
+    assert!(
+        !is_nonblocking(ours.as_raw_fd()),
+        "the terminal became non-blocking"
+    );
     srv.signal(Signal::SIGTERM);
     assert!(srv.wait_exit().success());
 }
@@ -609,7 +495,8 @@ fn both_binaries_say_plainly_that_no_names_are_resolved() {
     assert_eq!(cli.stderr, [format!("pyselect-client: {rule}")]);
     assert!(!srv.status.success() && !cli.status.success());
     for program in [SERVER, CLIENT] {
-        let help = Command::new(program).arg("--help").output().unwrap();
+        let help =
+            ChildGuard::spawn(Command::new(program).arg("--help"), program).output_raw(LIMIT);
         let help = String::from_utf8(help.stdout).unwrap();
         let help = help.split_whitespace().collect::<Vec<_>>().join(" ");
         assert!(
@@ -638,7 +525,7 @@ fn localhost_is_127_0_0_1_for_both_binaries() {
 fn both_binaries_print_their_version() {
     for (program, name) in [(SERVER, "pyselect-server"), (CLIENT, "pyselect-client")] {
         for flag in ["--version", "-V"] {
-            let out = Command::new(program).arg(flag).output().unwrap();
+            let out = ChildGuard::spawn(Command::new(program).arg(flag), program).output_raw(LIMIT);
             assert!(out.status.success());
             assert_eq!(
                 String::from_utf8(out.stdout).unwrap(),
@@ -704,31 +591,18 @@ fn read_until(term: &mut std::fs::File, shown: &mut Vec<u8>, want: &str) {
 
 #[test]
 fn after_ctrl_c_on_a_terminal_the_totals_start_on_a_fresh_line() {
-    use std::os::unix::process::CommandExt;
     let _serial = serial();
     let (master, slave) = open_pty();
-    let slave_fd = slave.as_raw_fd();
     let mut cmd = Command::new(SERVER);
-    cmd.args(["--ports", "0"])
-        .stdin(Stdio::from(slave.try_clone().unwrap()))
+    cmd.args(["--ports", "0"]);
+    // The server leads a session whose controlling terminal is its stdin: it is then the
+    // terminal's foreground process group, so a typed ^C reaches it as SIGINT.
+    let setup = Setup::default()
+        .stdin(slave.try_clone().unwrap())
         .stdout(Stdio::null())
-        .stderr(Stdio::from(slave.try_clone().unwrap()));
-    // SAFETY: runs in the forked child before exec; setsid(2) and ioctl(TIOCSCTTY) are
-    // async-signal-safe and allocate nothing. The child becomes the foreground process
-    // group of the terminal, so a typed ^C reaches it as SIGINT.
-    unsafe {
-        cmd.pre_exec(move || {
-            if libc::setsid() < 0 || libc::ioctl(slave_fd, libc::TIOCSCTTY, 0) < 0 {
-                return Err(std::io::Error::last_os_error());
-            }
-            Ok(())
-        });
-    }
-    let child = cmd.spawn().expect("spawn the server on a terminal");
-    let mut srv = Spawned {
-        child,
-        exited: None,
-    };
+        .stderr(slave.try_clone().unwrap())
+        .terminal_session();
+    let mut srv = ChildGuard::spawn_with(&mut cmd, "pyselect-server on a terminal", setup);
     drop(slave);
     let mut term = std::fs::File::from(master);
     let mut shown = Vec::new();

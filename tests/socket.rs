@@ -23,20 +23,13 @@ use pyselect::{select, Error, Family, FileNo, Socket, Type};
 use util::child::{self, assert_one_test_passed, run_test};
 use util::fd::{fd_flags, is_nonblocking};
 use util::python;
-use util::sock::{listener, listener_v4, pair, pair_v4, recv_exact, wait_readable};
+use util::sock::{listener, listener_v4, os_errno, pair, pair_v4, recv_exact, wait_readable};
 use util::LIMIT_SECS;
 
 /// `"{python_name}: {Display}"`, the shape the Python oracles print as
 /// `"%s: %s" % (type(e).__name__, e)`.
 fn py_style(e: &Error) -> String {
     format!("{}: {}", e.python_name(), e)
-}
-
-fn os_errno<T: std::fmt::Debug>(r: pyselect::Result<T>) -> i32 {
-    match r {
-        Err(Error::Os(e)) => e.raw_os_error().expect("an OS error carries its errno"),
-        other => panic!("expected Error::Os, got {other:?}"),
-    }
 }
 
 // ---------------------------------------------------------------------------------------------

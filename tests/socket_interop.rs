@@ -1,20 +1,17 @@
 //! `Socket` beside std and other crates: its raw fd, and conversions from and to `OwnedFd`,
 //! each checked against the kernel (the same fd number, the same open file, data through it).
 
+mod util;
+
 use std::fs::File;
 use std::io::{Read, Write};
 use std::net::{Ipv6Addr, TcpListener, TcpStream, UdpSocket};
 use std::os::fd::{AsRawFd, OwnedFd, RawFd};
 use std::os::unix::net::UnixStream;
 
-use pyselect::{Error, Family, Socket, Type};
+use pyselect::{Family, Socket, Type};
 
-fn errno_of<T: std::fmt::Debug>(r: pyselect::Result<T>) -> i32 {
-    match r {
-        Err(Error::Os(e)) => e.raw_os_error().expect("an OS error carries its errno"),
-        other => panic!("expected Error::Os, got {other:?}"),
-    }
-}
+use util::sock::os_errno;
 
 /// Generic code that only knows `AsRawFd` sees the socket's own fd.
 fn raw<T: AsRawFd>(t: &T) -> RawFd {
@@ -78,7 +75,7 @@ fn adopting_a_file_is_enotsock() {
         r.as_ref().unwrap_err().to_string(),
         "[Errno 88] Socket operation on non-socket"
     );
-    assert_eq!(errno_of(r), libc::ENOTSOCK);
+    assert_eq!(os_errno(r), libc::ENOTSOCK);
 }
 
 #[test]

@@ -5,12 +5,14 @@
 //! ([`super::child::in_child`]).
 
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
+use std::sync::Arc;
+use std::thread::JoinHandle;
 use std::time::{Duration, Instant};
 
 use nix::sys::signal::{self, SaFlags, SigAction, SigHandler, SigSet, Signal};
 
 use super::proc::{blocked_syscall, gettid};
-use super::LIMIT;
+use super::{wait_until, LIMIT};
 
 /// How many SIGALRMs the handler of [`install_noop_alarm_handler`] has seen.
 pub static ALARMS: AtomicUsize = AtomicUsize::new(0);
@@ -88,4 +90,71 @@ pub fn send_while_blocked(
         }
     }
     sent
+}
+
+/// A helper thread running [`send_while_blocked`] against the thread that started it, for as
+/// long as that thread's wait lasts: start it, make the blocking call, then [`stop`](Self::stop)
+/// it, which returns what the helper found (`T`).
+pub struct Signaller<T> {
+    done: Arc<AtomicBool>,
+    helper: JoinHandle<T>,
+}
+
+impl Signaller<usize> {
+    /// Signal the calling thread with `sig` up to `count` times, each once `handled()` has
+    /// caught up, the thread is blocked in syscall `nr` again and `gap` has passed. `stop`
+    /// returns how many were sent.
+    pub fn start(
+        nr: i64,
+        sig: Signal,
+        count: usize,
+        gap: Duration,
+        handled: impl Fn() -> usize + Send + 'static,
+    ) -> Signaller<usize> {
+        Signaller::spawn(move |target, done| {
+            send_while_blocked(target, nr, sig, count, gap, handled, done)
+        })
+    }
+}
+
+impl<R: Send + 'static> Signaller<(usize, bool, R)> {
+    /// [`start`](Signaller::start) with no gap, and then, once the last signal was handled and
+    /// the thread is blocked in `nr` again (bounded by [`LIMIT`]; or as soon as its wait is
+    /// over), `then(target)`: the event that should end the wait (data on its fd, a watched
+    /// signal). `stop` returns how many were sent, whether the thread was seen back in its
+    /// wait (or the wait was over), and what `then` returned.
+    pub fn start_then(
+        nr: i64,
+        sig: Signal,
+        count: usize,
+        handled: impl Fn() -> usize + Send + 'static,
+        then: impl FnOnce(Target) -> R + Send + 'static,
+    ) -> Signaller<(usize, bool, R)> {
+        Signaller::spawn(move |target, done| {
+            let sent = send_while_blocked(target, nr, sig, count, Duration::ZERO, &handled, done);
+            let back = wait_until(LIMIT, || {
+                done.load(Ordering::SeqCst)
+                    || (handled() == sent && blocked_syscall(target.tid) == Some(nr))
+            });
+            (sent, back, then(target))
+        })
+    }
+}
+
+impl<T: Send + 'static> Signaller<T> {
+    fn spawn(body: impl FnOnce(Target, &AtomicBool) -> T + Send + 'static) -> Signaller<T> {
+        let target = Target::current();
+        let done = Arc::new(AtomicBool::new(false));
+        let helper = {
+            let done = Arc::clone(&done);
+            std::thread::spawn(move || body(target, &done))
+        };
+        Signaller { done, helper }
+    }
+
+    /// The wait is over: stop the helper and return what it found.
+    pub fn stop(self) -> T {
+        self.done.store(true, Ordering::SeqCst);
+        self.helper.join().expect("the signalling thread panicked")
+    }
 }

@@ -30,17 +30,69 @@ pub struct ChildGuard {
     status: Option<ExitStatus>,
 }
 
+/// How [`ChildGuard::spawn_with`] starts a process: its three standard streams, and whether it
+/// leads a session of its own on a terminal. The default is [`ChildGuard::spawn`]'s: stdin
+/// `/dev/null`, stdout and stderr piped (take them with [`ChildGuard::take_stdout`] and
+/// [`ChildGuard::take_stderr`]), and a new process group.
+#[derive(Debug)]
+pub struct Setup {
+    stdin: Stdio,
+    stdout: Stdio,
+    stderr: Stdio,
+    terminal_session: bool,
+}
+
+impl Default for Setup {
+    fn default() -> Self {
+        Setup {
+            stdin: Stdio::null(),
+            stdout: Stdio::piped(),
+            stderr: Stdio::piped(),
+            terminal_session: false,
+        }
+    }
+}
+
+impl Setup {
+    /// The process's stdin.
+    pub fn stdin(mut self, stdin: impl Into<Stdio>) -> Setup {
+        self.stdin = stdin.into();
+        self
+    }
+
+    /// The process's stdout (e.g. a pipe the test filled, a terminal, `Stdio::null()`).
+    pub fn stdout(mut self, stdout: impl Into<Stdio>) -> Setup {
+        self.stdout = stdout.into();
+        self
+    }
+
+    /// The process's stderr.
+    pub fn stderr(mut self, stderr: impl Into<Stdio>) -> Setup {
+        self.stderr = stderr.into();
+        self
+    }
+
+    /// Instead of a new process group, a new session (`setsid`) whose controlling terminal is
+    /// the process's stdin, which must be a terminal: the process is then its terminal's
+    /// foreground process group, so a typed `^C` reaches it as SIGINT. The session leader also
+    /// leads its own process group, so the guard still kills exactly that group.
+    pub fn terminal_session(mut self) -> Setup {
+        self.terminal_session = true;
+        self
+    }
+}
+
 impl ChildGuard {
     /// Spawn `cmd` (called `what` in failure messages) in a new process group, with stdin
     /// closed (`/dev/null`) and stdout and stderr piped. Panics when it cannot be started.
     pub fn spawn(cmd: &mut Command, what: &str) -> ChildGuard {
-        Self::start(cmd.stdin(Stdio::null()), what)
+        Self::spawn_with(cmd, what, Setup::default())
     }
 
     /// [`spawn`](Self::spawn), with `input` written to the process's stdin by a thread, which
     /// then closes it.
     pub fn spawn_with_input(cmd: &mut Command, what: &str, input: &[u8]) -> ChildGuard {
-        let mut guard = Self::start(cmd.stdin(Stdio::piped()), what);
+        let mut guard = Self::spawn_with(cmd, what, Setup::default().stdin(Stdio::piped()));
         let mut stdin = guard.child.stdin.take().expect("stdin is piped");
         let input = input.to_vec();
         // A thread, so that a large input cannot deadlock against a full stdout pipe. A write
@@ -51,18 +103,49 @@ impl ChildGuard {
         guard
     }
 
-    fn start(cmd: &mut Command, what: &str) -> ChildGuard {
-        cmd.stdout(Stdio::piped())
-            .stderr(Stdio::piped())
-            .process_group(0);
-        let child = cmd.spawn().unwrap_or_else(|e| {
+    /// [`spawn`](Self::spawn) with the standard streams (and the session) `setup` chooses: for a
+    /// process whose stdout or stderr is a pipe the test fills or a terminal.
+    pub fn spawn_with(cmd: &mut Command, what: &str, setup: Setup) -> ChildGuard {
+        Self::try_spawn_with(cmd, what, setup).unwrap_or_else(|e| {
             panic!("cannot run {what} ({e}): these tests require it (CI installs it)\n{cmd:?}")
-        });
-        ChildGuard {
-            child,
+        })
+    }
+
+    /// [`spawn_with`](Self::spawn_with), returning the error when the program cannot be
+    /// started (for a caller that explains what is missing in its own words).
+    pub fn try_spawn_with(
+        cmd: &mut Command,
+        what: &str,
+        setup: Setup,
+    ) -> std::io::Result<ChildGuard> {
+        cmd.stdin(setup.stdin)
+            .stdout(setup.stdout)
+            .stderr(setup.stderr);
+        if setup.terminal_session {
+            // SAFETY: runs in the forked child before exec, after the standard streams are in
+            // place; setsid(2) and ioctl(TIOCSCTTY) are async-signal-safe and allocate nothing.
+            unsafe {
+                cmd.pre_exec(|| {
+                    if libc::setsid() < 0 || libc::ioctl(0, libc::TIOCSCTTY, 0) < 0 {
+                        return Err(std::io::Error::last_os_error());
+                    }
+                    Ok(())
+                });
+            }
+        } else {
+            cmd.process_group(0);
+        }
+        let spawned = cmd.spawn();
+        // `cmd` would otherwise keep `setup`'s fds (a pipe's write end, a terminal) open in this
+        // process for as long as the caller keeps it, and the reader would never see EOF.
+        cmd.stdin(Stdio::null())
+            .stdout(Stdio::null())
+            .stderr(Stdio::null());
+        Ok(ChildGuard {
+            child: spawned?,
             what: what.to_owned(),
             status: None,
-        }
+        })
     }
 
     /// The process's pid (also its process group id).
@@ -76,6 +159,12 @@ impl ChildGuard {
             .stdout
             .take()
             .expect("stdout is piped, taken once")
+    }
+
+    /// The read end of the process's stdout if it is piped and not taken yet, else `None` (the
+    /// process writes its stdout elsewhere: see [`Setup::stdout`]).
+    pub fn piped_stdout(&mut self) -> Option<ChildStdout> {
+        self.child.stdout.take()
     }
 
     /// The read end of the process's stderr; panics when taken twice.
@@ -112,6 +201,13 @@ impl ChildGuard {
         // only turns a hang into a failure.
         poll_until(deadline, || self.try_status().is_some());
         self.status
+    }
+
+    /// Wait (bounded by [`LIMIT`]) for the process to exit, and return its status; panics
+    /// when it is still running then (the guard then kills it).
+    pub fn wait_exit(&mut self) -> ExitStatus {
+        self.wait_until(Instant::now() + LIMIT)
+            .unwrap_or_else(|| panic!("{} did not exit within {LIMIT:?}", self.what))
     }
 
     /// Has the process been reaped (so that its pid may name another process by now)?
@@ -344,6 +440,19 @@ impl Lines {
             }
         });
         Lines { shared, cursor: 0 }
+    }
+
+    /// A stream the test does not read here (the process's stdout went to a pipe the test
+    /// holds, a terminal or `/dev/null`): no lines, and at EOF from the start.
+    pub fn absent() -> Lines {
+        let seen = Seen {
+            eof: true,
+            ..Seen::default()
+        };
+        Lines {
+            shared: Arc::new((Mutex::new(seen), Condvar::new())),
+            cursor: 0,
+        }
     }
 
     fn seen(&self) -> MutexGuard<'_, Seen> {

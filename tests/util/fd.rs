@@ -17,6 +17,14 @@ pub fn pipe() -> (OwnedFd, OwnedFd) {
     nix::unistd::pipe2(OFlag::O_CLOEXEC).expect("pipe2")
 }
 
+/// A pipe (both ends close-on-exec) whose buffer is shrunk to one page (4096 bytes), so that a
+/// few writes fill it: (read end, write end).
+pub fn one_page_pipe() -> (OwnedFd, OwnedFd) {
+    let (r, w) = pipe();
+    fcntl(&w, FcntlArg::F_SETPIPE_SZ(4096)).expect("F_SETPIPE_SZ");
+    (r, w)
+}
+
 /// A connected pair of Unix stream sockets.
 pub fn socketpair() -> (UnixStream, UnixStream) {
     UnixStream::pair().expect("socketpair")
@@ -38,6 +46,8 @@ pub fn wait_ready(fd: impl AsFd, events: PollFlags) {
         ready, 1,
         "the fd never became ready for {events:?} within {LIMIT:?}"
     );
+    let got = fds[0].revents().expect("revents");
+    assert!(got.intersects(events), "{got:?} lacks {events:?}");
 }
 
 /// The process's open fds and what they point to, from `/proc/self/fd`. The directory handle
@@ -104,27 +114,30 @@ pub fn is_nonblocking(fd: RawFd) -> bool {
     status_flags(fd).contains(OFlag::O_NONBLOCK)
 }
 
+/// A close-on-exec duplicate of `fd` at the lowest free number >= `min`.
+pub fn dup_at_least(fd: RawFd, min: RawFd) -> OwnedFd {
+    // SAFETY: fcntl(F_DUPFD_CLOEXEC) takes integers only and never closes anything: it makes a
+    // new fd, the lowest free one >= `min`, so unlike dup2 it cannot close an fd another thread
+    // just opened there. The new fd is owned by the returned OwnedFd alone; `fd` is only read.
+    let new = unsafe { libc::fcntl(fd, libc::F_DUPFD_CLOEXEC, min) };
+    assert!(
+        new >= min,
+        "fcntl(F_DUPFD_CLOEXEC): {}",
+        std::io::Error::last_os_error()
+    );
+    // SAFETY: fcntl just returned this new fd; nothing else owns it.
+    unsafe { OwnedFd::from_raw_fd(new) }
+}
+
 /// Move `fd` to the number `target`, which must not be open.
 pub fn move_fd(fd: OwnedFd, target: RawFd) -> OwnedFd {
-    // SAFETY: fcntl(F_DUPFD_CLOEXEC) takes integers only and never closes anything: it makes a
-    // new fd, the lowest free one >= `target`, so unlike dup2 it cannot close an fd another
-    // thread just opened at `target`. The new fd is owned by the returned OwnedFd alone, and
-    // `fd` stays valid (borrowed) during the call.
-    unsafe {
-        let new = libc::fcntl(fd.as_raw_fd(), libc::F_DUPFD_CLOEXEC, target);
-        assert!(
-            new >= 0,
-            "fcntl(F_DUPFD_CLOEXEC): {}",
-            std::io::Error::last_os_error()
-        );
-        let new = OwnedFd::from_raw_fd(new);
-        assert_eq!(
-            new.as_raw_fd(),
-            target,
-            "fd {target} is already open; the fixed fd layout needs it free"
-        );
-        new
-    }
+    let new = dup_at_least(fd.as_raw_fd(), target);
+    assert_eq!(
+        new.as_raw_fd(),
+        target,
+        "fd {target} is already open; the fixed fd layout needs it free"
+    );
+    new
 }
 
 /// Clear `FD_CLOEXEC` on `fds` in the child between fork and exec, so that it inherits them

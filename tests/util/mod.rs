@@ -3,8 +3,10 @@
 //! file adds itself; it should not need a helper of its own.
 //!
 //! - [`child`]: the guard for every spawned process (killed with its process group, by id, and
-//!   reaped on drop; every wait bounded), the line reader for a live process's output, and the
-//!   one protocol for re-running a single test of the current binary in a child process.
+//!   reaped on drop; every wait bounded; its standard streams, or a terminal session, chosen
+//!   with [`child::Setup`] where a test needs them), the line reader for a live process's
+//!   output, and the one protocol for re-running a single test of the current binary in a
+//!   child process.
 //! - [`python`]: `python3`, the CPython these tests compare with, and the one place where an
 //!   older 3.11 patch release's wording is mapped to the reference's.
 //! - [`strace`]: run a program under `strace` and parse the trace: one parser for every trace.
@@ -14,7 +16,7 @@
 //! - [`server`]: a live `pyselect-server` (built on [`child`]) and the clients tests throw at it.
 //! - [`client`]: the `pyselect-client` binary and small in-test servers for it.
 //! - [`alarm`]: a counting SIGALRM handler and a thread that signals a thread blocked in a
-//!   syscall (the EINTR tests).
+//!   syscall ([`alarm::Signaller`], for the EINTR tests).
 //! - [`sock`], [`fd`], [`proc`]: loopback sockets, descriptors, and `/proc` views of a thread or
 //!   process (the syscall it waits in).
 //! - [`pyref`]: the `select` call-list protocol shared by a re-executed Rust child and
@@ -63,6 +65,11 @@ pub const LIMIT: Duration = Duration::from_secs(LIMIT_WHOLE_SECS);
 pub const LIMIT_SECS: f64 = LIMIT_WHOLE_SECS as f64;
 
 const LIMIT_WHOLE_SECS: u64 = 60;
+
+/// The hang bound of a `make` run, which includes a release build (the first one from nothing
+/// takes minutes on a loaded 2-core machine): longer than [`LIMIT`] for that reason only, and
+/// like it only turning a hang into a failure.
+pub const MAKE_LIMIT: Duration = Duration::from_secs(900);
 
 /// The server binary Cargo built for these tests. (Cargo names it to test and bench targets
 /// only; `examples/compare.rs`, which shares this tree for its strace runner and parser, gets

@@ -26,7 +26,7 @@ use std::time::Instant;
 use nix::sys::resource::{getrlimit, setrlimit, Resource};
 use nix::sys::signal::Signal;
 
-use super::child::{ChildGuard, Lines};
+use super::child::{ChildGuard, Lines, Setup};
 use super::proc::parse_syscall;
 use super::{poll_until, wait_until, CLIENT, LIMIT, SERVER};
 
@@ -277,7 +277,22 @@ impl ServerProcess {
     /// Any command that runs the server (for wrappers like `strace`), once it is listening.
     /// Panics, showing everything the process printed, if it exits or stays silent instead.
     pub fn start_command(cmd: Command) -> ServerProcess {
-        let mut server = ServerProcess::spawn(cmd);
+        ServerProcess::start_command_with(cmd, Setup::default())
+    }
+
+    /// `pyselect-server ARGS` with the standard streams `setup` chooses (a stdout the test
+    /// fills, or a terminal), once it is listening. Its stderr must stay piped: the listening
+    /// line is read there. A stdout that is not piped has no lines here ([`Lines::absent`]).
+    pub fn start_with(args: &[&str], setup: Setup) -> ServerProcess {
+        let mut cmd = Command::new(SERVER);
+        cmd.args(args);
+        ServerProcess::start_command_with(cmd, setup)
+    }
+
+    /// [`start_command`](Self::start_command) with the standard streams `setup` chooses (see
+    /// [`start_with`](Self::start_with)).
+    pub fn start_command_with(cmd: Command, setup: Setup) -> ServerProcess {
+        let mut server = ServerProcess::spawn(cmd, setup);
         let deadline = Instant::now() + LIMIT;
         server.listening = loop {
             match server.stderr.next(deadline) {
@@ -297,11 +312,11 @@ impl ServerProcess {
         server
     }
 
-    /// Spawn `cmd` with its output piped to reader threads; `listening` is left empty.
-    fn spawn(mut cmd: Command) -> ServerProcess {
+    /// Spawn `cmd` with its piped output read by reader threads; `listening` is left empty.
+    fn spawn(mut cmd: Command, setup: Setup) -> ServerProcess {
         let what = format!("{cmd:?}");
-        let mut child = ChildGuard::spawn(&mut cmd, &what);
-        let stdout = Lines::read(child.take_stdout());
+        let mut child = ChildGuard::spawn_with(&mut cmd, &what, setup);
+        let stdout = child.piped_stdout().map_or_else(Lines::absent, Lines::read);
         let stderr = Lines::read(child.take_stderr());
         ServerProcess {
             child,
@@ -496,7 +511,7 @@ impl ServerProcess {
 /// Run `cmd` to its end (for runs that exit on their own: usage errors, startup errors,
 /// `--help`, a load client). Killed and failed if still running after [`LIMIT`].
 pub fn run_command_to_exit(cmd: Command) -> Finished {
-    let mut process = ServerProcess::spawn(cmd);
+    let mut process = ServerProcess::spawn(cmd, Setup::default());
     let status = process.wait_exit();
     Finished {
         status,

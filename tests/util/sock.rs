@@ -3,7 +3,7 @@
 
 use std::net::SocketAddr;
 
-use pyselect::{select, Family, Socket, Type};
+use pyselect::{select, Error, Family, Socket, Type};
 
 use super::LIMIT_SECS;
 
@@ -76,4 +76,13 @@ pub fn recv_exact(sock: &Socket, n: usize) -> Vec<u8> {
         got.extend_from_slice(&chunk);
     }
     got
+}
+
+/// The errno of a call that must fail with an OS error (`Error::Os`, Python's `OSError`);
+/// panics on success or on any other error.
+pub fn os_errno<T: std::fmt::Debug>(r: pyselect::Result<T>) -> i32 {
+    match r {
+        Err(Error::Os(e)) => e.raw_os_error().expect("an OS error carries its errno"),
+        other => panic!("expected Error::Os, got {other:?}"),
+    }
 }

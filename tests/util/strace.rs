@@ -18,7 +18,7 @@ use std::time::Instant;
 use nix::sys::signal::{kill, Signal};
 use nix::unistd::Pid;
 
-use super::child::{wrap, ChildGuard, Lines, Output};
+use super::child::{wrap, ChildGuard, Lines, Output, Setup};
 use super::fd::pass_fds;
 use super::proc::{children_of, parse_syscall};
 use super::server::listed_ports;
@@ -38,25 +38,25 @@ pub fn require_strace() {
 /// Whether `strace` runs here (installed, and ptrace allowed); if not, a sentence saying what
 /// is missing.
 pub fn strace_works() -> Result<(), String> {
-    let out = Command::new("strace")
-        .args([
-            "-f",
-            "-qq",
-            "-e",
-            "trace=none",
-            "-o",
-            "/dev/null",
-            "--",
-            "true",
-        ])
-        .stdin(std::process::Stdio::null())
-        .output()
+    let mut cmd = Command::new("strace");
+    cmd.args([
+        "-f",
+        "-qq",
+        "-e",
+        "trace=none",
+        "-o",
+        "/dev/null",
+        "--",
+        "true",
+    ]);
+    let out = ChildGuard::try_spawn_with(&mut cmd, "strace", Setup::default())
         .map_err(|e| {
             format!(
                 "cannot run `strace` ({e}): comparing syscalls needs strace on PATH \
                  (install it with `make deps`)"
             )
-        })?;
+        })?
+        .output_raw(LIMIT);
     if !out.status.success() {
         return Err(format!(
             "`strace` cannot trace here (in a container, ptrace must be allowed): {}",
@@ -362,6 +362,61 @@ impl Line {
         let (_, _, ret) = self.split()?;
         ret.split_whitespace().next()?.parse().ok()
     }
+
+    /// A `write(FD, "TEXT", N) = R` line: the fd, the bytes written (strace's escapes decoded,
+    /// see [`unquote`]) and the result; `None` for any other line.
+    pub fn write(&self) -> Option<(i32, Vec<u8>, i64)> {
+        if self.name() != "write" {
+            return None;
+        }
+        let (_, args, _) = self.split()?;
+        let (fd, rest) = args.split_once(", ")?;
+        let (quoted, _count) = rest.rsplit_once(", ")?;
+        Some((fd.trim().parse().ok()?, unquote(quoted)?, self.ret()?))
+    }
+}
+
+/// The bytes of a string argument as strace prints it: `"hi\n"`, with C escapes, `\xHH` and
+/// octal `\NNN` for other bytes. `None` unless `arg` is exactly one quoted string.
+pub fn unquote(arg: &str) -> Option<Vec<u8>> {
+    let mut chars = arg.strip_prefix('"')?.bytes();
+    let mut text = Vec::new();
+    loop {
+        match chars.next()? {
+            b'"' => break,
+            b'\\' => match chars.next()? {
+                b'n' => text.push(b'\n'),
+                b't' => text.push(b'\t'),
+                b'r' => text.push(b'\r'),
+                b'v' => text.push(0x0b),
+                b'f' => text.push(0x0c),
+                b'"' => text.push(b'"'),
+                b'\\' => text.push(b'\\'),
+                b'x' => {
+                    let hex = [chars.next()?, chars.next()?];
+                    text.push(u8::from_str_radix(std::str::from_utf8(&hex).ok()?, 16).ok()?);
+                }
+                d @ b'0'..=b'7' => {
+                    // Octal: up to three digits.
+                    let mut v = u32::from(d - b'0');
+                    let mut it = chars.clone();
+                    for _ in 0..2 {
+                        match it.next() {
+                            Some(d @ b'0'..=b'7') => {
+                                v = v * 8 + u32::from(d - b'0');
+                                chars.next();
+                            }
+                            _ => break,
+                        }
+                    }
+                    text.push(v as u8);
+                }
+                _ => return None,
+            },
+            b => text.push(b),
+        }
+    }
+    chars.next().is_none().then_some(text)
 }
 
 /// A parsed trace file.
