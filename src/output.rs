@@ -200,12 +200,17 @@ impl LineQueue {
     /// Flush, waiting with `poll()` for room for at most `limit` in all (for the exit).
     /// Lines still queued afterwards are counted as dropped.
     pub fn flush_within(&mut self, limit: Duration) {
-        let deadline = Instant::now() + limit;
+        // A limit beyond what `Instant` represents (`Duration::MAX`) is no deadline at all.
+        let deadline = Instant::now().checked_add(limit);
         while !self.flush() {
-            let left = deadline.saturating_duration_since(Instant::now());
-            if left.is_zero()
-                || sys::poll_one(self.fd, libc::POLLOUT, timeout::poll_ms(left)).is_err()
-            {
+            let ms = match deadline {
+                None => -1,
+                Some(at) => match at.checked_duration_since(Instant::now()) {
+                    Some(left) if !left.is_zero() => timeout::poll_ms(left),
+                    _ => break,
+                },
+            };
+            if sys::poll_one(self.fd, libc::POLLOUT, ms).is_err() {
                 break;
             }
         }
