@@ -576,16 +576,18 @@ pub(crate) fn epoll_ctl(epfd: RawFd, op: i32, fd: RawFd, events: u32) -> io::Res
     cvt(unsafe { libc::epoll_ctl(epfd, op, fd, &mut event) }).map(drop)
 }
 
-/// `epoll_wait(epfd, buf, maxevents, timeout_ms)` into the spare capacity of `buf`, which
-/// must be empty and hold room for `maxevents` events. On success `buf` holds the events the
-/// kernel wrote, in its order.
+/// `epoll_wait(epfd, buf, maxevents, timeout_ms)` into `buf`, emptied first, whose capacity
+/// bounds `maxevents`. On success `buf` holds the events the kernel wrote, in its order; on
+/// failure it is empty.
 pub(crate) fn epoll_wait(
     epfd: RawFd,
     buf: &mut Vec<libc::epoll_event>,
     maxevents: i32,
     timeout_ms: i32,
 ) -> io::Result<usize> {
-    debug_assert!(buf.is_empty());
+    // The events are written from index 0: whatever `buf` held goes (epoll_event is `Copy`,
+    // so this only resets the length), and `set_len(n)` below then covers only them.
+    buf.clear();
     let spare = buf.spare_capacity_mut();
     // Never let the kernel write past the allocation, whatever the caller passed.
     let max = maxevents.min(i32::try_from(spare.len()).unwrap_or(i32::MAX));
@@ -593,7 +595,8 @@ pub(crate) fn epoll_wait(
     // above), and the kernel writes at most `max` of them (a `max` below 1 is its EINVAL).
     let n = cvt(unsafe { libc::epoll_wait(epfd, spare.as_mut_ptr().cast(), max, timeout_ms) })?
         as usize;
-    // SAFETY: on success the kernel initialised the first `n` events (n <= max <= capacity).
+    // SAFETY: `buf` was emptied above, so `spare` began at index 0; on success the kernel
+    // initialised the first `n` of its events (n <= max <= capacity), exactly `buf[..n]`.
     unsafe { buf.set_len(n) };
     Ok(n)
 }
