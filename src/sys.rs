@@ -488,26 +488,25 @@ pub(crate) fn write(fd: RawFd, buf: &[u8]) -> io::Result<usize> {
     Ok(n as usize)
 }
 
-/// `sigaction(sig, {handler, flags: 0, mask: empty}, &old)` (`rt_sigaction` in strace): install
-/// `handler` for `sig` without `SA_RESTART` (so blocking calls see `EINTR`), returning the
-/// previous disposition.
+/// `sigaction(sig, {record, flags: 0, mask: empty}, &old)` (`rt_sigaction` in strace): install
+/// the crate's one handler, [`crate::signals::record`], for `sig` without `SA_RESTART` (so
+/// blocking calls see `EINTR`), returning the previous disposition.
 ///
-/// `handler` runs inside a signal handler, so it must be async-signal-safe. The one caller,
-/// `signals::notify`, passes `signals::record`, which only stores the number in an atomic.
+/// The handler is fixed here rather than passed in, so that the soundness argument below
+/// depends on one named function, not on every caller's choice.
 ///
 #[doc = man!(sigaction(2))]
 pub(crate) fn install_handler(
     sig: nix::sys::signal::Signal,
-    handler: extern "C" fn(libc::c_int),
 ) -> io::Result<nix::sys::signal::SigAction> {
     use nix::sys::signal::{SaFlags, SigAction, SigHandler, SigSet};
     let action = SigAction::new(
-        SigHandler::Handler(handler),
+        SigHandler::Handler(crate::signals::record),
         SaFlags::empty(),
         SigSet::empty(),
     );
-    // SAFETY: the handler is async-signal-safe (the contract above, kept by the one caller:
-    // `signals::record` only stores to an atomic).
+    // SAFETY: the handler installed is `signals::record`, whose whole body is one store to an
+    // `AtomicI32`: async-signal-safe, and it touches no state a signal could find half-updated.
     unsafe { nix::sys::signal::sigaction(sig, &action) }.map_err(io::Error::from)
 }
 
