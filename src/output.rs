@@ -11,11 +11,12 @@
 
 use std::io;
 use std::os::fd::RawFd;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use crate::error::Error;
 use crate::fileno::FileNo;
-use crate::{signals, sys, timeout};
+use crate::timeout::{self, Deadline};
+use crate::{signals, sys};
 
 /// Write `line` and a newline to stdout with one `write(2)`, as it happens (no buffering).
 /// A closed stdout (`EPIPE`) is reported, never fatal. Blocks while a reader is slow, unless a
@@ -200,15 +201,13 @@ impl LineQueue {
     /// Flush, waiting with `poll()` for room for at most `limit` in all (for the exit).
     /// Lines still queued afterwards are counted as dropped.
     pub fn flush_within(&mut self, limit: Duration) {
-        // A limit beyond what `Instant` represents (`Duration::MAX`) is no deadline at all.
-        let deadline = Instant::now().checked_add(limit);
+        // A limit beyond what `Instant` represents (`Duration::MAX`) never runs out: each
+        // wait is then the longest `poll()` takes.
+        let deadline = Deadline::start(limit);
         while !self.flush() {
-            let ms = match deadline {
-                None => -1,
-                Some(at) => match at.checked_duration_since(Instant::now()) {
-                    Some(left) if !left.is_zero() => timeout::poll_ms(left),
-                    _ => break,
-                },
+            let ms = match deadline.left() {
+                Some(left) if !left.is_zero() => timeout::poll_ms(left),
+                _ => break,
             };
             if sys::poll_one(self.fd, libc::POLLOUT, ms).is_err() {
                 break;
