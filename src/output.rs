@@ -88,7 +88,7 @@ pub enum Detached {
 pub struct LineQueue {
     fd: RawFd,
     /// Bytes not yet written: `buf[head..]`, whole lines except that the first may have
-    /// been written in part.
+    /// been written in part. Empty, with `head` 0, whenever nothing is pending.
     buf: Vec<u8>,
     head: usize,
     limit: usize,
@@ -138,12 +138,9 @@ impl LineQueue {
         bytes.push(b'\n');
         match self.write_some(&bytes) {
             Some(n) if n == bytes.len() => {}
-            Some(n) => {
-                // The rest of a line partly written must follow, whatever the limit.
-                self.buf.clear();
-                self.head = 0;
-                self.buf.extend_from_slice(&bytes[n..]);
-            }
+            // The rest of a line partly written must follow, whatever the limit. Nothing was
+            // pending, so the queue is empty (`flush` and `drop_pending` leave it so).
+            Some(n) => self.buf.extend_from_slice(&bytes[n..]),
             None => self.dropped += 1,
         }
     }
@@ -186,16 +183,20 @@ impl LineQueue {
             match self.write_some(&self.buf[self.head..]) {
                 Some(0) => return false,
                 Some(n) => self.head += n,
-                None => {
-                    let lines = self.buf[self.head..].iter().filter(|&&b| b == b'\n');
-                    self.dropped += lines.count() as u64;
-                    self.head = self.buf.len();
-                }
+                None => self.drop_pending(),
             }
         }
         self.buf.clear();
         self.head = 0;
         true
+    }
+
+    /// Count the lines still queued as dropped and empty the queue.
+    fn drop_pending(&mut self) {
+        let lines = self.buf[self.head..].iter().filter(|&&b| b == b'\n');
+        self.dropped += lines.count() as u64;
+        self.buf.clear();
+        self.head = 0;
     }
 
     /// Flush, waiting with `poll()` for room for at most `limit` in all (for the exit).
@@ -213,12 +214,7 @@ impl LineQueue {
                 break;
             }
         }
-        if self.pending() {
-            let lines = self.buf[self.head..].iter().filter(|&&b| b == b'\n');
-            self.dropped += lines.count() as u64;
-            self.buf.clear();
-            self.head = 0;
-        }
+        self.drop_pending();
     }
 
     /// Are bytes waiting for the fd to become writable? (Then put it in `select()`'s wlist.)
