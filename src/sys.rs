@@ -356,6 +356,8 @@ fn recvfrom_uninit(fd: RawFd, buf: &mut [MaybeUninit<u8>], flags: i32) -> io::Re
 }
 
 /// [`recvfrom_uninit`] into a caller's initialised buffer (Python's `recv_into`).
+///
+#[doc = man!(recvfrom(2))]
 pub(crate) fn recvfrom(fd: RawFd, buf: &mut [u8], flags: i32) -> io::Result<usize> {
     // SAFETY: the same `buf.len()` bytes, exclusively borrowed, viewed as `MaybeUninit<u8>`
     // (same layout as `u8`); the view goes only to `recvfrom_uninit`, whose kernel call writes
@@ -369,6 +371,8 @@ pub(crate) fn recvfrom(fd: RawFd, buf: &mut [u8], flags: i32) -> io::Result<usiz
 /// [`recvfrom_uninit`] into a new buffer of capacity `n`, as CPython does: the buffer is
 /// allocated but not zeroed, so a large `n` costs only what arrives, and an `n` that cannot be
 /// allocated is `ENOMEM` (Python's `MemoryError`), not an abort.
+///
+#[doc = man!(recvfrom(2))]
 pub(crate) fn recvfrom_vec(fd: RawFd, n: usize, flags: i32) -> io::Result<Vec<u8>> {
     let mut buf: Vec<u8> = Vec::new();
     buf.try_reserve_exact(n)
@@ -548,6 +552,8 @@ pub(crate) fn strerror(errno: i32) -> String {
 
 /// `poll(fds, nfds, timeout_ms)` on the whole slice. Returns how many entries have a non-zero
 /// `revents`; the kernel writes `revents` of every entry.
+///
+#[doc = man!(poll(2))]
 pub(crate) fn poll(fds: &mut [libc::pollfd], timeout_ms: i32) -> io::Result<usize> {
     // SAFETY: `fds` is a live, writable slice of `fds.len()` pollfds and exactly that length is
     // passed as nfds, so the kernel reads and writes only inside it (for an empty slice nothing
@@ -557,6 +563,8 @@ pub(crate) fn poll(fds: &mut [libc::pollfd], timeout_ms: i32) -> io::Result<usiz
 }
 
 /// `epoll_create1(flags)`: a new epoll instance, owned.
+///
+#[doc = man!(epoll_create1(2))]
 pub(crate) fn epoll_create1(flags: i32) -> io::Result<OwnedFd> {
     // SAFETY: epoll_create1(2) takes only an integer and returns a new fd or -1.
     cvt(unsafe { libc::epoll_create1(flags) }).map(owned)
@@ -565,6 +573,8 @@ pub(crate) fn epoll_create1(flags: i32) -> io::Result<OwnedFd> {
 /// `epoll_ctl(epfd, op, fd, &{events, data.u64 = fd})`. The event pointer is never NULL, not
 /// even for `EPOLL_CTL_DEL` (which ignores it), as in CPython; the `data` field holds the fd
 /// with its upper 32 bits zero.
+///
+#[doc = man!(epoll_ctl(2))]
 pub(crate) fn epoll_ctl(epfd: RawFd, op: i32, fd: RawFd, events: u32) -> io::Result<()> {
     let mut event = libc::epoll_event {
         events,
@@ -578,6 +588,8 @@ pub(crate) fn epoll_ctl(epfd: RawFd, op: i32, fd: RawFd, events: u32) -> io::Res
 /// `epoll_wait(epfd, buf, maxevents, timeout_ms)` into `buf`, emptied first, whose capacity
 /// bounds `maxevents`. On success `buf` holds the events the kernel wrote, in its order; on
 /// failure it is empty.
+///
+#[doc = man!(epoll_wait(2))]
 pub(crate) fn epoll_wait(
     epfd: RawFd,
     buf: &mut Vec<libc::epoll_event>,
@@ -605,6 +617,8 @@ pub(crate) fn epoll_wait(
 // ---------------------------------------------------------------------------------------------
 
 /// `fstat(fd)`'s file type bits (`st_mode & S_IFMT`): `S_IFIFO`, `S_IFSOCK`, `S_IFCHR`, ...
+///
+#[doc = man!(fstat(2))]
 pub(crate) fn file_type(fd: RawFd) -> io::Result<libc::mode_t> {
     let mut st = MaybeUninit::<libc::stat>::uninit();
     // SAFETY: fstat(2) writes one whole `struct stat` through the pointer, which is live and
@@ -617,6 +631,8 @@ pub(crate) fn file_type(fd: RawFd) -> io::Result<libc::mode_t> {
 
 /// `open("/proc/self/fd/N", O_WRONLY | O_NONBLOCK | O_CLOEXEC)`: for a pipe, a new open file
 /// description of the same pipe, whose flags are this process's alone.
+///
+#[doc = man!(open(2))]
 pub(crate) fn reopen_write_nonblocking(fd: RawFd) -> io::Result<OwnedFd> {
     let path = std::ffi::CString::new(format!("/proc/self/fd/{fd}"))
         .map_err(|_| io::Error::from_raw_os_error(libc::EINVAL))?;
@@ -626,6 +642,8 @@ pub(crate) fn reopen_write_nonblocking(fd: RawFd) -> io::Result<OwnedFd> {
 }
 
 /// `dup2(from, to)`: `to` then names `from`'s open file description (without `FD_CLOEXEC`).
+///
+#[doc = man!(dup2(2))]
 pub(crate) fn dup2(from: &OwnedFd, to: RawFd) -> io::Result<()> {
     use std::os::fd::AsRawFd;
     // SAFETY: dup2(2) takes two integers; `from` is open (it is owned), and replacing `to` is
@@ -635,6 +653,8 @@ pub(crate) fn dup2(from: &OwnedFd, to: RawFd) -> io::Result<()> {
 
 /// `fcntl(fd, F_SETFL, flags | O_NONBLOCK)` after `F_GETFL`. This changes the open file
 /// description, which every process sharing it sees.
+///
+#[doc = man!(fcntl(2))]
 pub(crate) fn set_status_nonblocking(fd: RawFd) -> io::Result<()> {
     // SAFETY: F_GETFL takes no argument and returns the status flags or -1.
     let flags = cvt(unsafe { libc::fcntl(fd, libc::F_GETFL) })?;
