@@ -11,11 +11,12 @@
 
 use std::io;
 use std::os::fd::RawFd;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use crate::error::Error;
 use crate::fileno::FileNo;
-use crate::{signals, sys, timeout};
+use crate::timeout::{self, Deadline};
+use crate::{signals, sys};
 
 /// Write `line` and a newline to stdout with one `write(2)`, as it happens (no buffering).
 /// A closed stdout (`EPIPE`) is reported, never fatal. Blocks while a reader is slow, unless a
@@ -87,7 +88,7 @@ pub enum Detached {
 pub struct LineQueue {
     fd: RawFd,
     /// Bytes not yet written: `buf[head..]`, whole lines except that the first may have
-    /// been written in part.
+    /// been written in part. Empty, with `head` 0, whenever nothing is pending.
     buf: Vec<u8>,
     head: usize,
     limit: usize,
@@ -137,12 +138,9 @@ impl LineQueue {
         bytes.push(b'\n');
         match self.write_some(&bytes) {
             Some(n) if n == bytes.len() => {}
-            Some(n) => {
-                // The rest of a line partly written must follow, whatever the limit.
-                self.buf.clear();
-                self.head = 0;
-                self.buf.extend_from_slice(&bytes[n..]);
-            }
+            // The rest of a line partly written must follow, whatever the limit. Nothing was
+            // pending, so the queue is empty (`flush` and `drop_pending` leave it so).
+            Some(n) => self.buf.extend_from_slice(&bytes[n..]),
             None => self.dropped += 1,
         }
     }
@@ -185,11 +183,7 @@ impl LineQueue {
             match self.write_some(&self.buf[self.head..]) {
                 Some(0) => return false,
                 Some(n) => self.head += n,
-                None => {
-                    let lines = self.buf[self.head..].iter().filter(|&&b| b == b'\n');
-                    self.dropped += lines.count() as u64;
-                    self.head = self.buf.len();
-                }
+                None => self.drop_pending(),
             }
         }
         self.buf.clear();
@@ -197,24 +191,30 @@ impl LineQueue {
         true
     }
 
+    /// Count the lines still queued as dropped and empty the queue.
+    fn drop_pending(&mut self) {
+        let lines = self.buf[self.head..].iter().filter(|&&b| b == b'\n');
+        self.dropped += lines.count() as u64;
+        self.buf.clear();
+        self.head = 0;
+    }
+
     /// Flush, waiting with `poll()` for room for at most `limit` in all (for the exit).
     /// Lines still queued afterwards are counted as dropped.
     pub fn flush_within(&mut self, limit: Duration) {
-        let deadline = Instant::now() + limit;
+        // A limit beyond what `Instant` represents (`Duration::MAX`) never runs out: each
+        // wait is then the longest `poll()` takes.
+        let deadline = Deadline::start(limit);
         while !self.flush() {
-            let left = deadline.saturating_duration_since(Instant::now());
-            if left.is_zero()
-                || sys::poll_one(self.fd, libc::POLLOUT, timeout::poll_ms(left)).is_err()
-            {
+            let ms = match deadline.left() {
+                Some(left) if !left.is_zero() => timeout::poll_ms(left),
+                _ => break,
+            };
+            if sys::poll_one(self.fd, libc::POLLOUT, ms).is_err() {
                 break;
             }
         }
-        if self.pending() {
-            let lines = self.buf[self.head..].iter().filter(|&&b| b == b'\n');
-            self.dropped += lines.count() as u64;
-            self.buf.clear();
-            self.head = 0;
-        }
+        self.drop_pending();
     }
 
     /// Are bytes waiting for the fd to become writable? (Then put it in `select()`'s wlist.)

@@ -1,12 +1,12 @@
 //! [`select()`]: Python's `select.select(rlist, wlist, xlist, timeout)` on POSIX `select(2)`.
 
 use std::os::fd::RawFd;
-use std::time::Instant;
 
 use crate::error::{Error, Result};
 use crate::fdset::{FdSet, FD_SETSIZE};
 use crate::fileno::FileNo;
-use crate::{signals, sys, timeout};
+use crate::timeout::{self, Deadline};
+use crate::{signals, sys};
 
 mod entries;
 use entries::Entries;
@@ -108,14 +108,9 @@ where
     if let Some(sig) = signals::take_pending() {
         return Err(Error::Interrupted(sig));
     }
-    // CPython reads the monotonic clock here, just before the first syscall.
-    let deadline = match wait {
-        None => Deadline::Never,
-        Some((_, ns)) if ns.is_zero() => Deadline::Now,
-        Some((_, ns)) => Instant::now()
-            .checked_add(ns)
-            .map_or(Deadline::Unrepresentable, Deadline::At),
-    };
+    // CPython reads the monotonic clock here, just before the first syscall (a zero timeout
+    // reads none: its deadline is `Now`).
+    let deadline = wait.map(|(_, ns)| Deadline::start(ns));
     let mut tv = wait.map(|(tv, _)| tv);
     loop {
         // On failure Linux's select(2) leaves the sets as they were (select(2): "the file
@@ -135,13 +130,11 @@ where
                 if let Some(sig) = signals::take_pending() {
                     return Err(Error::Interrupted(sig));
                 }
-                let left = match deadline {
-                    Deadline::Never => continue,
-                    Deadline::Unrepresentable => wait.map(|(_, ns)| ns),
-                    Deadline::Now => None,
-                    Deadline::At(at) => at.checked_duration_since(Instant::now()),
+                // No timeout: retry with NULL.
+                let Some(deadline) = deadline else {
+                    continue;
                 };
-                match left {
+                match deadline.left() {
                     // The deadline has passed: three empty lists, no further syscall.
                     None => return Ok((Vec::new(), Vec::new(), Vec::new())),
                     Some(left) => tv = Some(timeout::remaining_timeval(left)),
@@ -263,19 +256,6 @@ fn admit<T: FileNo>(set: &mut FdSet, item: &T, count: usize) -> Result<RawFd> {
         return Err(Error::too_many_fds());
     }
     Ok(fd)
-}
-
-/// When a `select()` that `EINTR` interrupted must give up.
-#[derive(Clone, Copy)]
-enum Deadline {
-    /// No timeout: retry with NULL.
-    Never,
-    /// A zero timeout (a poll): the deadline has passed as soon as it is looked at.
-    Now,
-    /// Retry with what is left until then.
-    At(Instant),
-    /// Beyond what `Instant` can represent: retry with the original timeout.
-    Unrepresentable,
 }
 
 /// One wait, with the chosen syscall.

@@ -47,8 +47,9 @@ use crate::sys;
 static PENDING: AtomicI32 = AtomicI32::new(0);
 
 /// The signal handler: it records the signal number and returns. A store to an atomic is
-/// async-signal-safe, which is what makes installing it sound (see `sys::install_handler`).
-extern "C" fn record(sig: libc::c_int) {
+/// async-signal-safe, which is what makes installing it sound: `sys::install_handler` installs
+/// this function and no other, so keep its body to that one store.
+pub(crate) extern "C" fn record(sig: libc::c_int) {
     PENDING.store(sig, Ordering::SeqCst);
 }
 
@@ -82,7 +83,7 @@ pub fn notify(signals: &[Signal]) -> Result<Guard> {
     };
     for &sig in signals {
         // On error the guard drops here and restores what was installed so far.
-        let old = sys::install_handler(sig, record).map_err(Error::Os)?;
+        let old = sys::install_handler(sig).map_err(Error::Os)?;
         guard.previous.push((sig, old));
     }
     Ok(guard)

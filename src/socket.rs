@@ -5,12 +5,13 @@ use std::fmt;
 use std::io;
 use std::net::{Shutdown, SocketAddr};
 use std::os::fd::{AsRawFd, OwnedFd, RawFd};
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use crate::addr::{Family, ToAddress, Type};
 use crate::error::{Error, Result};
 use crate::fileno::FileNo;
-use crate::{signals, sys, timeout};
+use crate::timeout::{self, Deadline};
+use crate::{signals, sys};
 
 /// A socket, shaped after Python's `socket.socket`.
 ///
@@ -197,7 +198,8 @@ impl Socket {
     pub fn sendall(&self, mut data: &[u8]) -> Result<()> {
         let deadline = self.deadline();
         while !data.is_empty() {
-            if deadline.is_some_and(|d| d <= Instant::now()) {
+            // As CPython's sendall: give up once the interval left is <= 0.
+            if deadline.is_some_and(|d| d.left().is_none_or(|left| left.is_zero())) {
                 return Err(Error::Timeout);
             }
             let n = self.call_within(true, deadline, |fd| {
@@ -243,10 +245,10 @@ impl Socket {
 
     /// When a blocking-style call started now must give up: `None` without a (positive)
     /// timeout.
-    fn deadline(&self) -> Option<Instant> {
+    fn deadline(&self) -> Option<Deadline> {
         self.timeout_ns
             .filter(|&ns| ns > 0)
-            .map(|ns| Instant::now() + Duration::from_nanos(ns as u64))
+            .map(|ns| Deadline::start(Duration::from_nanos(ns as u64)))
     }
 
     /// `setsockopt(fd, level, name, &value, sizeof(int))`.
@@ -300,7 +302,7 @@ impl Socket {
     }
 
     /// Wait with `poll()` until the socket is ready for `events`, at most until `deadline`.
-    fn wait_for(&self, events: i16, deadline: Option<Instant>) -> Result<()> {
+    fn wait_for(&self, events: i16, deadline: Option<Deadline>) -> Result<()> {
         // A closed socket is "ready", as in CPython: the syscall then fails with EBADF at
         // once instead of poll() ignoring fd -1 until the timeout runs out.
         if self.fd.is_none() {
@@ -309,7 +311,7 @@ impl Socket {
         loop {
             let ms = match deadline {
                 None => -1,
-                Some(d) => match d.checked_duration_since(Instant::now()) {
+                Some(d) => match d.left() {
                     Some(left) => timeout::poll_ms(left),
                     None => return Err(Error::Timeout),
                 },
@@ -333,7 +335,7 @@ impl Socket {
     fn call_within<R>(
         &self,
         writing: bool,
-        deadline: Option<Instant>,
+        deadline: Option<Deadline>,
         mut f: impl FnMut(RawFd) -> io::Result<R>,
     ) -> Result<R> {
         let events = if writing { libc::POLLOUT } else { libc::POLLIN };

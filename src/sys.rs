@@ -356,6 +356,8 @@ fn recvfrom_uninit(fd: RawFd, buf: &mut [MaybeUninit<u8>], flags: i32) -> io::Re
 }
 
 /// [`recvfrom_uninit`] into a caller's initialised buffer (Python's `recv_into`).
+///
+#[doc = man!(recvfrom(2))]
 pub(crate) fn recvfrom(fd: RawFd, buf: &mut [u8], flags: i32) -> io::Result<usize> {
     // SAFETY: the same `buf.len()` bytes, exclusively borrowed, viewed as `MaybeUninit<u8>`
     // (same layout as `u8`); the view goes only to `recvfrom_uninit`, whose kernel call writes
@@ -369,6 +371,8 @@ pub(crate) fn recvfrom(fd: RawFd, buf: &mut [u8], flags: i32) -> io::Result<usiz
 /// [`recvfrom_uninit`] into a new buffer of capacity `n`, as CPython does: the buffer is
 /// allocated but not zeroed, so a large `n` costs only what arrives, and an `n` that cannot be
 /// allocated is `ENOMEM` (Python's `MemoryError`), not an abort.
+///
+#[doc = man!(recvfrom(2))]
 pub(crate) fn recvfrom_vec(fd: RawFd, n: usize, flags: i32) -> io::Result<Vec<u8>> {
     let mut buf: Vec<u8> = Vec::new();
     buf.try_reserve_exact(n)
@@ -488,26 +492,25 @@ pub(crate) fn write(fd: RawFd, buf: &[u8]) -> io::Result<usize> {
     Ok(n as usize)
 }
 
-/// `sigaction(sig, {handler, flags: 0, mask: empty}, &old)` (`rt_sigaction` in strace): install
-/// `handler` for `sig` without `SA_RESTART` (so blocking calls see `EINTR`), returning the
-/// previous disposition.
+/// `sigaction(sig, {record, flags: 0, mask: empty}, &old)` (`rt_sigaction` in strace): install
+/// the crate's one handler, [`crate::signals::record`], for `sig` without `SA_RESTART` (so
+/// blocking calls see `EINTR`), returning the previous disposition.
 ///
-/// `handler` runs inside a signal handler, so it must be async-signal-safe. The one caller,
-/// `signals::notify`, passes `signals::record`, which only stores the number in an atomic.
+/// The handler is fixed here rather than passed in, so that the soundness argument below
+/// depends on one named function, not on every caller's choice.
 ///
 #[doc = man!(sigaction(2))]
 pub(crate) fn install_handler(
     sig: nix::sys::signal::Signal,
-    handler: extern "C" fn(libc::c_int),
 ) -> io::Result<nix::sys::signal::SigAction> {
     use nix::sys::signal::{SaFlags, SigAction, SigHandler, SigSet};
     let action = SigAction::new(
-        SigHandler::Handler(handler),
+        SigHandler::Handler(crate::signals::record),
         SaFlags::empty(),
         SigSet::empty(),
     );
-    // SAFETY: the handler is async-signal-safe (the contract above, kept by the one caller:
-    // `signals::record` only stores to an atomic).
+    // SAFETY: the handler installed is `signals::record`, whose whole body is one store to an
+    // `AtomicI32`: async-signal-safe, and it touches no state a signal could find half-updated.
     unsafe { nix::sys::signal::sigaction(sig, &action) }.map_err(io::Error::from)
 }
 
@@ -549,6 +552,8 @@ pub(crate) fn strerror(errno: i32) -> String {
 
 /// `poll(fds, nfds, timeout_ms)` on the whole slice. Returns how many entries have a non-zero
 /// `revents`; the kernel writes `revents` of every entry.
+///
+#[doc = man!(poll(2))]
 pub(crate) fn poll(fds: &mut [libc::pollfd], timeout_ms: i32) -> io::Result<usize> {
     // SAFETY: `fds` is a live, writable slice of `fds.len()` pollfds and exactly that length is
     // passed as nfds, so the kernel reads and writes only inside it (for an empty slice nothing
@@ -558,6 +563,8 @@ pub(crate) fn poll(fds: &mut [libc::pollfd], timeout_ms: i32) -> io::Result<usiz
 }
 
 /// `epoll_create1(flags)`: a new epoll instance, owned.
+///
+#[doc = man!(epoll_create1(2))]
 pub(crate) fn epoll_create1(flags: i32) -> io::Result<OwnedFd> {
     // SAFETY: epoll_create1(2) takes only an integer and returns a new fd or -1.
     cvt(unsafe { libc::epoll_create1(flags) }).map(owned)
@@ -566,6 +573,8 @@ pub(crate) fn epoll_create1(flags: i32) -> io::Result<OwnedFd> {
 /// `epoll_ctl(epfd, op, fd, &{events, data.u64 = fd})`. The event pointer is never NULL, not
 /// even for `EPOLL_CTL_DEL` (which ignores it), as in CPython; the `data` field holds the fd
 /// with its upper 32 bits zero.
+///
+#[doc = man!(epoll_ctl(2))]
 pub(crate) fn epoll_ctl(epfd: RawFd, op: i32, fd: RawFd, events: u32) -> io::Result<()> {
     let mut event = libc::epoll_event {
         events,
@@ -576,16 +585,20 @@ pub(crate) fn epoll_ctl(epfd: RawFd, op: i32, fd: RawFd, events: u32) -> io::Res
     cvt(unsafe { libc::epoll_ctl(epfd, op, fd, &mut event) }).map(drop)
 }
 
-/// `epoll_wait(epfd, buf, maxevents, timeout_ms)` into the spare capacity of `buf`, which
-/// must be empty and hold room for `maxevents` events. On success `buf` holds the events the
-/// kernel wrote, in its order.
+/// `epoll_wait(epfd, buf, maxevents, timeout_ms)` into `buf`, emptied first, whose capacity
+/// bounds `maxevents`. On success `buf` holds the events the kernel wrote, in its order; on
+/// failure it is empty.
+///
+#[doc = man!(epoll_wait(2))]
 pub(crate) fn epoll_wait(
     epfd: RawFd,
     buf: &mut Vec<libc::epoll_event>,
     maxevents: i32,
     timeout_ms: i32,
 ) -> io::Result<usize> {
-    debug_assert!(buf.is_empty());
+    // The events are written from index 0: whatever `buf` held goes (epoll_event is `Copy`,
+    // so this only resets the length), and `set_len(n)` below then covers only them.
+    buf.clear();
     let spare = buf.spare_capacity_mut();
     // Never let the kernel write past the allocation, whatever the caller passed.
     let max = maxevents.min(i32::try_from(spare.len()).unwrap_or(i32::MAX));
@@ -593,7 +606,8 @@ pub(crate) fn epoll_wait(
     // above), and the kernel writes at most `max` of them (a `max` below 1 is its EINVAL).
     let n = cvt(unsafe { libc::epoll_wait(epfd, spare.as_mut_ptr().cast(), max, timeout_ms) })?
         as usize;
-    // SAFETY: on success the kernel initialised the first `n` events (n <= max <= capacity).
+    // SAFETY: `buf` was emptied above, so `spare` began at index 0; on success the kernel
+    // initialised the first `n` of its events (n <= max <= capacity), exactly `buf[..n]`.
     unsafe { buf.set_len(n) };
     Ok(n)
 }
@@ -603,6 +617,8 @@ pub(crate) fn epoll_wait(
 // ---------------------------------------------------------------------------------------------
 
 /// `fstat(fd)`'s file type bits (`st_mode & S_IFMT`): `S_IFIFO`, `S_IFSOCK`, `S_IFCHR`, ...
+///
+#[doc = man!(fstat(2))]
 pub(crate) fn file_type(fd: RawFd) -> io::Result<libc::mode_t> {
     let mut st = MaybeUninit::<libc::stat>::uninit();
     // SAFETY: fstat(2) writes one whole `struct stat` through the pointer, which is live and
@@ -615,6 +631,8 @@ pub(crate) fn file_type(fd: RawFd) -> io::Result<libc::mode_t> {
 
 /// `open("/proc/self/fd/N", O_WRONLY | O_NONBLOCK | O_CLOEXEC)`: for a pipe, a new open file
 /// description of the same pipe, whose flags are this process's alone.
+///
+#[doc = man!(open(2))]
 pub(crate) fn reopen_write_nonblocking(fd: RawFd) -> io::Result<OwnedFd> {
     let path = std::ffi::CString::new(format!("/proc/self/fd/{fd}"))
         .map_err(|_| io::Error::from_raw_os_error(libc::EINVAL))?;
@@ -624,6 +642,8 @@ pub(crate) fn reopen_write_nonblocking(fd: RawFd) -> io::Result<OwnedFd> {
 }
 
 /// `dup2(from, to)`: `to` then names `from`'s open file description (without `FD_CLOEXEC`).
+///
+#[doc = man!(dup2(2))]
 pub(crate) fn dup2(from: &OwnedFd, to: RawFd) -> io::Result<()> {
     use std::os::fd::AsRawFd;
     // SAFETY: dup2(2) takes two integers; `from` is open (it is owned), and replacing `to` is
@@ -633,6 +653,8 @@ pub(crate) fn dup2(from: &OwnedFd, to: RawFd) -> io::Result<()> {
 
 /// `fcntl(fd, F_SETFL, flags | O_NONBLOCK)` after `F_GETFL`. This changes the open file
 /// description, which every process sharing it sees.
+///
+#[doc = man!(fcntl(2))]
 pub(crate) fn set_status_nonblocking(fd: RawFd) -> io::Result<()> {
     // SAFETY: F_GETFL takes no argument and returns the status flags or -1.
     let flags = cvt(unsafe { libc::fcntl(fd, libc::F_GETFL) })?;

@@ -168,38 +168,42 @@ pub fn epoll_timeout(timeout_s: f64) -> Result<MsTimeout> {
     ms_to_c_int(div_ceil(ns, NS_PER_MS), ns)
 }
 
-/// The monotonic deadline of a poll/epoll wait, for the PEP 475 retry after `EINTR`.
+/// The monotonic deadline of a wait that has a timeout: what an `EINTR` retry (PEP 475) or a
+/// socket's next wait counts down from. A wait without a timeout has no `Deadline` (callers
+/// hold an `Option<Deadline>`). The one deadline of the crate: `select()`, `Poll::poll`,
+/// `Epoll::poll`, socket timeouts and `LineQueue::flush_within` all use it.
 #[derive(Clone, Copy, Debug)]
-enum Deadline {
-    /// No deadline (no timeout, or a negative one): retry with the same argument.
-    Never,
-    /// A zero wait: the deadline has passed as soon as it is looked at (no clock read).
+pub(crate) enum Deadline {
+    /// A zero wait: it has passed as soon as it is looked at, without a clock read (the hot
+    /// path of a poll with timeout 0 reads no clock at all).
     Now,
-    /// Retry with what is left until then.
+    /// The wait ends then.
     At(Instant),
+    /// A wait beyond what `Instant` represents: it cannot run out in practice, so what is left
+    /// is always the whole wait.
+    Beyond(Duration),
 }
 
 impl Deadline {
-    /// Read the monotonic clock now, just before the first syscall, as CPython does.
-    fn start(wait: Option<Duration>) -> Self {
-        if wait == Some(Duration::ZERO) {
+    /// Read the monotonic clock now (unless `wait` is zero): call it just before the first
+    /// syscall, as CPython does.
+    pub(crate) fn start(wait: Duration) -> Self {
+        if wait.is_zero() {
             return Deadline::Now;
         }
-        // A wait beyond what `Instant` represents cannot run out in practice: no deadline.
-        match wait.and_then(|w| Instant::now().checked_add(w)) {
+        match Instant::now().checked_add(wait) {
             Some(at) => Deadline::At(at),
-            None => Deadline::Never,
+            None => Deadline::Beyond(wait),
         }
     }
 
-    /// The timeout argument of the retry after `EINTR`: the time left rounded up to whole
-    /// milliseconds (`_PyTime_ROUND_CEILING`), `ms` again without a deadline, or `None` when
-    /// the deadline has passed (the call then returns nothing ready).
-    fn retry_ms(self, ms: i32) -> Option<i32> {
+    /// The time left, or `None` once the deadline has passed. Exactly at the deadline this is
+    /// `Some(Duration::ZERO)`: CPython gives up only on a negative interval.
+    pub(crate) fn left(self) -> Option<Duration> {
         match self {
-            Deadline::Never => Some(ms),
             Deadline::Now => None,
-            Deadline::At(at) => at.checked_duration_since(Instant::now()).map(poll_ms),
+            Deadline::At(at) => at.checked_duration_since(Instant::now()),
+            Deadline::Beyond(wait) => Some(wait),
         }
     }
 }
@@ -218,7 +222,8 @@ pub(crate) fn retry_ms<T>(
         return Err(Error::Interrupted(sig));
     }
     let MsTimeout { mut ms, wait } = timeout;
-    let deadline = Deadline::start(wait);
+    // No deadline (no timeout, or a negative one): a retry passes the same argument.
+    let deadline = wait.map(Deadline::start);
     loop {
         match call(ms) {
             Ok(done) => return Ok(Some(done)),
@@ -226,9 +231,12 @@ pub(crate) fn retry_ms<T>(
                 if let Some(sig) = crate::signals::take_pending() {
                     return Err(Error::Interrupted(sig));
                 }
-                match deadline.retry_ms(ms) {
-                    Some(left) => ms = left,
-                    None => return Ok(None),
+                if let Some(deadline) = deadline {
+                    // What is left, rounded up to whole ms (`_PyTime_ROUND_CEILING`).
+                    match deadline.left() {
+                        Some(left) => ms = poll_ms(left),
+                        None => return Ok(None),
+                    }
                 }
             }
             Err(e) => return Err(Error::Os(e)),
@@ -304,6 +312,18 @@ mod tests {
         // A negative timeout has no deadline; zero has one that is already due.
         assert_eq!(poll_timeout(-5.0).unwrap().wait, None);
         assert_eq!(epoll_timeout(0.0).unwrap().wait, Some(Duration::ZERO));
+    }
+
+    #[test]
+    fn deadline_left() {
+        // A zero wait has passed at once; one past the clock's range never runs out.
+        assert_eq!(Deadline::start(Duration::ZERO).left(), None);
+        assert_eq!(Deadline::start(Duration::MAX).left(), Some(Duration::MAX));
+        let hour = Duration::from_secs(3600);
+        let left = Deadline::start(hour)
+            .left()
+            .expect("an hour has not passed");
+        assert!(left <= hour);
     }
 
     #[test]

@@ -75,7 +75,6 @@ mod poll;
 mod poll_like;
 mod select;
 
-use std::collections::btree_map::Entry;
 use std::collections::BTreeMap;
 use std::os::fd::RawFd;
 
@@ -205,28 +204,28 @@ impl<F: FileNo, D> Keys<F, D> {
     }
 
     /// Store a key `check_new` cleared.
+    /// `check_new` refused a registered fd, so the slot is free.
     fn insert(&mut self, key: SelectorKey<F, D>) -> &SelectorKey<F, D> {
-        match self.map.entry(key.fd) {
-            Entry::Vacant(slot) => slot.insert(key),
-            // check_new refused a registered fd; keep the newer key, as a dict store would.
-            Entry::Occupied(mut slot) => {
-                slot.insert(key);
-                slot.into_mut()
-            }
-        }
+        self.map.entry(key.fd).or_insert(key)
     }
 
     /// The key of a registered file object, or `Value` (negative fd) / `Key` (not registered).
     fn find<T: FileNo>(&self, fileobj: &T) -> Result<&SelectorKey<F, D>> {
         let fd = fd_of(fileobj)?;
-        self.map.get(&fd).ok_or_else(|| not_registered(fileobj))
+        self.registered(fd, fileobj)
     }
 
     /// `modify`'s lookup, in CPython's order: the fd (`Value`), pyselect's refusal after
-    /// `close()`, then the key (`Key`).
+    /// `close()`, then the key (`Key`). (Not `find` after the refusal: a negative fd on a
+    /// closed selector stays a `Value` error, and `fileno()` is read once.)
     fn lookup<T: FileNo>(&self, fileobj: &T) -> Result<&SelectorKey<F, D>> {
         let fd = fd_of(fileobj)?;
         self.refuse_if_closed()?;
+        self.registered(fd, fileobj)
+    }
+
+    /// The key stored for `fd` (the fd of `fileobj`), or `Key` naming `fileobj`.
+    fn registered<T: FileNo>(&self, fd: RawFd, fileobj: &T) -> Result<&SelectorKey<F, D>> {
         self.map.get(&fd).ok_or_else(|| not_registered(fileobj))
     }
 

@@ -114,10 +114,19 @@ impl<F: FileNo, D> Selector<F, D> for SelectSelector<F, D> {
                     w.next();
                     (a, EVENT_READ | EVENT_WRITE)
                 }
-                (Some(&a), Some(&b)) if a < b => (r.next().unwrap_or(a), EVENT_READ),
-                (Some(_), Some(&b)) => (w.next().unwrap_or(b), EVENT_WRITE),
-                (Some(&a), None) => (r.next().unwrap_or(a), EVENT_READ),
-                (None, Some(&b)) => (w.next().unwrap_or(b), EVENT_WRITE),
+                // The smaller head goes first; it was peeked, so `next()` only consumes it.
+                (Some(&a), Some(&b)) if a < b => {
+                    r.next();
+                    (a, EVENT_READ)
+                }
+                (Some(&a), None) => {
+                    r.next();
+                    (a, EVENT_READ)
+                }
+                (_, Some(&b)) => {
+                    w.next();
+                    (b, EVENT_WRITE)
+                }
             };
             if let Some(key) = self.keys.map.get(&fd) {
                 ready.push((key.clone(), events & key.events));

@@ -4,6 +4,7 @@
 //! Handlers are process-wide: tests using this run in a child process of their own
 //! ([`super::child::in_child`]).
 
+use std::marker::PhantomData;
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::sync::Arc;
 use std::thread::JoinHandle;
@@ -52,8 +53,10 @@ impl Target {
 
     /// Send `sig` to exactly this thread.
     pub fn kill(self, sig: Signal) {
-        // SAFETY: the target thread is alive: it is the test thread, which joins the helper
-        // before it returns.
+        // SAFETY: the target thread is alive: it is the thread that made the `Signaller`
+        // running this helper, which joins the helper before the `Signaller` is gone, in
+        // `stop` or, when a test panics, in `Drop` (a `Signaller` cannot leave that thread:
+        // it is not `Send`).
         let rc = unsafe { libc::pthread_kill(self.thread, sig as libc::c_int) };
         assert_eq!(
             rc,
@@ -86,7 +89,8 @@ pub fn send_while_blocked(
             sent += 1;
             last = Instant::now();
         } else {
-            std::thread::yield_now();
+            // Check again in a moment (as `util::poll_until`): the interval decides nothing.
+            std::thread::sleep(Duration::from_millis(1));
         }
     }
     sent
@@ -94,10 +98,15 @@ pub fn send_while_blocked(
 
 /// A helper thread running [`send_while_blocked`] against the thread that started it, for as
 /// long as that thread's wait lasts: start it, make the blocking call, then [`stop`](Self::stop)
-/// it, which returns what the helper found (`T`).
+/// it, which returns what the helper found (`T`). Dropped without `stop` (a test that
+/// panicked), it still stops and joins the helper, so no signal is sent after the wait's
+/// thread may be gone.
 pub struct Signaller<T> {
     done: Arc<AtomicBool>,
-    helper: JoinHandle<T>,
+    /// `None` once `stop` joined it.
+    helper: Option<JoinHandle<T>>,
+    /// Not `Send`: the helper signals the thread that made this, so this is dropped there.
+    _on_target_thread: PhantomData<*const ()>,
 }
 
 impl Signaller<usize> {
@@ -149,12 +158,28 @@ impl<T: Send + 'static> Signaller<T> {
             let done = Arc::clone(&done);
             std::thread::spawn(move || body(target, &done))
         };
-        Signaller { done, helper }
+        Signaller {
+            done,
+            helper: Some(helper),
+            _on_target_thread: PhantomData,
+        }
     }
 
     /// The wait is over: stop the helper and return what it found.
-    pub fn stop(self) -> T {
+    pub fn stop(mut self) -> T {
         self.done.store(true, Ordering::SeqCst);
-        self.helper.join().expect("the signalling thread panicked")
+        let helper = self.helper.take().expect("stop runs once");
+        helper.join().expect("the signalling thread panicked")
+    }
+}
+
+impl<T> Drop for Signaller<T> {
+    /// Without `stop` (a test panicked before it): stop and join the helper all the same; its
+    /// own panic, if any, is left out of an unwind already under way.
+    fn drop(&mut self) {
+        if let Some(helper) = self.helper.take() {
+            self.done.store(true, Ordering::SeqCst);
+            let _ = helper.join();
+        }
     }
 }
