@@ -7,7 +7,7 @@ use std::os::fd::RawFd;
 use std::time::{Duration, Instant};
 
 use pyselect::consts::{MSG_DONTWAIT, MSG_PEEK, SOL_SOCKET, SO_REUSEADDR};
-use pyselect::output::{self, LineQueue};
+use pyselect::output::{self, LineQueue, Stream};
 use pyselect::pyrepr::{addr_repr, bytes_repr};
 use pyselect::signals::Signal;
 use pyselect::{host_addr, Error, Family, FileNo, Socket, Type, FD_SETSIZE};
@@ -111,8 +111,9 @@ impl Log {
     /// non-blocking description (a terminal stays blocking), and lines the reader cannot take
     /// wait in a queue of [`OUTPUT_QUEUE_LIMIT`] bytes, or are dropped and counted.
     pub fn never_block(&mut self) {
-        for fd in [1, 2] {
-            match LineQueue::detach(fd) {
+        for stream in [Stream::Stdout, Stream::Stderr] {
+            let fd = stream.fd();
+            match LineQueue::detach(stream) {
                 // A closed stream: its lines are dropped and counted.
                 Err(e) if e.raw_os_error() == Some(libc::EBADF) => {}
                 Err(e) => self.warn(&format!(
