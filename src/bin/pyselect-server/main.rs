@@ -169,8 +169,9 @@ fn run(opts: &Options, listeners: &[Listener], log: &mut Log) -> Result<(), Erro
     }
 }
 
-/// poll and epoll: as many fds as RLIMIT_NOFILE's hard limit allows; one stderr line when
-/// that is fewer than [`CONNECTIONS_GOAL`] connections need.
+/// poll and epoll: as many fds as RLIMIT_NOFILE's hard limit allows (what
+/// [`CONNECTIONS_GOAL`] connections need when it is unlimited); one stderr line when that is
+/// fewer than they need.
 fn raise_nofile(opts: &Options, log: &mut Log) {
     let wanted = CONNECTIONS_GOAL + opts.ports.len() as u64 + 8;
     match pyselect::limits::raise_nofile(wanted) {

@@ -83,6 +83,10 @@ impl Sink {
 /// read, before it drops lines (about 1,000 message lines).
 pub const OUTPUT_QUEUE_LIMIT: usize = 64 * 1024;
 
+/// After a stop signal, the longest [`Log::finish`] waits for slow readers of stdout and
+/// stderr, all its flushes and the totals line together.
+pub const FINISH_WAIT: Duration = Duration::from_secs(1);
+
 /// The server's output and counts: the one mutable part of a running server.
 #[derive(Debug)]
 pub struct Log {
@@ -218,13 +222,17 @@ impl Log {
         }
     }
 
-    /// Print the totals line on stderr. After a stop signal it waits at most a second for a
-    /// reader, and on a terminal after Ctrl-C it starts on a fresh line (after the `^C`).
+    /// Print the totals line on stderr. After a stop signal it waits at most [`FINISH_WAIT`]
+    /// in all for a reader (the queued lines and the totals line share one deadline), and on
+    /// a terminal after Ctrl-C it starts on a fresh line (after the `^C`).
     pub fn finish(mut self, stopped_by: Option<Signal>) {
-        // Lines still queued get up to a second each for a reader; then they count as dropped.
+        let deadline = Instant::now() + FINISH_WAIT;
+        let left = || deadline.saturating_duration_since(Instant::now());
+        // Lines still queued get what is left of the wait for a reader; then they count as
+        // dropped (a queue whose time is up still gets one write that does not wait).
         for sink in [&mut self.out, &mut self.err] {
             if let Sink::Queued(q) = sink {
-                q.flush_within(Duration::from_secs(1));
+                q.flush_within(left());
             }
         }
         let s = &self.stats;
@@ -247,15 +255,15 @@ impl Log {
             line.insert(0, '\n');
         }
         match (&mut self.err, stopped_by) {
-            // Written at once when stderr has room (one write); else queued and flushed,
-            // waiting at most a second.
+            // Written at once when stderr has room (one write); else queued and flushed
+            // within what is left of the wait.
             (Sink::Queued(q), _) => {
                 q.write_line(&line);
-                q.flush_within(Duration::from_secs(1));
+                q.flush_within(left());
             }
             (Sink::Blocking(fd), Some(_)) => {
                 line.push('\n');
-                let _ = output::write_within(*fd, line.as_bytes(), Duration::from_secs(1));
+                let _ = output::write_within(*fd, line.as_bytes(), left());
             }
             (Sink::Blocking(fd), None) => {
                 line.push('\n');

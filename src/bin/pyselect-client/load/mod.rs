@@ -441,7 +441,8 @@ pub fn run(cfg: &Config) -> Result<u8, String> {
         .min(usize::try_from(cfg.connections).unwrap_or(usize::MAX));
     let hold = cfg.hold.unwrap_or(0);
     if cfg.backend != Backend::Select {
-        // As many fds as the hard limit allows; a line when that is fewer than the run needs.
+        // As many fds as the hard limit allows (what the run needs when it is unlimited); a
+        // line when that is fewer than the run needs.
         let wanted = (width + hold) as u64 + SPARE_FDS;
         match pyselect::limits::raise_nofile(wanted) {
             Ok(limit) => {
