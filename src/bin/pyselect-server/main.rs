@@ -55,15 +55,6 @@ fn main() -> ExitCode {
         );
         return ExitCode::from(2);
     }
-    // fds 0-2 are taken: an fd_set holds at most FD_SETSIZE - 3 listeners.
-    if opts.uses_fd_set() && opts.ports.len() > pyselect::FD_SETSIZE - 3 {
-        let _ = eprint_line(&format!(
-            "pyselect-server: {}",
-            server::too_many_listeners(opts.mode, opts.ports.len())
-        ));
-        return ExitCode::from(2);
-    }
-
     let _guard = match signals::notify(&[Signal::SIGINT, Signal::SIGTERM]) {
         Ok(guard) => guard,
         Err(e) => {
@@ -80,9 +71,9 @@ fn main() -> ExitCode {
     };
     let mut listeners = match server::open_listeners(&opts, prepare) {
         Ok(listeners) => listeners,
-        Err(msg) => {
-            let _ = eprint_line(&format!("pyselect-server: {msg}"));
-            return ExitCode::FAILURE;
+        Err(e) => {
+            let _ = eprint_line(&format!("pyselect-server: {}", e.message()));
+            return e.exit_code();
         }
     };
 

@@ -273,23 +273,60 @@ impl Log {
     }
 }
 
+/// Why [`open_listeners`] gave up.
+#[derive(Debug)]
+pub enum ListenError {
+    /// More listeners than an fd_set holds (select and multiplex-select modes): a usage
+    /// error, exit status 2, before any "listening on" line.
+    TooMany(String),
+    /// A host that does not resolve, or a socket call that failed: exit status 1.
+    Os(String),
+}
+
+impl ListenError {
+    /// The line for stderr (without the program name).
+    pub fn message(&self) -> &str {
+        match self {
+            ListenError::TooMany(m) | ListenError::Os(m) => m,
+        }
+    }
+
+    /// The process's exit status.
+    pub fn exit_code(&self) -> std::process::ExitCode {
+        match self {
+            ListenError::TooMany(_) => std::process::ExitCode::from(2),
+            ListenError::Os(_) => std::process::ExitCode::FAILURE,
+        }
+    }
+}
+
 /// Open the listeners the mode needs (the first port only in blocking mode), in the seed's
 /// order: socket, SO_REUSEADDR, `prepare` (the mode's `settimeout`), bind, listen.
+///
+/// In the modes that use an fd_set, each new socket's fd must be below `FD_SETSIZE` (fds the
+/// server inherited lower the count that fits). A count that cannot fit even with only fds
+/// 0-2 taken is refused before the first socket, so the answer is the same whatever the
+/// soft `RLIMIT_NOFILE` (a limit of 1,024 would otherwise end the loop with `EMFILE` first).
 pub fn open_listeners(
     opts: &Options,
     prepare: impl Fn(&mut Socket) -> Result<(), Error>,
-) -> Result<Vec<Listener>, String> {
+) -> Result<Vec<Listener>, ListenError> {
     let ports: &[u16] = match opts.mode {
         Mode::Blocking => &opts.ports[..1],
         _ => &opts.ports,
     };
+    let too_many = || ListenError::TooMany(too_many_listeners(opts.mode, ports.len()));
+    if opts.uses_fd_set() && ports.len() > FD_SETSIZE - 3 {
+        return Err(too_many());
+    }
     let mut listeners = Vec::with_capacity(ports.len());
     for (i, &port) in ports.iter().enumerate() {
-        let addr = host_addr(&opts.host, port).map_err(|e| host_error(&opts.host, &e))?;
-        let fail = |e: Error| format!("cannot listen on {addr}: {e}");
+        let addr =
+            host_addr(&opts.host, port).map_err(|e| ListenError::Os(host_error(&opts.host, &e)))?;
+        let fail = |e: Error| ListenError::Os(format!("cannot listen on {addr}: {e}"));
         let mut sock = Socket::new(Family::of(&addr), Type::Stream).map_err(fail)?;
         if opts.uses_fd_set() && sock.fileno() as usize >= FD_SETSIZE {
-            return Err(too_many_listeners(opts.mode, ports.len()));
+            return Err(too_many());
         }
         sock.setsockopt(SOL_SOCKET, SO_REUSEADDR, 1).map_err(fail)?;
         prepare(&mut sock).map_err(fail)?;
