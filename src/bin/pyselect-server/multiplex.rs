@@ -21,7 +21,8 @@
 //! closed (for epoll: `epoll_ctl` `ADD` on accept, `MOD` only when a reply must wait for room,
 //! `DEL` before `close`). With the select backend, a connection whose fd does not fit an
 //! `fd_set` (fd >= FD_SETSIZE) is refused and closed, never put in a set. When `accept()` runs
-//! out of fds the listeners leave the watched set for 100 ms instead of spinning.
+//! out of fds the listeners leave the watched set for `server::FD_EXHAUSTION_PAUSE` (100 ms)
+//! instead of spinning.
 //!
 //! A message longer than 1024 bytes: as the seed, only the first `recv(1024)` is the message;
 //! the reply is followed by `shutdown(SHUT_WR)` and the rest is read and discarded until the
@@ -48,10 +49,7 @@ use pyselect::pyrepr::{addr_repr, bytes_repr};
 use pyselect::{Error, FileNo, Socket, FD_SETSIZE};
 
 use crate::readiness::{Interest, Readiness};
-use crate::server::{describe, out_of_fds, Listener, Log, SIZE};
-
-/// How long the listeners rest after `accept()` ran out of file descriptors.
-const FD_EXHAUSTION_PAUSE: Duration = Duration::from_millis(100);
+use crate::server::{Listener, Log, SIZE};
 
 /// Connections one listener accepts per round at most, so that a burst of new connections
 /// cannot starve the clients already in the sets.
@@ -339,20 +337,8 @@ fn accept(
     for _ in 0..ACCEPTS_PER_ROUND {
         let (sock, peer) = match listeners[i].sock.accept() {
             Ok(pair) => pair,
-            Err(e @ Error::Interrupted(_)) => return Err(e),
-            Err(e) if e.errno() == Some(libc::EAGAIN) => return Ok(None),
-            Err(e) if out_of_fds(&e) => {
-                log.warn(&format!(
-                    "accept failed: {}; not accepting for {} ms",
-                    describe(&e),
-                    FD_EXHAUSTION_PAUSE.as_millis()
-                ));
-                return Ok(Some(FD_EXHAUSTION_PAUSE));
-            }
-            Err(e) => {
-                log.warn(&format!("accept failed: {}", describe(&e)));
-                return Ok(None);
-            }
+            // EAGAIN (all accepted) ends the round silently; see `Log::accept_failed`.
+            Err(e) => return log.accept_failed(e),
         };
         if !watch.takes(sock.fileno()) {
             log.stats.refused += 1;

@@ -202,21 +202,43 @@ impl Log {
     }
 
     /// The serial modes' `accept()`: `None` when it timed out (`settimeout(1)`) or failed,
-    /// which ends this round, not the server. Out of fds, it rests 100 ms (a `select()`
-    /// sleep) so that a listener that stays readable does not spin the CPU.
+    /// which ends this round, not the server. Out of fds, it rests [`FD_EXHAUSTION_PAUSE`]
+    /// (a `select()` sleep); see [`Log::accept_failed`].
     pub fn accepted(
         &mut self,
         accepted: Result<(Socket, SocketAddr), Error>,
     ) -> Result<Option<(Socket, SocketAddr)>, Error> {
         match accepted {
             Ok(pair) => Ok(Some(pair)),
-            Err(Error::Timeout) => Ok(None),
-            Err(e @ Error::Interrupted(_)) => Err(e),
             Err(e) => {
-                self.warn(&format!("accept failed: {}", describe(&e)));
-                if out_of_fds(&e) {
-                    pyselect::sleep(0.1)?;
+                if let Some(pause) = self.accept_failed(e)? {
+                    pyselect::sleep(pause.as_secs_f64())?;
                 }
+                Ok(None)
+            }
+        }
+    }
+
+    /// Every mode's answer to a failed `accept()`. A watched signal goes up as the error; a
+    /// timeout (`settimeout`) or `EAGAIN` (a non-blocking listener with nothing left) is
+    /// silent; anything else is one "accept failed" line on stderr. Out of file descriptors
+    /// the answer is a pause, [`FD_EXHAUSTION_PAUSE`], before the next `accept()`, so that a
+    /// listener that stays readable does not spin the CPU.
+    pub fn accept_failed(&mut self, e: Error) -> Result<Option<Duration>, Error> {
+        match e {
+            Error::Interrupted(_) => Err(e),
+            Error::Timeout => Ok(None),
+            _ if e.errno() == Some(libc::EAGAIN) => Ok(None),
+            _ if out_of_fds(&e) => {
+                self.warn(&format!(
+                    "accept failed: {}; not accepting for {} ms",
+                    describe(&e),
+                    FD_EXHAUSTION_PAUSE.as_millis()
+                ));
+                Ok(Some(FD_EXHAUSTION_PAUSE))
+            }
+            _ => {
+                self.warn(&format!("accept failed: {}", describe(&e)));
                 Ok(None)
             }
         }
@@ -380,8 +402,11 @@ pub fn describe(e: &Error) -> String {
     format!("{}: {e}", e.python_name())
 }
 
+/// How long accepting rests after `accept()` ran out of file descriptors.
+pub const FD_EXHAUSTION_PAUSE: Duration = Duration::from_millis(100);
+
 /// Is this an `accept()` failure that means "out of file descriptors"?
-pub fn out_of_fds(e: &Error) -> bool {
+fn out_of_fds(e: &Error) -> bool {
     matches!(
         e.errno(),
         Some(libc::EMFILE) | Some(libc::ENFILE) | Some(libc::ENOBUFS) | Some(libc::ENOMEM)
