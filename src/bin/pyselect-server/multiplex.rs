@@ -48,7 +48,7 @@ use pyselect::consts::MSG_DONTWAIT;
 use pyselect::pyrepr::{addr_repr, bytes_repr};
 use pyselect::{Error, FileNo, Socket, FD_SETSIZE};
 
-use crate::readiness::{Interest, Readiness};
+use crate::readiness::{Interest, Readiness, Ready};
 use crate::server::{Listener, Log, SIZE};
 
 /// Connections one listener accepts per round at most, so that a burst of new connections
@@ -176,22 +176,23 @@ pub fn run(
         round: 0,
     };
     let mut paused_until: Option<Instant> = None;
+    let mut ready = Ready::default();
 
     while !log.done() {
         // 1. The one readiness call, on everything that can make progress.
         watch_output(watch, log);
         let timeout = next_wake(&mut clients, paused_until);
-        let ready = watch.wait(timeout)?;
+        watch.wait(timeout, &mut ready)?;
         clients.round += 1;
         // 2. Urgent data.
-        for fd in ready.urgent {
+        for &fd in &ready.urgent {
             if let Some(c) = clients.ready(fd) {
                 urgent(log, c)?;
                 settle(log, watch, &mut clients, fd);
             }
         }
         // 3. Readable: new connections, messages (--count N stops at the Nth reply).
-        for fd in ready.readable {
+        for &fd in &ready.readable {
             if log.done() {
                 break;
             }
@@ -210,7 +211,7 @@ pub fn run(
             }
         }
         // 4. Writable: the rest of replies, and waiting output lines.
-        for fd in ready.writable {
+        for &fd in &ready.writable {
             match clients.ready(fd) {
                 Some(c) if !log.done() => {
                     flush(log, listeners, c)?;

@@ -18,7 +18,7 @@ use std::os::fd::RawFd;
 
 use pyselect::{
     select_with, Epoll, Error, Poll, Syscall, EPOLLERR, EPOLLHUP, EPOLLIN, EPOLLOUT, EPOLLPRI,
-    EPOLLRDHUP, FD_SETSIZE, POLLERR, POLLHUP, POLLIN, POLLNVAL, POLLOUT, POLLPRI, POLLRDHUP,
+    FD_SETSIZE, POLLERR, POLLHUP, POLLIN, POLLNVAL, POLLOUT, POLLPRI,
 };
 
 /// Which readiness call the multiplexed loop makes (`--backend`).
@@ -76,12 +76,21 @@ impl Interest {
 
 /// What one wait found, as `select()` returns it: the fds with urgent data, the readable and
 /// the writable ones (an error or hang-up counts as readable or writable, whichever the fd
-/// was watched for, so that the next call on it reports the error).
+/// was watched for, so that the next call on it reports the error). One `Ready` serves every
+/// round: [`Readiness::wait`] clears and refills it.
 #[derive(Debug, Default)]
 pub struct Ready {
     pub urgent: Vec<RawFd>,
     pub readable: Vec<RawFd>,
     pub writable: Vec<RawFd>,
+}
+
+impl Ready {
+    fn clear(&mut self) {
+        self.urgent.clear();
+        self.readable.clear();
+        self.writable.clear();
+    }
 }
 
 enum Call {
@@ -96,6 +105,9 @@ pub struct Readiness {
     /// What each fd is watched for, indexed by fd (the select backend's sets, in fd order;
     /// the poll and epoll backends' masks for reading back events).
     watched: Vec<Option<Interest>>,
+    /// The select backend's read, write and except lists, rebuilt in one pass over `watched`
+    /// each round (kept to reuse their memory).
+    sets: Ready,
 }
 
 impl Readiness {
@@ -109,6 +121,7 @@ impl Readiness {
         Ok(Readiness {
             call,
             watched: Vec::new(),
+            sets: Ready::default(),
         })
     }
 
@@ -169,26 +182,36 @@ impl Readiness {
     }
 
     /// The round's one readiness call: wait at most `timeout` seconds (`None`: until
-    /// something is ready).
-    pub fn wait(&mut self, timeout: Option<f64>) -> Result<Ready, Error> {
+    /// something is ready), and put what is ready in `ready` (cleared first).
+    pub fn wait(&mut self, timeout: Option<f64>, ready: &mut Ready) -> Result<(), Error> {
+        ready.clear();
         match &mut self.call {
             Call::Select(syscall) => {
-                let with = |want: fn(Interest) -> bool| {
-                    let watched = self.watched.iter().enumerate();
-                    watched.filter_map(move |(fd, i)| i.filter(|&i| want(i)).map(|_| fd as RawFd))
-                };
+                let sets = &mut self.sets;
+                sets.clear();
+                for (fd, interest) in self.watched.iter().enumerate() {
+                    let fd = fd as RawFd;
+                    match interest {
+                        Some(Interest::Accept) => sets.readable.push(fd),
+                        Some(Interest::Message) => {
+                            sets.readable.push(fd);
+                            sets.urgent.push(fd);
+                        }
+                        Some(Interest::Room) => sets.writable.push(fd),
+                        None => {}
+                    }
+                }
                 let (readable, writable, urgent) = select_with(
                     *syscall,
-                    with(Interest::reads),
-                    with(|i| i == Interest::Room),
-                    with(|i| i == Interest::Message),
+                    sets.readable.iter().copied(),
+                    sets.writable.iter().copied(),
+                    sets.urgent.iter().copied(),
                     timeout,
                 )?;
-                Ok(Ready {
-                    urgent,
-                    readable,
-                    writable,
-                })
+                // select_with returns lists of its own: they take the place of `ready`'s.
+                ready.urgent = urgent;
+                ready.readable = readable;
+                ready.writable = writable;
             }
             // poll's timeout is in milliseconds (rounded up to whole ms by `Poll::poll`).
             Call::Poll(p) => {
@@ -196,10 +219,10 @@ impl Readiness {
                 let events = events.into_iter().map(|(fd, ev)| (fd, u32::from(ev)));
                 let masks = Masks {
                     urgent: u32::from(POLLPRI),
-                    read: u32::from(POLLIN | POLLRDHUP | POLLERR | POLLHUP | POLLNVAL),
+                    read: u32::from(POLLIN | POLLERR | POLLHUP | POLLNVAL),
                     write: u32::from(POLLOUT | POLLERR | POLLHUP | POLLNVAL),
                 };
-                Ok(self.sort(events, masks))
+                sort(&self.watched, events, masks, ready);
             }
             // epoll's in seconds, as Python's; at most 1,023 events a call (the rest stay
             // ready for the next round).
@@ -207,32 +230,36 @@ impl Readiness {
                 let events = ep.poll(timeout, None)?;
                 let masks = Masks {
                     urgent: EPOLLPRI,
-                    read: EPOLLIN | EPOLLRDHUP | EPOLLERR | EPOLLHUP,
+                    read: EPOLLIN | EPOLLERR | EPOLLHUP,
                     write: EPOLLOUT | EPOLLERR | EPOLLHUP,
                 };
-                Ok(self.sort(events.into_iter(), masks))
+                sort(&self.watched, events.into_iter(), masks, ready);
             }
         }
+        Ok(())
     }
+}
 
-    /// poll/epoll events into `select()`'s three lists, keeping the kernel's order in each.
-    fn sort(&self, events: impl Iterator<Item = (RawFd, u32)>, m: Masks) -> Ready {
-        let mut ready = Ready::default();
-        for (fd, ev) in events {
-            let Some(interest) = self.interest(fd) else {
-                continue;
-            };
-            if interest == Interest::Message && ev & m.urgent != 0 {
-                ready.urgent.push(fd);
-            }
-            if interest.reads() && ev & m.read != 0 {
-                ready.readable.push(fd);
-            }
-            if interest == Interest::Room && ev & m.write != 0 {
-                ready.writable.push(fd);
-            }
+/// poll/epoll events into `select()`'s three lists, keeping the kernel's order in each.
+fn sort(
+    watched: &[Option<Interest>],
+    events: impl Iterator<Item = (RawFd, u32)>,
+    m: Masks,
+    ready: &mut Ready,
+) {
+    for (fd, ev) in events {
+        let Some(interest) = watched.get(fd as usize).copied().flatten() else {
+            continue;
+        };
+        if interest == Interest::Message && ev & m.urgent != 0 {
+            ready.urgent.push(fd);
         }
-        ready
+        if interest.reads() && ev & m.read != 0 {
+            ready.readable.push(fd);
+        }
+        if interest == Interest::Room && ev & m.write != 0 {
+            ready.writable.push(fd);
+        }
     }
 }
 
