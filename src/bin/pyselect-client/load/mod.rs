@@ -13,13 +13,16 @@
 //! ```
 //!
 //! Every loop iteration fills the free slots, waits (connecting or sending sockets for
-//! writing, sockets awaiting the reply for reading) until the nearest per-transaction deadline, advances every ready socket by at most a few
-//! non-blocking calls, then fails the transactions whose deadline passed. No call waits on
-//! one socket, so a slow server connection never holds up the others.
+//! writing, sockets awaiting the reply for reading) until the nearest per-transaction
+//! deadline, advances every ready socket by at most a few non-blocking calls, then fails the
+//! transactions whose deadline passed. No call waits on one socket, so a slow server
+//! connection never holds up the others. The deadlines wait in a queue in the order they were
+//! set, so no round scans the whole slot table.
 //!
 //! Memory is flat: the slot table is allocated once; a reply is checked in a fixed buffer;
 //! only the latency samples grow (one `u32` per successful transaction).
 
+use std::collections::VecDeque;
 use std::net::SocketAddr;
 use std::time::{Duration, Instant};
 
@@ -321,6 +324,12 @@ struct Load<'a> {
     /// `welcome <port>!`.
     expected: Vec<u8>,
     slots: Vec<Option<Transaction>>,
+    /// Each transaction's deadline with its slot, in the order they were set. A deadline is
+    /// its start + `--timeout`, so the queue is sorted and the nearest is at the front. An
+    /// entry whose slot has since been freed (or holds a later transaction) is skipped.
+    deadlines: VecDeque<(Instant, usize)>,
+    /// Slots holding a transaction.
+    in_flight: usize,
     waiter: Waiter,
     stats: Stats,
     started: u64,
@@ -351,6 +360,8 @@ impl Load<'_> {
                         self.waiter
                             .set(tx.sock.fileno(), i, tx.wants_write())
                             .map_err(|e| End::Fatal(format!("cannot watch a socket: {e}")))?;
+                        self.deadlines.push_back((tx.deadline, i));
+                        self.in_flight += 1;
                         *slot = Some(tx);
                         break;
                     }
@@ -367,7 +378,7 @@ impl Load<'_> {
     /// sockets for writing, those awaiting the reply for reading. `Finished` when nothing is
     /// in flight.
     fn wait(&mut self) -> Result<Ready, End> {
-        let Some(nearest) = self.slots.iter().flatten().map(|t| t.deadline).min() else {
+        let Some(nearest) = self.nearest() else {
             return Err(End::Finished);
         };
         let wait = nearest.saturating_duration_since(Instant::now());
@@ -406,27 +417,58 @@ impl Load<'_> {
                 Step::Stop(sig) => return Err(End::Signal(sig)),
             }
             let _ = self.waiter.remove(fd);
-            self.slots[slot] = None;
+            self.free(slot);
         }
         Ok(())
     }
 
-    /// Fail the transactions whose deadline has passed.
+    /// Empty `slot` (dropping its transaction closes the socket).
+    fn free(&mut self, slot: usize) {
+        if self.slots[slot].take().is_some() {
+            self.in_flight -= 1;
+        }
+    }
+
+    /// Is this queued deadline still its slot's transaction's? (A later transaction in the
+    /// same slot has a later deadline; were two ever equal, either entry expires it rightly.)
+    fn live(&self, (t, slot): (Instant, usize)) -> bool {
+        self.slots[slot].as_ref().is_some_and(|tx| tx.deadline == t)
+    }
+
+    /// The nearest deadline of a transaction in flight (stale entries dropped on the way).
+    fn nearest(&mut self) -> Option<Instant> {
+        while let Some(&front) = self.deadlines.front() {
+            if self.live(front) {
+                return Some(front.0);
+            }
+            self.deadlines.pop_front();
+        }
+        None
+    }
+
+    /// Fail the transactions whose deadline has passed: the front of the deadline queue.
     fn expire(&mut self) {
         let now = Instant::now();
-        for slot in self.slots.iter_mut() {
-            if let Some(tx) = slot.as_ref().filter(|t| t.deadline <= now) {
+        while let Some(&(t, slot)) = self.deadlines.front() {
+            if t > now {
+                break;
+            }
+            self.deadlines.pop_front();
+            if !self.live((t, slot)) {
+                continue;
+            }
+            if let Some(tx) = self.slots[slot].as_ref() {
                 if let Step::Failed(kind, line) = tx.timed_out(self.cfg) {
                     self.stats.failure(kind, line);
                 }
                 let _ = self.waiter.remove(tx.sock.fileno());
-                *slot = None;
             }
+            self.free(slot);
         }
     }
 
     fn in_flight(&self) -> usize {
-        self.slots.iter().flatten().count()
+        self.in_flight
     }
 }
 
@@ -462,6 +504,8 @@ pub fn run(cfg: &Config) -> Result<u8, String> {
         cfg,
         expected: format!("welcome {}!", cfg.addr.port()).into_bytes(),
         slots: (0..width).map(|_| None).collect(),
+        deadlines: VecDeque::with_capacity(width),
+        in_flight: 0,
         waiter,
         stats: Stats::new(cfg.connections),
         started: 0,
