@@ -6,6 +6,7 @@
 mod blocking;
 mod cli;
 mod multiplex;
+#[path = "../common/readiness.rs"]
 mod readiness;
 mod select;
 mod server;

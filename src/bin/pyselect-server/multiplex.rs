@@ -49,6 +49,9 @@ use pyselect::pyrepr::{addr_repr, bytes_repr};
 use pyselect::{Error, FileNo, Socket, FD_SETSIZE};
 
 use crate::readiness::{Interest, Readiness, Ready};
+
+/// The server's readiness call: its fds carry no tag.
+pub type Watch = Readiness<()>;
 use crate::server::{Listener, Log, SIZE};
 
 /// Connections one listener accepts per round at most, so that a burst of new connections
@@ -94,8 +97,8 @@ impl Client {
     /// room for the rest of its reply.
     fn interest(&self) -> Interest {
         match self.phase {
-            Phase::Reading | Phase::Draining { .. } => Interest::Message,
-            Phase::Replying { .. } => Interest::Room,
+            Phase::Reading | Phase::Draining { .. } => Interest::READ_URGENT,
+            Phase::Replying { .. } => Interest::WRITE,
         }
     }
 }
@@ -155,9 +158,9 @@ pub fn prepare(server_socket: &mut Socket) -> Result<(), Error> {
 
 /// Watch the listeners for connections (before the "listening on" line: from then on the
 /// trace shows only the loop).
-pub fn watch(listeners: &[Listener], watch: &mut Readiness) -> Result<(), Error> {
+pub fn watch(listeners: &[Listener], watch: &mut Watch) -> Result<(), Error> {
     for l in listeners {
-        watch.add(l.fileno(), Interest::Accept)?;
+        watch.set(l.fileno(), Interest::READ, ())?;
     }
     Ok(())
 }
@@ -167,7 +170,7 @@ pub fn watch(listeners: &[Listener], watch: &mut Readiness) -> Result<(), Error>
 pub fn run(
     listeners: &[Listener],
     log: &mut Log,
-    watch: &mut Readiness,
+    watch: &mut Watch,
     idle: Duration,
 ) -> Result<(), Error> {
     let mut clients = Clients {
@@ -233,10 +236,10 @@ pub fn run(
 /// The output queues with lines waiting for a reader are watched for room, the others not.
 /// An fd epoll refuses stays unwatched: its lines wait for the exit's flush (or are dropped and
 /// counted), and no client waits for them.
-fn watch_output(watch: &mut Readiness, log: &Log) {
+fn watch_output(watch: &mut Watch, log: &Log) {
     for (fd, waiting) in log.output() {
-        let _ = match (waiting, watch.watches(fd)) {
-            (true, false) => watch.add(fd, Interest::Room),
+        let _ = match (waiting, watch.watched(fd).is_some()) {
+            (true, false) => watch.set(fd, Interest::WRITE, ()),
             (false, true) => watch.remove(fd),
             _ => Ok(()),
         };
@@ -254,7 +257,7 @@ fn next_wake(clients: &mut Clients, paused_until: Option<Instant>) -> Option<f64
 /// After a client's event: a client done with is unregistered, then closed; any other is
 /// watched for what its phase waits for, and a moved idle deadline is queued. A failed
 /// `epoll_ctl(MOD)` (no syscall can fail for select and poll) is this client's failure.
-fn settle(log: &mut Log, watch: &mut Readiness, clients: &mut Clients, fd: RawFd) {
+fn settle(log: &mut Log, watch: &mut Watch, clients: &mut Clients, fd: RawFd) {
     let Some(slot) = clients.by_fd.get_mut(fd as usize) else {
         return;
     };
@@ -266,7 +269,7 @@ fn settle(log: &mut Log, watch: &mut Readiness, clients: &mut Clients, fd: RawFd
         clients.deadlines.push_back((c.deadline, fd));
     }
     if !c.closed {
-        match watch.change(fd, c.interest()) {
+        match watch.set(fd, c.interest(), ()) {
             Ok(()) => return,
             Err(e) => log.client_error(&c.peer, &e),
         }
@@ -277,7 +280,7 @@ fn settle(log: &mut Log, watch: &mut Readiness, clients: &mut Clients, fd: RawFd
 }
 
 /// Close the clients whose idle deadline has passed, from the front of the deadline queue.
-fn expire(log: &mut Log, watch: &mut Readiness, clients: &mut Clients, idle: Duration) {
+fn expire(log: &mut Log, watch: &mut Watch, clients: &mut Clients, idle: Duration) {
     let now = Instant::now();
     while let Some(&(t, fd)) = clients.deadlines.front() {
         if t > now {
@@ -332,7 +335,7 @@ fn accept(
     listeners: &[Listener],
     i: usize,
     idle: Duration,
-    watch: &mut Readiness,
+    watch: &mut Watch,
     clients: &mut Clients,
 ) -> Result<Option<Duration>, Error> {
     for _ in 0..ACCEPTS_PER_ROUND {
@@ -352,7 +355,7 @@ fn accept(
             continue; // dropping `sock` closes it
         }
         // Watched for its message from the next round on (epoll_ctl(ADD) for epoll).
-        if let Err(e) = watch.add(sock.fileno(), Interest::Message) {
+        if let Err(e) = watch.set(sock.fileno(), Interest::READ_URGENT, ()) {
             log.client_error(&peer, &e);
             continue;
         }

@@ -1,16 +1,21 @@
-//! The multiplexed loop's one readiness call, behind a small interface with three
-//! implementations (`--backend select|poll|epoll`). The loop says what it waits for on each fd
-//! ([`Readiness::add`], [`Readiness::change`], [`Readiness::remove`]) and asks once per round
-//! what is ready ([`Readiness::wait`]); the backends differ in what that costs:
+//! The one readiness call of an event loop (`--backend select|poll|epoll`), behind a small
+//! interface that both programs share: the server's multiplexed loop and the client's load
+//! mode each include this file as their `readiness` module. The loop says what it waits for
+//! on each fd ([`Readiness::set`], [`Readiness::remove`]) and asks once per round what is
+//! ready ([`Readiness::wait`]); the backends differ in what that costs:
 //!
-//! - `select`: the interest is kept here and turned into three `fd_set`s on every call
-//!   (`pselect6`, with the except set for urgent data); the kernel scans every fd below `nfds`,
-//!   and fds >= `FD_SETSIZE` cannot be watched at all.
+//! - `select`: the interest is kept here and turned into `fd_set`s on every call (`pselect6`;
+//!   the except set only when something is watched for urgent data); the kernel scans every fd
+//!   below `nfds`, and fds >= `FD_SETSIZE` cannot be watched at all.
 //! - `poll`: the interest is a [`Poll`] object (no syscall to change it); every call copies the
 //!   whole `pollfd` array into the kernel and back (`poll(`); urgent data is `POLLPRI`.
-//! - `epoll`: the interest lives in the kernel; each change is one `epoll_ctl` (`ADD` on accept,
-//!   `MOD` between read and write interest, `DEL` before close), and `epoll_wait` copies out
-//!   only the ready fds; urgent data is `EPOLLPRI`.
+//! - `epoll`: the interest lives in the kernel; each change is one `epoll_ctl` (`ADD` for a new
+//!   fd, `MOD` when its interest changes, `DEL` before close), and `epoll_wait` copies out only
+//!   the ready fds; urgent data is `EPOLLPRI`.
+//!
+//! What the two programs watch for differs as data: an [`Interest`] says which of `select()`'s
+//! three sets an fd goes in (the client never asks for urgent data), and each watched fd
+//! carries a tag of the program's choosing (the client's slot number; nothing for the server).
 //!
 //! Level-triggered throughout, as `select()` is: an fd that stays ready is reported again.
 
@@ -21,7 +26,7 @@ use pyselect::{
     FD_SETSIZE, POLLERR, POLLHUP, POLLIN, POLLNVAL, POLLOUT, POLLPRI,
 };
 
-/// Which readiness call the multiplexed loop makes (`--backend`).
+/// Which readiness call the loop makes (`--backend`).
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Backend {
     Select,
@@ -31,6 +36,8 @@ pub enum Backend {
 
 impl Backend {
     /// The backend's name, as `--backend` takes it.
+    // The client names backends through its option table only.
+    #[allow(dead_code)]
     pub fn as_str(self) -> &'static str {
         match self {
             Backend::Select => "select",
@@ -40,37 +47,45 @@ impl Backend {
     }
 }
 
-/// What the loop waits for on one fd.
+/// What the loop waits for on one fd: which of `select()`'s sets it goes in (read, except,
+/// write), as `POLLIN`/`POLLPRI`/`POLLOUT` and `EPOLLIN`/`EPOLLPRI`/`EPOLLOUT`.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub enum Interest {
-    /// A listener: a connection to accept (read set; `POLLIN`; `EPOLLIN`).
-    Accept,
-    /// A client's message or urgent data (read and except sets; `POLLIN|POLLPRI`;
-    /// `EPOLLIN|EPOLLPRI`).
-    Message,
-    /// Room to write: a reply, or output lines (write set; `POLLOUT`; `EPOLLOUT`).
-    Room,
+pub struct Interest {
+    read: bool,
+    urgent: bool,
+    write: bool,
 }
 
 impl Interest {
-    fn reads(self) -> bool {
-        self != Interest::Room
-    }
+    /// Readable: a connection to accept, or a reply.
+    pub const READ: Interest = Interest {
+        read: true,
+        urgent: false,
+        write: false,
+    };
+    /// Readable or urgent data: a server's client, for its message or a `MSG_OOB` byte.
+    // Only the server watches for urgent data.
+    #[allow(dead_code)]
+    pub const READ_URGENT: Interest = Interest {
+        read: true,
+        urgent: true,
+        write: false,
+    };
+    /// Room to write: a connect to finish, a message or reply to send, output lines.
+    pub const WRITE: Interest = Interest {
+        read: false,
+        urgent: false,
+        write: true,
+    };
 
     fn poll_mask(self) -> u16 {
-        match self {
-            Interest::Accept => POLLIN,
-            Interest::Message => POLLIN | POLLPRI,
-            Interest::Room => POLLOUT,
-        }
+        let bit = |on: bool, mask: u16| if on { mask } else { 0 };
+        bit(self.read, POLLIN) | bit(self.urgent, POLLPRI) | bit(self.write, POLLOUT)
     }
 
     fn epoll_mask(self) -> u32 {
-        match self {
-            Interest::Accept => EPOLLIN,
-            Interest::Message => EPOLLIN | EPOLLPRI,
-            Interest::Room => EPOLLOUT,
-        }
+        let bit = |on: bool, mask: u32| if on { mask } else { 0 };
+        bit(self.read, EPOLLIN) | bit(self.urgent, EPOLLPRI) | bit(self.write, EPOLLOUT)
     }
 }
 
@@ -99,20 +114,22 @@ enum Call {
     Epoll(Epoll),
 }
 
-/// The watched fds and the backend's readiness call.
-pub struct Readiness {
+/// The watched fds, each with its [`Interest`] and a tag `T`, and the backend's readiness
+/// call.
+pub struct Readiness<T> {
     call: Call,
-    /// What each fd is watched for, indexed by fd (the select backend's sets, in fd order;
-    /// the poll and epoll backends' masks for reading back events).
-    watched: Vec<Option<Interest>>,
+    /// What each fd is watched for, and its tag, indexed by fd (the select backend's sets, in
+    /// fd order; the poll and epoll backends' masks for reading back events).
+    watched: Vec<Option<(Interest, T)>>,
     /// The select backend's read, write and except lists, rebuilt in one pass over `watched`
     /// each round (kept to reuse their memory).
     sets: Ready,
 }
 
-impl Readiness {
-    /// A readiness call with nothing watched; `epoll_create1` for the epoll backend.
-    pub fn new(backend: Backend, syscall: Syscall) -> Result<Readiness, Error> {
+impl<T: Copy + PartialEq> Readiness<T> {
+    /// A readiness call with nothing watched; `epoll_create1` for the epoll backend. `syscall`
+    /// is the select backend's (`--syscall`).
+    pub fn new(backend: Backend, syscall: Syscall) -> Result<Readiness<T>, Error> {
         let call = match backend {
             Backend::Select => Call::Select(syscall),
             Backend::Poll => Call::Poll(Poll::new()),
@@ -130,50 +147,45 @@ impl Readiness {
         !matches!(self.call, Call::Select(_)) || (fd as usize) < FD_SETSIZE
     }
 
-    fn interest(&self, fd: RawFd) -> Option<Interest> {
+    /// What `fd` is watched for, and its tag; `None` when it is not watched.
+    pub fn watched(&self, fd: RawFd) -> Option<(Interest, T)> {
         self.watched.get(fd as usize).copied().flatten()
     }
 
-    /// Is `fd` watched?
-    pub fn watches(&self, fd: RawFd) -> bool {
-        self.interest(fd).is_some()
-    }
-
-    /// Start watching `fd` (`epoll_ctl(ADD)`; no syscall for select and poll).
-    pub fn add(&mut self, fd: RawFd, interest: Interest) -> Result<(), Error> {
+    /// Watch `fd` for `interest`, tagged `tag`: `epoll_ctl(ADD)` when it was not watched,
+    /// `MOD` when its interest changes (no syscall for select and poll), nothing when neither
+    /// changes.
+    pub fn set(&mut self, fd: RawFd, interest: Interest, tag: T) -> Result<(), Error> {
+        let before = self.watched(fd);
+        if before == Some((interest, tag)) {
+            return Ok(());
+        }
+        let changes = before.map(|(i, _)| i) != Some(interest);
         match &mut self.call {
-            Call::Select(_) => {}
-            Call::Poll(p) => p.register(fd, Some(interest.poll_mask()))?,
-            Call::Epoll(ep) => ep.register(fd, Some(interest.epoll_mask()))?,
+            Call::Poll(p) if changes => match before {
+                None => p.register(fd, Some(interest.poll_mask()))?,
+                Some(_) => p.modify(fd, interest.poll_mask())?,
+            },
+            Call::Epoll(ep) if changes => match before {
+                None => ep.register(fd, Some(interest.epoll_mask()))?,
+                Some(_) => ep.modify(fd, interest.epoll_mask())?,
+            },
+            _ => {}
         }
         let i = fd as usize;
         if self.watched.len() <= i {
             self.watched.resize(i + 1, None);
         }
-        self.watched[i] = Some(interest);
-        Ok(())
-    }
-
-    /// Watch `fd` for something else (`epoll_ctl(MOD)`); nothing when it is unchanged.
-    pub fn change(&mut self, fd: RawFd, interest: Interest) -> Result<(), Error> {
-        if self.interest(fd) == Some(interest) {
-            return Ok(());
-        }
-        match &mut self.call {
-            Call::Select(_) => {}
-            Call::Poll(p) => p.modify(fd, interest.poll_mask())?,
-            Call::Epoll(ep) => ep.modify(fd, interest.epoll_mask())?,
-        }
-        self.watched[fd as usize] = Some(interest);
+        self.watched[i] = Some((interest, tag));
         Ok(())
     }
 
     /// Stop watching `fd`, before it is closed (`epoll_ctl(DEL)`); nothing when not watched.
     pub fn remove(&mut self, fd: RawFd) -> Result<(), Error> {
-        if !self.watches(fd) {
-            return Ok(());
+        match self.watched.get_mut(fd as usize) {
+            Some(w @ Some(_)) => *w = None,
+            _ => return Ok(()),
         }
-        self.watched[fd as usize] = None;
         match &mut self.call {
             Call::Select(_) => Ok(()),
             Call::Poll(p) => p.unregister(fd),
@@ -189,16 +201,19 @@ impl Readiness {
             Call::Select(syscall) => {
                 let sets = &mut self.sets;
                 sets.clear();
-                for (fd, interest) in self.watched.iter().enumerate() {
+                for (fd, w) in self.watched.iter().enumerate() {
+                    let Some((interest, _)) = w else {
+                        continue;
+                    };
                     let fd = fd as RawFd;
-                    match interest {
-                        Some(Interest::Accept) => sets.readable.push(fd),
-                        Some(Interest::Message) => {
-                            sets.readable.push(fd);
-                            sets.urgent.push(fd);
-                        }
-                        Some(Interest::Room) => sets.writable.push(fd),
-                        None => {}
+                    if interest.read {
+                        sets.readable.push(fd);
+                    }
+                    if interest.urgent {
+                        sets.urgent.push(fd);
+                    }
+                    if interest.write {
+                        sets.writable.push(fd);
                     }
                 }
                 let (readable, writable, urgent) = select_with(
@@ -241,23 +256,23 @@ impl Readiness {
 }
 
 /// poll/epoll events into `select()`'s three lists, keeping the kernel's order in each.
-fn sort(
-    watched: &[Option<Interest>],
+fn sort<T: Copy>(
+    watched: &[Option<(Interest, T)>],
     events: impl Iterator<Item = (RawFd, u32)>,
     m: Masks,
     ready: &mut Ready,
 ) {
     for (fd, ev) in events {
-        let Some(interest) = watched.get(fd as usize).copied().flatten() else {
+        let Some((interest, _)) = watched.get(fd as usize).copied().flatten() else {
             continue;
         };
-        if interest == Interest::Message && ev & m.urgent != 0 {
+        if interest.urgent && ev & m.urgent != 0 {
             ready.urgent.push(fd);
         }
-        if interest.reads() && ev & m.read != 0 {
+        if interest.read && ev & m.read != 0 {
             ready.readable.push(fd);
         }
-        if interest == Interest::Room && ev & m.write != 0 {
+        if interest.write && ev & m.write != 0 {
             ready.writable.push(fd);
         }
     }
