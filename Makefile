@@ -105,7 +105,8 @@ strace-clients: deps
 # strace, side by side (examples/compare.rs). MODE as above; BACKEND=select|poll|epoll picks
 # multiplex mode's readiness call (and CPython's selectors class); unset, the select loop.
 compare: deps
-	@server=$$($(BIN) pyselect-server) && client=$$($(BIN) pyselect-client) && \
+	@bins=$$($(BIN) pyselect-server pyselect-client) && \
+	server=$$(printf '%s\n' "$$bins" | sed -n 1p) && client=$$(printf '%s\n' "$$bins" | sed -n 2p) && \
 	$(CARGO) run --release --quiet --example compare -- --mode $(call quote,$(MODE)) \
 	  $(if $(BACKEND),--backend $(call quote,$(BACKEND))) --server "$$server" --client "$$client"
 

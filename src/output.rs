@@ -64,6 +64,26 @@ pub fn write_within(fd: RawFd, buf: &[u8], limit: Duration) -> bool {
     }
 }
 
+/// The process's own stdout or stderr: the only fds [`LineQueue::detach`] may rewire, since
+/// making a fd name another open file description is only sound for a number the program owns.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Stream {
+    /// fd 1.
+    Stdout,
+    /// fd 2.
+    Stderr,
+}
+
+impl Stream {
+    /// The fd number: 1 or 2.
+    pub fn fd(self) -> RawFd {
+        match self {
+            Stream::Stdout => 1,
+            Stream::Stderr => 2,
+        }
+    }
+}
+
 /// How [`LineQueue::detach`] made an fd safe to write without blocking.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Detached {
@@ -96,14 +116,15 @@ pub struct LineQueue {
 }
 
 impl LineQueue {
-    /// Prepare `fd` (stdout or stderr) for writes that must not block; see [`Detached`].
-    /// Syscalls: `fstat`; for a pipe `open("/proc/self/fd/N")`, `dup2`, `close`; for a
-    /// socket `fcntl(F_GETFL)`, `fcntl(F_SETFL)`.
-    pub fn detach(fd: RawFd) -> io::Result<Detached> {
+    /// Prepare `stream` (the process's stdout or stderr) for writes that must not block; see
+    /// [`Detached`]. Syscalls: `fstat`; for a pipe `open("/proc/self/fd/N")`, `dup2`, `close`;
+    /// for a socket `fcntl(F_GETFL)`, `fcntl(F_SETFL)`.
+    pub fn detach(stream: Stream) -> io::Result<Detached> {
+        let fd = stream.fd();
         match sys::file_type(fd)? {
             libc::S_IFIFO => {
                 let private = sys::reopen_write_nonblocking(fd)?;
-                sys::dup2(&private, fd)?;
+                sys::dup2(&private, stream)?;
                 sys::close(private)?;
                 Ok(Detached::PrivatePipe)
             }

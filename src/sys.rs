@@ -641,14 +641,18 @@ pub(crate) fn reopen_write_nonblocking(fd: RawFd) -> io::Result<OwnedFd> {
     cvt(unsafe { libc::open(path.as_ptr(), flags) }).map(owned)
 }
 
-/// `dup2(from, to)`: `to` then names `from`'s open file description (without `FD_CLOEXEC`).
+/// `dup2(from, to)`: stdout or stderr then names `from`'s open file description (without
+/// `FD_CLOEXEC`).
 ///
 #[doc = man!(dup2(2))]
-pub(crate) fn dup2(from: &OwnedFd, to: RawFd) -> io::Result<()> {
+pub(crate) fn dup2(from: &OwnedFd, to: crate::output::Stream) -> io::Result<()> {
     use std::os::fd::AsRawFd;
-    // SAFETY: dup2(2) takes two integers; `from` is open (it is owned), and replacing `to` is
-    // what the caller asks for (it owns the number, e.g. stdout).
-    cvt(unsafe { libc::dup2(from.as_raw_fd(), to) }).map(drop)
+    // SAFETY: dup2(2) takes two integers; `from` is open (it is owned). `to` can only be fd 1
+    // or fd 2 (`Stream` has no other value): the process's own stdout and stderr, which no
+    // `OwnedFd` or `File` in the program owns (std's handles write by number), so no owner
+    // sees its fd silently swapped; `detach`, the one caller, passes a description of the
+    // same pipe, so writes by number still reach it.
+    cvt(unsafe { libc::dup2(from.as_raw_fd(), to.fd()) }).map(drop)
 }
 
 /// `fcntl(fd, F_SETFL, flags | O_NONBLOCK)` after `F_GETFL`. This changes the open file

@@ -4,10 +4,10 @@
 mod util;
 
 use std::io::Read;
-use std::os::fd::{AsRawFd, OwnedFd};
+use std::os::fd::{AsRawFd, OwnedFd, RawFd};
 
 use nix::fcntl::{fcntl, FcntlArg, OFlag};
-use pyselect::output::{write_all, Detached, LineQueue};
+use pyselect::output::{write_all, Detached, LineQueue, Stream};
 use pyselect::signals::{self, Signal};
 use pyselect::{Error, FileNo};
 
@@ -96,21 +96,43 @@ fn a_closed_reader_counts_the_lines_as_dropped() {
 
 #[test]
 fn detach_gives_a_pipe_a_private_nonblocking_description() {
-    let (_r, w) = nix::unistd::pipe().expect("pipe");
-    let shared = w.try_clone().expect("dup");
-    assert_eq!(
-        LineQueue::detach(w.as_raw_fd()).unwrap(),
-        Detached::PrivatePipe
-    );
-    let nonblocking = |fd: &OwnedFd| {
-        OFlag::from_bits_truncate(fcntl(fd, FcntlArg::F_GETFL).unwrap()).contains(OFlag::O_NONBLOCK)
-    };
-    assert!(nonblocking(&w));
-    assert!(!nonblocking(&shared), "the shared description changed");
-    let file = tempfile_fd();
-    assert_eq!(
-        LineQueue::detach(file.as_raw_fd()).unwrap(),
-        Detached::Unchanged
+    // detach rewires the process's own stderr, so this runs in a child process; stderr is
+    // put back before anything is asserted, so a failure still shows.
+    util::child::in_child(
+        "detach_gives_a_pipe_a_private_nonblocking_description",
+        || {
+            // Raw libc calls: fds 1 and 2 belong to no `OwnedFd`.
+            let nonblocking = |fd: RawFd| {
+                // SAFETY: F_GETFL takes no argument; `fd` is open for the whole check.
+                let flags = unsafe { libc::fcntl(fd, libc::F_GETFL) };
+                assert!(flags >= 0, "F_GETFL on fd {fd}");
+                flags & libc::O_NONBLOCK != 0
+            };
+            let dup2 = |from: RawFd, to: RawFd| {
+                // SAFETY: dup2(2) takes two integers; `to` is stderr, which this child owns.
+                assert_eq!(unsafe { libc::dup2(from, to) }, to, "dup2({from}, {to})");
+            };
+            // SAFETY: dup(2) takes an integer; the new fd is this closure's, closed below.
+            let saved = unsafe { libc::dup(2) };
+            assert!(saved >= 0, "dup stderr");
+            let (_r, w) = nix::unistd::pipe().expect("pipe");
+            dup2(w.as_raw_fd(), 2);
+            let on_pipe = LineQueue::detach(Stream::Stderr);
+            let (stderr_nb, shared_nb) = (nonblocking(2), nonblocking(w.as_raw_fd()));
+            let file = tempfile_fd();
+            dup2(file.as_raw_fd(), 2);
+            let on_file = LineQueue::detach(Stream::Stderr);
+            let file_nb = nonblocking(2);
+            dup2(saved, 2);
+            // SAFETY: `saved` is this closure's own fd, used no more.
+            unsafe { libc::close(saved) };
+
+            assert_eq!(on_pipe.unwrap(), Detached::PrivatePipe);
+            assert!(stderr_nb, "stderr is not non-blocking");
+            assert!(!shared_nb, "the shared description changed");
+            assert_eq!(on_file.unwrap(), Detached::Unchanged);
+            assert!(!file_nb, "a regular file became non-blocking");
+        },
     );
 }
 

@@ -61,7 +61,8 @@ options:
                      Linux, as select() needs fds below FD_SETSIZE)
   --backend B        load mode: the readiness call, select (default), poll or epoll;
                      poll and epoll go to 10,000 sockets and beyond, raising the soft
-                     RLIMIT_NOFILE to the hard limit (a line on stderr when that is
+                     RLIMIT_NOFILE to the hard limit, or to C + M + 32 when the hard
+                     limit is unlimited (a line on stderr when the hard limit is
                      below C + M + 32)
   --hold M           load mode: first open M connections that send nothing and keep
                      them open for the whole run, so the server watches M more fds

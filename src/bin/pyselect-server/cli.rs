@@ -66,8 +66,10 @@ options:
   --backend B        multiplex: the readiness call, select (default: pselect6 with the
                      except set; fds below FD_SETSIZE only), poll (poll(2), POLLPRI for
                      urgent data) or epoll (epoll_create1/epoll_ctl/epoll_wait, EPOLLPRI).
-                     poll and epoll raise the soft RLIMIT_NOFILE to the hard limit at
-                     start (a line on stderr when that is below 10,000 connections' worth)
+                     poll and epoll raise the soft RLIMIT_NOFILE at start to the hard
+                     limit (to 10,000 connections' worth when the hard limit is
+                     unlimited), with a line on stderr when that is below 10,000
+                     connections' worth
   --count N          exit 0 after N connections were answered
   --idle-timeout S   multiplex: close a client silent for S seconds (default 10);
                      urgent (MSG_OOB) bytes alone do not count as activity
@@ -79,8 +81,8 @@ options:
   -V, --version      the version
 
 SIGINT or SIGTERM, even while a line waits for a slow reader, closes the listeners,
-prints one line of totals on stderr (after at most a second's wait for a reader; on a
-terminal, on a fresh line after ^C) and exits 0.";
+prints one line of totals on stderr (after at most one second's wait in all for readers
+of stdout and stderr; on a terminal, on a fresh line after ^C) and exits 0.";
 
 /// Which of the seed's servers to run.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]

@@ -6,6 +6,7 @@
 mod blocking;
 mod cli;
 mod multiplex;
+#[path = "../common/readiness.rs"]
 mod readiness;
 mod select;
 mod server;
@@ -55,15 +56,6 @@ fn main() -> ExitCode {
         );
         return ExitCode::from(2);
     }
-    // fds 0-2 are taken: an fd_set holds at most FD_SETSIZE - 3 listeners.
-    if opts.uses_fd_set() && opts.ports.len() > pyselect::FD_SETSIZE - 3 {
-        let _ = eprint_line(&format!(
-            "pyselect-server: {}",
-            server::too_many_listeners(opts.mode, opts.ports.len())
-        ));
-        return ExitCode::from(2);
-    }
-
     let _guard = match signals::notify(&[Signal::SIGINT, Signal::SIGTERM]) {
         Ok(guard) => guard,
         Err(e) => {
@@ -80,9 +72,9 @@ fn main() -> ExitCode {
     };
     let mut listeners = match server::open_listeners(&opts, prepare) {
         Ok(listeners) => listeners,
-        Err(msg) => {
-            let _ = eprint_line(&format!("pyselect-server: {msg}"));
-            return ExitCode::FAILURE;
+        Err(e) => {
+            let _ = eprint_line(&format!("pyselect-server: {}", e.message()));
+            return e.exit_code();
         }
     };
 
@@ -169,8 +161,9 @@ fn run(opts: &Options, listeners: &[Listener], log: &mut Log) -> Result<(), Erro
     }
 }
 
-/// poll and epoll: as many fds as RLIMIT_NOFILE's hard limit allows; one stderr line when
-/// that is fewer than [`CONNECTIONS_GOAL`] connections need.
+/// poll and epoll: as many fds as RLIMIT_NOFILE's hard limit allows (what
+/// [`CONNECTIONS_GOAL`] connections need when it is unlimited); one stderr line when that is
+/// fewer than they need.
 fn raise_nofile(opts: &Options, log: &mut Log) {
     let wanted = CONNECTIONS_GOAL + opts.ports.len() as u64 + 8;
     match pyselect::limits::raise_nofile(wanted) {

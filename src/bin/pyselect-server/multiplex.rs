@@ -21,7 +21,8 @@
 //! closed (for epoll: `epoll_ctl` `ADD` on accept, `MOD` only when a reply must wait for room,
 //! `DEL` before `close`). With the select backend, a connection whose fd does not fit an
 //! `fd_set` (fd >= FD_SETSIZE) is refused and closed, never put in a set. When `accept()` runs
-//! out of fds the listeners leave the watched set for 100 ms instead of spinning.
+//! out of fds the listeners leave the watched set for `server::FD_EXHAUSTION_PAUSE` (100 ms)
+//! instead of spinning.
 //!
 //! A message longer than 1024 bytes: as the seed, only the first `recv(1024)` is the message;
 //! the reply is followed by `shutdown(SHUT_WR)` and the rest is read and discarded until the
@@ -47,11 +48,11 @@ use pyselect::consts::MSG_DONTWAIT;
 use pyselect::pyrepr::{addr_repr, bytes_repr};
 use pyselect::{Error, FileNo, Socket, FD_SETSIZE};
 
-use crate::readiness::{Interest, Readiness};
-use crate::server::{describe, out_of_fds, Listener, Log, SIZE};
+use crate::readiness::{Interest, Readiness, Ready};
 
-/// How long the listeners rest after `accept()` ran out of file descriptors.
-const FD_EXHAUSTION_PAUSE: Duration = Duration::from_millis(100);
+/// The server's readiness call: its fds carry no tag.
+pub type Watch = Readiness<()>;
+use crate::server::{Listener, Log, SIZE};
 
 /// Connections one listener accepts per round at most, so that a burst of new connections
 /// cannot starve the clients already in the sets.
@@ -96,8 +97,8 @@ impl Client {
     /// room for the rest of its reply.
     fn interest(&self) -> Interest {
         match self.phase {
-            Phase::Reading | Phase::Draining { .. } => Interest::Message,
-            Phase::Replying { .. } => Interest::Room,
+            Phase::Reading | Phase::Draining { .. } => Interest::READ_URGENT,
+            Phase::Replying { .. } => Interest::WRITE,
         }
     }
 }
@@ -157,9 +158,9 @@ pub fn prepare(server_socket: &mut Socket) -> Result<(), Error> {
 
 /// Watch the listeners for connections (before the "listening on" line: from then on the
 /// trace shows only the loop).
-pub fn watch(listeners: &[Listener], watch: &mut Readiness) -> Result<(), Error> {
+pub fn watch(listeners: &[Listener], watch: &mut Watch) -> Result<(), Error> {
     for l in listeners {
-        watch.add(l.fileno(), Interest::Accept)?;
+        watch.set(l.fileno(), Interest::READ, ())?;
     }
     Ok(())
 }
@@ -169,7 +170,7 @@ pub fn watch(listeners: &[Listener], watch: &mut Readiness) -> Result<(), Error>
 pub fn run(
     listeners: &[Listener],
     log: &mut Log,
-    watch: &mut Readiness,
+    watch: &mut Watch,
     idle: Duration,
 ) -> Result<(), Error> {
     let mut clients = Clients {
@@ -178,22 +179,23 @@ pub fn run(
         round: 0,
     };
     let mut paused_until: Option<Instant> = None;
+    let mut ready = Ready::default();
 
     while !log.done() {
         // 1. The one readiness call, on everything that can make progress.
         watch_output(watch, log);
         let timeout = next_wake(&mut clients, paused_until);
-        let ready = watch.wait(timeout)?;
+        watch.wait(timeout, &mut ready)?;
         clients.round += 1;
         // 2. Urgent data.
-        for fd in ready.urgent {
+        for &fd in &ready.urgent {
             if let Some(c) = clients.ready(fd) {
                 urgent(log, c)?;
                 settle(log, watch, &mut clients, fd);
             }
         }
         // 3. Readable: new connections, messages (--count N stops at the Nth reply).
-        for fd in ready.readable {
+        for &fd in &ready.readable {
             if log.done() {
                 break;
             }
@@ -212,7 +214,7 @@ pub fn run(
             }
         }
         // 4. Writable: the rest of replies, and waiting output lines.
-        for fd in ready.writable {
+        for &fd in &ready.writable {
             match clients.ready(fd) {
                 Some(c) if !log.done() => {
                     flush(log, listeners, c)?;
@@ -234,10 +236,10 @@ pub fn run(
 /// The output queues with lines waiting for a reader are watched for room, the others not.
 /// An fd epoll refuses stays unwatched: its lines wait for the exit's flush (or are dropped and
 /// counted), and no client waits for them.
-fn watch_output(watch: &mut Readiness, log: &Log) {
+fn watch_output(watch: &mut Watch, log: &Log) {
     for (fd, waiting) in log.output() {
-        let _ = match (waiting, watch.watches(fd)) {
-            (true, false) => watch.add(fd, Interest::Room),
+        let _ = match (waiting, watch.watched(fd).is_some()) {
+            (true, false) => watch.set(fd, Interest::WRITE, ()),
             (false, true) => watch.remove(fd),
             _ => Ok(()),
         };
@@ -255,7 +257,7 @@ fn next_wake(clients: &mut Clients, paused_until: Option<Instant>) -> Option<f64
 /// After a client's event: a client done with is unregistered, then closed; any other is
 /// watched for what its phase waits for, and a moved idle deadline is queued. A failed
 /// `epoll_ctl(MOD)` (no syscall can fail for select and poll) is this client's failure.
-fn settle(log: &mut Log, watch: &mut Readiness, clients: &mut Clients, fd: RawFd) {
+fn settle(log: &mut Log, watch: &mut Watch, clients: &mut Clients, fd: RawFd) {
     let Some(slot) = clients.by_fd.get_mut(fd as usize) else {
         return;
     };
@@ -267,7 +269,7 @@ fn settle(log: &mut Log, watch: &mut Readiness, clients: &mut Clients, fd: RawFd
         clients.deadlines.push_back((c.deadline, fd));
     }
     if !c.closed {
-        match watch.change(fd, c.interest()) {
+        match watch.set(fd, c.interest(), ()) {
             Ok(()) => return,
             Err(e) => log.client_error(&c.peer, &e),
         }
@@ -278,7 +280,7 @@ fn settle(log: &mut Log, watch: &mut Readiness, clients: &mut Clients, fd: RawFd
 }
 
 /// Close the clients whose idle deadline has passed, from the front of the deadline queue.
-fn expire(log: &mut Log, watch: &mut Readiness, clients: &mut Clients, idle: Duration) {
+fn expire(log: &mut Log, watch: &mut Watch, clients: &mut Clients, idle: Duration) {
     let now = Instant::now();
     while let Some(&(t, fd)) = clients.deadlines.front() {
         if t > now {
@@ -333,26 +335,14 @@ fn accept(
     listeners: &[Listener],
     i: usize,
     idle: Duration,
-    watch: &mut Readiness,
+    watch: &mut Watch,
     clients: &mut Clients,
 ) -> Result<Option<Duration>, Error> {
     for _ in 0..ACCEPTS_PER_ROUND {
         let (sock, peer) = match listeners[i].sock.accept() {
             Ok(pair) => pair,
-            Err(e @ Error::Interrupted(_)) => return Err(e),
-            Err(e) if e.errno() == Some(libc::EAGAIN) => return Ok(None),
-            Err(e) if out_of_fds(&e) => {
-                log.warn(&format!(
-                    "accept failed: {}; not accepting for {} ms",
-                    describe(&e),
-                    FD_EXHAUSTION_PAUSE.as_millis()
-                ));
-                return Ok(Some(FD_EXHAUSTION_PAUSE));
-            }
-            Err(e) => {
-                log.warn(&format!("accept failed: {}", describe(&e)));
-                return Ok(None);
-            }
+            // EAGAIN (all accepted) ends the round silently; see `Log::accept_failed`.
+            Err(e) => return log.accept_failed(e),
         };
         if !watch.takes(sock.fileno()) {
             log.stats.refused += 1;
@@ -365,7 +355,7 @@ fn accept(
             continue; // dropping `sock` closes it
         }
         // Watched for its message from the next round on (epoll_ctl(ADD) for epoll).
-        if let Err(e) = watch.add(sock.fileno(), Interest::Message) {
+        if let Err(e) = watch.set(sock.fileno(), Interest::READ_URGENT, ()) {
             log.client_error(&peer, &e);
             continue;
         }

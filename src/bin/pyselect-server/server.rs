@@ -7,7 +7,7 @@ use std::os::fd::RawFd;
 use std::time::{Duration, Instant};
 
 use pyselect::consts::{MSG_DONTWAIT, MSG_PEEK, SOL_SOCKET, SO_REUSEADDR};
-use pyselect::output::{self, LineQueue};
+use pyselect::output::{self, LineQueue, Stream};
 use pyselect::pyrepr::{addr_repr, bytes_repr};
 use pyselect::signals::Signal;
 use pyselect::{host_addr, Error, Family, FileNo, Socket, Type, FD_SETSIZE};
@@ -83,6 +83,10 @@ impl Sink {
 /// read, before it drops lines (about 1,000 message lines).
 pub const OUTPUT_QUEUE_LIMIT: usize = 64 * 1024;
 
+/// After a stop signal, the longest [`Log::finish`] waits for slow readers of stdout and
+/// stderr, all its flushes and the totals line together.
+pub const FINISH_WAIT: Duration = Duration::from_secs(1);
+
 /// The server's output and counts: the one mutable part of a running server.
 #[derive(Debug)]
 pub struct Log {
@@ -111,8 +115,9 @@ impl Log {
     /// non-blocking description (a terminal stays blocking), and lines the reader cannot take
     /// wait in a queue of [`OUTPUT_QUEUE_LIMIT`] bytes, or are dropped and counted.
     pub fn never_block(&mut self) {
-        for fd in [1, 2] {
-            match LineQueue::detach(fd) {
+        for stream in [Stream::Stdout, Stream::Stderr] {
+            let fd = stream.fd();
+            match LineQueue::detach(stream) {
                 // A closed stream: its lines are dropped and counted.
                 Err(e) if e.raw_os_error() == Some(libc::EBADF) => {}
                 Err(e) => self.warn(&format!(
@@ -197,33 +202,59 @@ impl Log {
     }
 
     /// The serial modes' `accept()`: `None` when it timed out (`settimeout(1)`) or failed,
-    /// which ends this round, not the server. Out of fds, it rests 100 ms (a `select()`
-    /// sleep) so that a listener that stays readable does not spin the CPU.
+    /// which ends this round, not the server. Out of fds, it rests [`FD_EXHAUSTION_PAUSE`]
+    /// (a `select()` sleep); see [`Log::accept_failed`].
     pub fn accepted(
         &mut self,
         accepted: Result<(Socket, SocketAddr), Error>,
     ) -> Result<Option<(Socket, SocketAddr)>, Error> {
         match accepted {
             Ok(pair) => Ok(Some(pair)),
-            Err(Error::Timeout) => Ok(None),
-            Err(e @ Error::Interrupted(_)) => Err(e),
             Err(e) => {
-                self.warn(&format!("accept failed: {}", describe(&e)));
-                if out_of_fds(&e) {
-                    pyselect::sleep(0.1)?;
+                if let Some(pause) = self.accept_failed(e)? {
+                    pyselect::sleep(pause.as_secs_f64())?;
                 }
                 Ok(None)
             }
         }
     }
 
-    /// Print the totals line on stderr. After a stop signal it waits at most a second for a
-    /// reader, and on a terminal after Ctrl-C it starts on a fresh line (after the `^C`).
+    /// Every mode's answer to a failed `accept()`. A watched signal goes up as the error; a
+    /// timeout (`settimeout`) or `EAGAIN` (a non-blocking listener with nothing left) is
+    /// silent; anything else is one "accept failed" line on stderr. Out of file descriptors
+    /// the answer is a pause, [`FD_EXHAUSTION_PAUSE`], before the next `accept()`, so that a
+    /// listener that stays readable does not spin the CPU.
+    pub fn accept_failed(&mut self, e: Error) -> Result<Option<Duration>, Error> {
+        match e {
+            Error::Interrupted(_) => Err(e),
+            Error::Timeout => Ok(None),
+            _ if e.errno() == Some(libc::EAGAIN) => Ok(None),
+            _ if out_of_fds(&e) => {
+                self.warn(&format!(
+                    "accept failed: {}; not accepting for {} ms",
+                    describe(&e),
+                    FD_EXHAUSTION_PAUSE.as_millis()
+                ));
+                Ok(Some(FD_EXHAUSTION_PAUSE))
+            }
+            _ => {
+                self.warn(&format!("accept failed: {}", describe(&e)));
+                Ok(None)
+            }
+        }
+    }
+
+    /// Print the totals line on stderr. After a stop signal it waits at most [`FINISH_WAIT`]
+    /// in all for a reader (the queued lines and the totals line share one deadline), and on
+    /// a terminal after Ctrl-C it starts on a fresh line (after the `^C`).
     pub fn finish(mut self, stopped_by: Option<Signal>) {
-        // Lines still queued get up to a second each for a reader; then they count as dropped.
+        let deadline = Instant::now() + FINISH_WAIT;
+        let left = || deadline.saturating_duration_since(Instant::now());
+        // Lines still queued get what is left of the wait for a reader; then they count as
+        // dropped (a queue whose time is up still gets one write that does not wait).
         for sink in [&mut self.out, &mut self.err] {
             if let Sink::Queued(q) = sink {
-                q.flush_within(Duration::from_secs(1));
+                q.flush_within(left());
             }
         }
         let s = &self.stats;
@@ -246,15 +277,15 @@ impl Log {
             line.insert(0, '\n');
         }
         match (&mut self.err, stopped_by) {
-            // Written at once when stderr has room (one write); else queued and flushed,
-            // waiting at most a second.
+            // Written at once when stderr has room (one write); else queued and flushed
+            // within what is left of the wait.
             (Sink::Queued(q), _) => {
                 q.write_line(&line);
-                q.flush_within(Duration::from_secs(1));
+                q.flush_within(left());
             }
             (Sink::Blocking(fd), Some(_)) => {
                 line.push('\n');
-                let _ = output::write_within(*fd, line.as_bytes(), Duration::from_secs(1));
+                let _ = output::write_within(*fd, line.as_bytes(), left());
             }
             (Sink::Blocking(fd), None) => {
                 line.push('\n');
@@ -264,23 +295,60 @@ impl Log {
     }
 }
 
+/// Why [`open_listeners`] gave up.
+#[derive(Debug)]
+pub enum ListenError {
+    /// More listeners than an fd_set holds (select and multiplex-select modes): a usage
+    /// error, exit status 2, before any "listening on" line.
+    TooMany(String),
+    /// A host that does not resolve, or a socket call that failed: exit status 1.
+    Os(String),
+}
+
+impl ListenError {
+    /// The line for stderr (without the program name).
+    pub fn message(&self) -> &str {
+        match self {
+            ListenError::TooMany(m) | ListenError::Os(m) => m,
+        }
+    }
+
+    /// The process's exit status.
+    pub fn exit_code(&self) -> std::process::ExitCode {
+        match self {
+            ListenError::TooMany(_) => std::process::ExitCode::from(2),
+            ListenError::Os(_) => std::process::ExitCode::FAILURE,
+        }
+    }
+}
+
 /// Open the listeners the mode needs (the first port only in blocking mode), in the seed's
 /// order: socket, SO_REUSEADDR, `prepare` (the mode's `settimeout`), bind, listen.
+///
+/// In the modes that use an fd_set, each new socket's fd must be below `FD_SETSIZE` (fds the
+/// server inherited lower the count that fits). A count that cannot fit even with only fds
+/// 0-2 taken is refused before the first socket, so the answer is the same whatever the
+/// soft `RLIMIT_NOFILE` (a limit of 1,024 would otherwise end the loop with `EMFILE` first).
 pub fn open_listeners(
     opts: &Options,
     prepare: impl Fn(&mut Socket) -> Result<(), Error>,
-) -> Result<Vec<Listener>, String> {
+) -> Result<Vec<Listener>, ListenError> {
     let ports: &[u16] = match opts.mode {
         Mode::Blocking => &opts.ports[..1],
         _ => &opts.ports,
     };
+    let too_many = || ListenError::TooMany(too_many_listeners(opts.mode, ports.len()));
+    if opts.uses_fd_set() && ports.len() > FD_SETSIZE - 3 {
+        return Err(too_many());
+    }
     let mut listeners = Vec::with_capacity(ports.len());
     for (i, &port) in ports.iter().enumerate() {
-        let addr = host_addr(&opts.host, port).map_err(|e| host_error(&opts.host, &e))?;
-        let fail = |e: Error| format!("cannot listen on {addr}: {e}");
+        let addr =
+            host_addr(&opts.host, port).map_err(|e| ListenError::Os(host_error(&opts.host, &e)))?;
+        let fail = |e: Error| ListenError::Os(format!("cannot listen on {addr}: {e}"));
         let mut sock = Socket::new(Family::of(&addr), Type::Stream).map_err(fail)?;
         if opts.uses_fd_set() && sock.fileno() as usize >= FD_SETSIZE {
-            return Err(too_many_listeners(opts.mode, ports.len()));
+            return Err(too_many());
         }
         sock.setsockopt(SOL_SOCKET, SO_REUSEADDR, 1).map_err(fail)?;
         prepare(&mut sock).map_err(fail)?;
@@ -334,8 +402,11 @@ pub fn describe(e: &Error) -> String {
     format!("{}: {e}", e.python_name())
 }
 
+/// How long accepting rests after `accept()` ran out of file descriptors.
+pub const FD_EXHAUSTION_PAUSE: Duration = Duration::from_millis(100);
+
 /// Is this an `accept()` failure that means "out of file descriptors"?
-pub fn out_of_fds(e: &Error) -> bool {
+fn out_of_fds(e: &Error) -> bool {
     matches!(
         e.errno(),
         Some(libc::EMFILE) | Some(libc::ENFILE) | Some(libc::ENOBUFS) | Some(libc::ENOMEM)

@@ -1,6 +1,6 @@
 //! Load mode: N transactions (connect, send, read to EOF, close), at most C in flight, all on
 //! non-blocking sockets multiplexed by one loop around one readiness call per round:
-//! `pyselect::select()`, `Poll` or `Epoll` (`--backend`, see [`waiter`]). With `--hold M`, M
+//! `pyselect::select()`, `Poll` or `Epoll` (`--backend`, see [`readiness`]). With `--hold M`, M
 //! idle connections are opened first and kept open for the whole run, so that the server
 //! watches M more fds while the load is measured.
 //!
@@ -13,28 +13,36 @@
 //! ```
 //!
 //! Every loop iteration fills the free slots, waits (connecting or sending sockets for
-//! writing, sockets awaiting the reply for reading) until the nearest per-transaction deadline, advances every ready socket by at most a few
-//! non-blocking calls, then fails the transactions whose deadline passed. No call waits on
-//! one socket, so a slow server connection never holds up the others.
+//! writing, sockets awaiting the reply for reading) until the nearest per-transaction
+//! deadline, advances every ready socket by at most a few non-blocking calls, then fails the
+//! transactions whose deadline passed. No call waits on one socket, so a slow server
+//! connection never holds up the others. The deadlines wait in a queue in the order they were
+//! set, so no round scans the whole slot table.
 //!
 //! Memory is flat: the slot table is allocated once; a reply is checked in a fixed buffer;
 //! only the latency samples grow (one `u32` per successful transaction).
 
+use std::collections::VecDeque;
 use std::net::SocketAddr;
+use std::os::fd::RawFd;
 use std::time::{Duration, Instant};
 
 use pyselect::consts::{MSG_OOB, SOL_SOCKET, SO_ERROR};
 use pyselect::output::{eprint_line, print_line};
 use pyselect::pyrepr::bytes_repr;
 use pyselect::signals::{self, Signal};
-use pyselect::{Error, Family, Socket, Type, FD_SETSIZE};
+use pyselect::{Error, Family, Socket, Syscall, Type, FD_SETSIZE};
 
+#[path = "../../common/readiness.rs"]
+mod readiness;
 mod stats;
-mod waiter;
 
+pub use readiness::Backend;
+use readiness::{Interest, Readiness, Ready};
 use stats::{Progress, Stats};
-pub use waiter::Backend;
-use waiter::Waiter;
+
+/// Load mode's readiness call: each watched socket is tagged with its transaction's slot.
+type Waiter = Readiness<usize>;
 
 /// What load mode needs to know.
 #[derive(Clone, Debug)]
@@ -196,8 +204,12 @@ impl Transaction {
         Ok((tx, step))
     }
 
-    fn wants_write(&self) -> bool {
-        !matches!(self.phase, Phase::Receiving)
+    /// What the socket waits for: the reply, or room to connect or send.
+    fn interest(&self) -> Interest {
+        match self.phase {
+            Phase::Receiving => Interest::READ,
+            _ => Interest::WRITE,
+        }
     }
 
     fn fail(&self, what: &str, cfg: &Config, e: Error) -> Step {
@@ -321,13 +333,18 @@ struct Load<'a> {
     /// `welcome <port>!`.
     expected: Vec<u8>,
     slots: Vec<Option<Transaction>>,
+    /// Each transaction's deadline with its slot, in the order they were set. A deadline is
+    /// its start + `--timeout`, so the queue is sorted and the nearest is at the front. An
+    /// entry whose slot has since been freed (or holds a later transaction) is skipped.
+    deadlines: VecDeque<(Instant, usize)>,
+    /// Slots holding a transaction.
+    in_flight: usize,
+    /// What the round's readiness call found (kept to reuse its memory).
+    ready: Ready,
     waiter: Waiter,
     stats: Stats,
     started: u64,
 }
-
-/// The slots the readiness call found ready, each with whether it waited to write.
-type Ready = Vec<(usize, bool)>;
 
 impl Load<'_> {
     /// Fill the free slots. A transaction can end at once (refused on loopback): the slot then
@@ -349,8 +366,10 @@ impl Load<'_> {
                 match step {
                     Step::Pending => {
                         self.waiter
-                            .set(tx.sock.fileno(), i, tx.wants_write())
+                            .set(tx.sock.fileno(), tx.interest(), i)
                             .map_err(|e| End::Fatal(format!("cannot watch a socket: {e}")))?;
+                        self.deadlines.push_back((tx.deadline, i));
+                        self.in_flight += 1;
                         *slot = Some(tx);
                         break;
                     }
@@ -366,13 +385,13 @@ impl Load<'_> {
     /// Wait until a socket is ready or the nearest deadline: the connecting and sending
     /// sockets for writing, those awaiting the reply for reading. `Finished` when nothing is
     /// in flight.
-    fn wait(&mut self) -> Result<Ready, End> {
-        let Some(nearest) = self.slots.iter().flatten().map(|t| t.deadline).min() else {
+    fn wait(&mut self) -> Result<(), End> {
+        let Some(nearest) = self.nearest() else {
             return Err(End::Finished);
         };
         let wait = nearest.saturating_duration_since(Instant::now());
-        match self.waiter.wait(wait.as_secs_f64()) {
-            Ok(ready) => Ok(ready),
+        match self.waiter.wait(Some(wait.as_secs_f64()), &mut self.ready) {
+            Ok(()) => Ok(()),
             Err(Error::Interrupted(sig)) => Err(End::Signal(sig)),
             Err(e) => Err(End::Fatal(format!("the readiness call failed: {e}"))),
         }
@@ -380,53 +399,97 @@ impl Load<'_> {
 
     /// Advance every ready transaction by a few non-blocking calls; a finished one frees its
     /// slot (dropping it closes the socket).
-    fn advance(&mut self, ready: Ready) -> Result<(), End> {
-        // A slot is watched for one direction only, so each ready entry is still its slot's
-        // transaction; new ones start only in the next `fill`.
-        for (slot, write) in ready {
-            let Some(tx) = self.slots[slot].as_mut() else {
-                continue;
-            };
-            let step = if write {
-                tx.on_writable(self.cfg)
-            } else {
-                tx.on_readable(self.cfg, &self.expected)
-            };
-            let fd = tx.sock.fileno();
-            match step {
-                Step::Pending => match self.waiter.set(fd, slot, tx.wants_write()) {
-                    Ok(()) => continue,
-                    Err(e) => {
-                        let line = format!("cannot watch a socket: {e}");
-                        self.stats.failure(Kind::Other, line);
-                    }
-                },
-                Step::Done => self.stats.success(tx.started),
-                Step::Failed(kind, line) => self.stats.failure(kind, line),
-                Step::Stop(sig) => return Err(End::Signal(sig)),
-            }
-            let _ = self.waiter.remove(fd);
-            self.slots[slot] = None;
+    fn advance(&mut self) -> Result<(), End> {
+        // The writable first, as `select()`'s lists are handled. A socket is watched for one
+        // direction only, so each ready fd is in one list, and its tag is still its slot
+        // (new transactions start only in the next `fill`).
+        let ready = std::mem::take(&mut self.ready);
+        let writable = ready.writable.iter().map(|&fd| (fd, true));
+        let readable = ready.readable.iter().map(|&fd| (fd, false));
+        let done = writable
+            .chain(readable)
+            .try_for_each(|(fd, write)| self.advance_one(fd, write));
+        self.ready = ready;
+        done
+    }
+
+    /// Advance the transaction on `fd`, found ready for writing (`write`) or reading.
+    fn advance_one(&mut self, fd: RawFd, write: bool) -> Result<(), End> {
+        let Some((_, slot)) = self.waiter.watched(fd) else {
+            return Ok(());
+        };
+        let Some(tx) = self.slots[slot].as_mut() else {
+            return Ok(());
+        };
+        let step = if write {
+            tx.on_writable(self.cfg)
+        } else {
+            tx.on_readable(self.cfg, &self.expected)
+        };
+        match step {
+            Step::Pending => match self.waiter.set(fd, tx.interest(), slot) {
+                Ok(()) => return Ok(()),
+                Err(e) => {
+                    let line = format!("cannot watch a socket: {e}");
+                    self.stats.failure(Kind::Other, line);
+                }
+            },
+            Step::Done => self.stats.success(tx.started),
+            Step::Failed(kind, line) => self.stats.failure(kind, line),
+            Step::Stop(sig) => return Err(End::Signal(sig)),
         }
+        let _ = self.waiter.remove(fd);
+        self.free(slot);
         Ok(())
     }
 
-    /// Fail the transactions whose deadline has passed.
+    /// Empty `slot` (dropping its transaction closes the socket).
+    fn free(&mut self, slot: usize) {
+        if self.slots[slot].take().is_some() {
+            self.in_flight -= 1;
+        }
+    }
+
+    /// Is this queued deadline still its slot's transaction's? (A later transaction in the
+    /// same slot has a later deadline; were two ever equal, either entry expires it rightly.)
+    fn live(&self, (t, slot): (Instant, usize)) -> bool {
+        self.slots[slot].as_ref().is_some_and(|tx| tx.deadline == t)
+    }
+
+    /// The nearest deadline of a transaction in flight (stale entries dropped on the way).
+    fn nearest(&mut self) -> Option<Instant> {
+        while let Some(&front) = self.deadlines.front() {
+            if self.live(front) {
+                return Some(front.0);
+            }
+            self.deadlines.pop_front();
+        }
+        None
+    }
+
+    /// Fail the transactions whose deadline has passed: the front of the deadline queue.
     fn expire(&mut self) {
         let now = Instant::now();
-        for slot in self.slots.iter_mut() {
-            if let Some(tx) = slot.as_ref().filter(|t| t.deadline <= now) {
+        while let Some(&(t, slot)) = self.deadlines.front() {
+            if t > now {
+                break;
+            }
+            self.deadlines.pop_front();
+            if !self.live((t, slot)) {
+                continue;
+            }
+            if let Some(tx) = self.slots[slot].as_ref() {
                 if let Step::Failed(kind, line) = tx.timed_out(self.cfg) {
                     self.stats.failure(kind, line);
                 }
                 let _ = self.waiter.remove(tx.sock.fileno());
-                *slot = None;
             }
+            self.free(slot);
         }
     }
 
     fn in_flight(&self) -> usize {
-        self.slots.iter().flatten().count()
+        self.in_flight
     }
 }
 
@@ -441,7 +504,8 @@ pub fn run(cfg: &Config) -> Result<u8, String> {
         .min(usize::try_from(cfg.connections).unwrap_or(usize::MAX));
     let hold = cfg.hold.unwrap_or(0);
     if cfg.backend != Backend::Select {
-        // As many fds as the hard limit allows; a line when that is fewer than the run needs.
+        // As many fds as the hard limit allows (what the run needs when it is unlimited); a
+        // line when that is fewer than the run needs.
         let wanted = (width + hold) as u64 + SPARE_FDS;
         match pyselect::limits::raise_nofile(wanted) {
             Ok(limit) => {
@@ -454,13 +518,16 @@ pub fn run(cfg: &Config) -> Result<u8, String> {
             }
         }
     }
-    let waiter =
-        Waiter::new(cfg.backend).map_err(|e| format!("cannot start the readiness call: {e}"))?;
+    let waiter = Waiter::new(cfg.backend, Syscall::Libc)
+        .map_err(|e| format!("cannot start the readiness call: {e}"))?;
     let held = open_held(cfg, hold, &waiter)?;
     let mut load = Load {
         cfg,
         expected: format!("welcome {}!", cfg.addr.port()).into_bytes(),
         slots: (0..width).map(|_| None).collect(),
+        deadlines: VecDeque::with_capacity(width),
+        ready: Ready::default(),
+        in_flight: 0,
         waiter,
         stats: Stats::new(cfg.connections),
         started: 0,
@@ -472,7 +539,7 @@ pub fn run(cfg: &Config) -> Result<u8, String> {
         let round = load
             .fill()
             .and_then(|()| load.wait())
-            .and_then(|ready| load.advance(ready));
+            .and_then(|()| load.advance());
         if let Err(end) = round {
             break end;
         }
