@@ -10,6 +10,13 @@ use lexopt::prelude::*;
 /// What `--version` prints: the program's name and the crate's version.
 pub const VERSION: &str = concat!(env!("CARGO_BIN_NAME"), " ", env!("CARGO_PKG_VERSION"));
 
+/// A usage error as both programs print it: one line, the reason and where to read more
+/// (`pyselect-server: unknown option "--bogus" (see pyselect-server --help)`).
+pub fn error_line(reason: &str) -> String {
+    let program = env!("CARGO_BIN_NAME");
+    format!("{program}: {reason} (see {program} --help)")
+}
+
 /// What parsing found: options to run with, or a request for help or the version.
 #[derive(Debug)]
 pub enum Parsed<O> {

@@ -1,6 +1,6 @@
 //! Command-line options of `pyselect-client`, parsed with `lexopt`, in the dialect
 //! `pyselect-server` shares (`common`): `--flag value` or `--flag=value`, one-line errors in
-//! the same words, then the synopsis.
+//! the same words (the reason, then `(see ... --help)`).
 
 use std::ffi::OsString;
 use std::os::unix::ffi::OsStringExt;
@@ -16,14 +16,8 @@ use crate::load::Backend;
 #[path = "../common/cli.rs"]
 mod common;
 
-pub use common::VERSION;
 use common::{count, one_of, other_argument, text, usage_error};
-
-/// The one-line synopsis printed under a usage error.
-pub const SYNOPSIS: &str =
-    "usage: pyselect-client [--host 127.0.0.1] [--port 5050] [--message hi] [--oob] \
-[--timeout SECS] [--connections N [--concurrency C] [--backend select|poll|epoll] [--hold M]] \
-[--version]";
+pub use common::{error_line, VERSION};
 
 pub const USAGE: &str = "\
 usage: pyselect-client [--host 127.0.0.1] [--port 5050] [--message hi] [--oob] [--timeout SECS]

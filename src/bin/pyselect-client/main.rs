@@ -58,7 +58,7 @@ fn main() -> ExitCode {
             };
         }
         Err(msg) => {
-            let _ = eprint_line(&format!("pyselect-client: {msg}\n{}", cli::SYNOPSIS));
+            let _ = eprint_line(&cli::error_line(&msg));
             return ExitCode::from(2);
         }
     };

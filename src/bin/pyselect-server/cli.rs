@@ -1,6 +1,6 @@
 //! Command-line options of `pyselect-server`, parsed with `lexopt`, in the dialect
 //! `pyselect-client` shares (`common`): `--flag value` or `--flag=value`, one-line errors in
-//! the same words, then the synopsis.
+//! the same words (the reason, then `(see ... --help)`).
 
 use std::ffi::OsString;
 use std::time::Duration;
@@ -15,13 +15,8 @@ use crate::readiness::Backend;
 #[path = "../common/cli.rs"]
 mod common;
 
-pub use common::VERSION;
 use common::{count, one_of, other_argument, text, usage_error};
-
-/// The one-line synopsis printed under a usage error.
-pub const SYNOPSIS: &str = "usage: pyselect-server [--host 127.0.0.1] [--ports 5050,5060] \
-[--mode multiplex|select|timeout|blocking] [--backend select|poll|epoll] [--count N] \
-[--idle-timeout SECS] [--backlog N] [--quiet] [--syscall libc|select] [--version]";
+pub use common::{error_line, VERSION};
 
 pub const USAGE: &str = "\
 usage: pyselect-server [--host 127.0.0.1] [--ports 5050,5060]

@@ -46,7 +46,7 @@ fn main() -> ExitCode {
             return ExitCode::SUCCESS;
         }
         Err(msg) => {
-            let _ = eprint_line(&format!("pyselect-server: {msg}\n{}", cli::SYNOPSIS));
+            let _ = eprint_line(&cli::error_line(&msg));
             return ExitCode::from(2);
         }
     };
