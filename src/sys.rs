@@ -647,11 +647,11 @@ pub(crate) fn reopen_write_nonblocking(fd: RawFd) -> io::Result<OwnedFd> {
 #[doc = man!(dup2(2))]
 pub(crate) fn dup2(from: &OwnedFd, to: crate::output::Stream) -> io::Result<()> {
     use std::os::fd::AsRawFd;
-    // SAFETY: dup2(2) takes two integers; `from` is open (it is owned). `to` can only be fd 1
-    // or fd 2 (`Stream` has no other value): the process's own stdout and stderr, which no
-    // `OwnedFd` or `File` in the program owns (std's handles write by number), so no owner
-    // sees its fd silently swapped; `detach`, the one caller, passes a description of the
-    // same pipe, so writes by number still reach it.
+    // `to` can only be fd 1 or fd 2 (`Stream` has no other value): the process's own stdout and
+    // stderr, which no `OwnedFd` or `File` in the program owns (std's handles write by number).
+    // `detach`, the one caller, passes a description of the same pipe, so writes still reach it.
+    // SAFETY: dup2(2) takes two integers; `from` is open (it is owned), and `to` is stdout or
+    // stderr, owned by no object in the program, so no owner sees its fd silently swapped.
     cvt(unsafe { libc::dup2(from.as_raw_fd(), to.fd()) }).map(drop)
 }
 
