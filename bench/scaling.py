@@ -31,6 +31,7 @@ import resource
 import statistics
 import subprocess
 import sys
+import time
 
 sys.dont_write_bytecode = True
 import build  # noqa: E402
@@ -120,6 +121,21 @@ def driver_setup():
     pin(0, DRIVER_CPU)
 
 
+def open_fds(pid):
+    """How many fds process `pid` has open (its /proc/PID/fd entries)."""
+    return len(os.listdir(f"/proc/{pid}/fd"))
+
+
+def wait_for_fds(pid, count, limit=120.0):
+    """Wait (at most `limit` seconds) until process `pid` has at most `count` fds open."""
+    deadline = time.monotonic() + limit
+    while open_fds(pid) > count:
+        if time.monotonic() > deadline:
+            return False
+        time.sleep(0.01)
+    return True
+
+
 def held_cost(server_exe, client_exe):
     """{(backend, held): server CPU ns per transaction}, or None when the binaries lack the
     options (noted)."""
@@ -167,6 +183,7 @@ def held_cost(server_exe, client_exe):
                 continue
             port = next(int(w.rsplit(":", 1)[1]) for w in line.split() if w.rsplit(":", 1)[-1].isdigit())
             pin(srv.pid, SERVER_CPU)
+            idle_fds = open_fds(srv.pid)
             cpu = []
             for n in (short, long_):
                 before = cpu_ns(srv.pid)
@@ -184,6 +201,11 @@ def held_cost(server_exe, client_exe):
                     note(f"scaling: client --backend {backend} --hold {held} failed: {cl.stderr.strip()[-300:]}")
                     cpu = []
                     break
+                # The client is gone, but the server may still be reading the EOFs of the held
+                # connections (with poll, each round scans all that are left): read its CPU time
+                # once it is back to its idle fd count, so no run's tail spills into the next.
+                if not wait_for_fds(srv.pid, idle_fds):
+                    note(f"scaling: --backend {backend} --hold {held}: the server kept fds open")
                 cpu.append(cpu_ns(srv.pid) - before)
             stop(srv)
             if len(cpu) == 2:
