@@ -7,6 +7,7 @@
 mod util;
 
 use std::net::{IpAddr, TcpListener};
+use std::process::Command;
 
 use nix::sys::signal::Signal;
 use util::child::Output;
@@ -526,4 +527,115 @@ fn sigint_stops_a_load_run_with_the_summary_so_far() {
         );
         assert!(last.ends_with(" of 10 transactions"), "{out:?}");
     }
+}
+
+/// `EMFILE` while filling the slots (the open-files limit below `--concurrency`) stops the run:
+/// the summary counts what never finished (`unfinished=`; `errors=` only counts what finished
+/// badly), and the last line says why the run stopped and what to change.
+#[test]
+fn load_mode_stopped_by_the_fd_limit_says_so_and_counts_the_unfinished() {
+    // Nobody accepts: the connections complete in the backlog and wait there.
+    let (_listener, port) = tcp_listener_v4();
+    let mut client = Command::new(util::CLIENT);
+    client.args(["--port", &port.to_string()]).args([
+        "--connections",
+        "100",
+        "--concurrency",
+        "100",
+    ]);
+    let mut cmd = Command::new("prlimit");
+    cmd.args(["--nofile=40:40", "--"]);
+    let out = util::child::run(util::child::wrap(cmd, &client), "");
+    assert_eq!(out.code(), 1, "{out:?}");
+    assert_eq!(out.stdout.lines().count(), 1, "{out:?}");
+    let summary = parse_summary(out.stdout.trim_end());
+    assert_eq!(num::<u64>(&summary, "transactions"), 0, "{summary:?}");
+    assert_eq!(num::<u64>(&summary, "errors"), 0, "{summary:?}");
+    assert_eq!(num::<u64>(&summary, "unfinished"), 100, "{summary:?}");
+    let lines = out.stderr_lines();
+    assert_eq!(lines.len(), 1, "{out:?}");
+    let abandoned: u64 = lines[0]
+        .strip_prefix("pyselect-client: the run stopped after 0 of 100 transactions (")
+        .and_then(|rest| rest.split_once(" in flight abandoned, 100 unfinished): "))
+        .filter(|(_, cause)| {
+            *cause
+                == "cannot create a socket: [Errno 24] Too many open files (the open-files \
+                    limit, ulimit -n, is below what --concurrency plus --hold need: lower them, \
+                    or raise the limit)"
+        })
+        .and_then(|(n, _)| n.parse().ok())
+        .unwrap_or_else(|| panic!("{out:?}"));
+    // Every fd the limit left after stdio held a transaction in flight.
+    assert!((20..40).contains(&abandoned), "{out:?}");
+}
+
+/// `held=` counts the held connections still open at the end, not those asked for: a server
+/// that ends some of them during the run (FIN or RST, as at its idle timeout or fd limit) is
+/// named on stderr, and the run exits 1.
+#[test]
+fn load_mode_held_counts_only_the_connections_the_server_kept() {
+    const HOLD: usize = 6;
+    let (listener, port) = tcp_listener_v4();
+    let server = serve(listener, move |listener| {
+        // The held connections come first, in order; they send nothing.
+        let held: Vec<_> = (0..HOLD).map(|_| accept(&listener)).collect();
+        let mut kept = Vec::new();
+        let mut ended = Vec::new();
+        for (k, (stream, peer)) in held.into_iter().enumerate() {
+            match k {
+                0 | 3 => drop(stream),
+                4 => reset(stream),
+                _ => {
+                    kept.push(stream);
+                    continue;
+                }
+            }
+            ended.push((peer.port(), k != 4));
+        }
+        // The client's kernel has taken each FIN (its socket in CLOSE_WAIT) or RST (its socket
+        // no longer listed) before the load starts.
+        for (client_port, fin) in ended {
+            assert!(
+                util::wait_until(util::LIMIT, || {
+                    let state = util::proc::tcp_state_on(client_port, port);
+                    if fin {
+                        state.as_deref() == Some("08")
+                    } else {
+                        state.is_none()
+                    }
+                }),
+                "the client's end of port {client_port} is in {:?}",
+                util::proc::tcp_state_on(client_port, port)
+            );
+        }
+        for _ in 0..5 {
+            let (mut stream, _) = accept(&listener);
+            assert_eq!(read_message(&mut stream, 2), b"hi");
+            reply(stream, &welcome(port));
+        }
+        kept
+    });
+    let out = run_client(&[
+        "--port",
+        &port.to_string(),
+        "--connections",
+        "5",
+        "--concurrency",
+        "2",
+        "--hold",
+        &HOLD.to_string(),
+    ]);
+    drop(server.join());
+    assert_eq!(out.code(), 1, "{out:?}");
+    let summary = parse_summary(out.stdout.trim_end());
+    assert_eq!(num::<u64>(&summary, "transactions"), 5, "{summary:?}");
+    assert_eq!(num::<u64>(&summary, "errors"), 0, "{summary:?}");
+    assert_eq!(num::<u64>(&summary, "held"), 3, "{summary:?}");
+    assert_eq!(
+        out.stderr,
+        "pyselect-client: 3 of 6 held connections were ended by the server during the run \
+         (eof=2 reset=1); held=3 counts those still open (give the server a longer \
+         --idle-timeout, or room for more fds)\n",
+        "{out:?}"
+    );
 }

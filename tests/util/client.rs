@@ -171,8 +171,12 @@ pub fn parse_summary(line: &str) -> BTreeMap<String, String> {
         })
         .collect();
     let mut keys: Vec<&str> = pairs.iter().map(|&(k, _)| k).collect();
-    // `--hold M` adds `held=M` at the end.
+    // `--hold M` adds `held=H` at the end (H: those still open); a run that stopped early
+    // adds `unfinished=K` before it.
     if keys.last() == Some(&"held") {
+        keys.pop();
+    }
+    if keys.last() == Some(&"unfinished") {
         keys.pop();
     }
     assert_eq!(

@@ -108,6 +108,21 @@ pub fn time_wait_on(port: u16) -> bool {
     })
 }
 
+/// The state (`/proc/net/tcp`'s hex code: 01 ESTABLISHED, 08 CLOSE_WAIT, ...) of the TCP socket
+/// of the connection from 127.0.0.1:`local` to 127.0.0.1:`remote`; `None` when it is not listed
+/// (a socket reset by its peer no longer is, even while its fd is open).
+pub fn tcp_state_on(local: u16, remote: u16) -> Option<String> {
+    let (local, remote) = (
+        format!("0100007F:{local:04X}"),
+        format!("0100007F:{remote:04X}"),
+    );
+    let table = std::fs::read_to_string("/proc/net/tcp").expect("/proc/net/tcp");
+    table.lines().skip(1).find_map(|l| {
+        let f: Vec<&str> = l.split_whitespace().collect();
+        (f.len() > 3 && f[1] == local && f[2] == remote).then(|| f[3].to_string())
+    })
+}
+
 /// Pids of the direct children of `pid` (all its threads), from `/proc`.
 pub fn children_of(pid: u32) -> Vec<i32> {
     let mut out = Vec::new();

@@ -34,10 +34,13 @@ at most C in flight at once on non-blocking sockets multiplexed by pyselect's se
 (or poll or epoll, --backend).
 Every reply must be exactly 'welcome <port>!' or 'welcome!'. Failures are counted, not
 fatal. Progress is shown on stderr when it is a terminal. One summary line on stdout:
-  transactions=N errors=E seconds=S tx/s=R p50_us=A p99_us=B max_us=C [held=M]
+  transactions=N errors=E seconds=S tx/s=R p50_us=A p99_us=B max_us=C [unfinished=K] [held=H]
 (tx/s counts successful transactions; latencies run from connect to EOF, successful
-transactions only). Exit 0 when E is 0, else 1; SIGINT/SIGTERM stop the run early, print
-the summary so far, and exit 130/143.
+transactions only; unfinished=K when the run stopped before all N finished; held=H the
+--hold connections still open at the end). Exit 0 when E is 0 and all M held connections
+stayed open, else 1; SIGINT/SIGTERM stop the run early, print the summary so far, and exit
+130/143. A failure of the client itself (such as too many open files) stops the run too:
+the summary so far, then one line saying why, exit 1.
 
 options:
   --host H           server address (default 127.0.0.1): an IPv4 address, an IPv6
@@ -60,9 +63,9 @@ options:
                      below C + M + 32)
   --hold M           load mode: first open M connections that send nothing and keep
                      them open for the whole run, so the server watches M more fds
-                     while the load is measured; the summary ends with held=M. The
-                     server closes idle clients after its --idle-timeout (10 s by
-                     default): start it with a longer one
+                     while the load is measured; the summary ends with held=H, those
+                     still open at the end. The server closes idle clients after its
+                     --idle-timeout (10 s by default): start it with a longer one
   -h, --help         this text
   -V, --version      the version";
 

@@ -27,7 +27,7 @@ use std::net::SocketAddr;
 use std::os::fd::RawFd;
 use std::time::{Duration, Instant};
 
-use pyselect::consts::{MSG_OOB, SOL_SOCKET, SO_ERROR};
+use pyselect::consts::{MSG_OOB, MSG_PEEK, SOL_SOCKET, SO_ERROR};
 use pyselect::output::{eprint_line, print_line};
 use pyselect::pyrepr::bytes_repr;
 use pyselect::signals::{self, Signal};
@@ -170,7 +170,7 @@ impl Transaction {
     /// socket, or an fd that `select()` cannot take).
     fn start(cfg: &Config, waiter: &Waiter) -> Result<(Transaction, Step), String> {
         let mut sock = Socket::new(Family::of(&cfg.addr), Type::Stream)
-            .map_err(|e| format!("cannot create a socket: {e}"))?;
+            .map_err(|e| format!("cannot create a socket: {e}{}", fd_limit_hint(&e)))?;
         if !waiter.takes(sock.fileno()) {
             return Err(format!(
                 "socket fd {} is not below FD_SETSIZE ({FD_SETSIZE}): too many open files for \
@@ -521,6 +521,7 @@ pub fn run(cfg: &Config) -> Result<u8, String> {
     let waiter = Waiter::new(cfg.backend, Syscall::Libc)
         .map_err(|e| format!("cannot start the readiness call: {e}"))?;
     let held = open_held(cfg, hold, &waiter)?;
+    let held = cfg.hold.map(|_| held);
     let mut load = Load {
         cfg,
         expected: format!("welcome {}!", cfg.addr.port()).into_bytes(),
@@ -549,22 +550,39 @@ pub fn run(cfg: &Config) -> Result<u8, String> {
 
     let elapsed = begin.elapsed();
     let Load {
-        slots, mut stats, ..
+        slots,
+        mut stats,
+        in_flight,
+        ..
     } = load;
+    // What the server did to the held connections while the load ran, read before they close.
+    let kept = held_state(held);
     // Connections still open are closed here, before anything is printed.
     drop(slots);
-    drop(held);
     progress.clear();
     let mut summary = stats.summary(elapsed);
-    if let Some(m) = cfg.hold {
-        summary.push_str(&format!(" held={m}"));
+    // A run that stopped early says how many of its transactions never finished (those in
+    // flight, abandoned, and those never started): `errors` counts only what finished badly.
+    let unfinished = cfg.connections - stats.done;
+    if unfinished > 0 {
+        summary.push_str(&format!(" unfinished={unfinished}"));
+    }
+    if let Some(kept) = &kept {
+        summary.push_str(&format!(" held={}", kept.open));
     }
     let printed = print_line(&summary);
     if let Some(line) = stats.error_line() {
         let _ = eprint_line(&format!("pyselect-client: {line}"));
     }
+    if let Some(line) = kept.as_ref().and_then(HeldState::loss_line) {
+        let _ = eprint_line(&format!("pyselect-client: {line}"));
+    }
     match end {
-        End::Fatal(line) => Err(line),
+        End::Fatal(cause) => Err(format!(
+            "the run stopped after {} of {} transactions ({in_flight} in flight abandoned, \
+             {unfinished} unfinished): {cause}",
+            stats.done, cfg.connections
+        )),
         End::Signal(sig) => {
             let _ = eprint_line(&format!(
                 "pyselect-client: interrupted by {} after {} of {} transactions",
@@ -576,10 +594,77 @@ pub fn run(cfg: &Config) -> Result<u8, String> {
         }
         End::Finished => match printed {
             Err(e) => Err(format!("cannot write to stdout: {}", Error::Os(e))),
-            Ok(()) if stats.errors == 0 => Ok(0),
+            Ok(()) if stats.errors == 0 && kept.as_ref().is_none_or(|k| k.open == k.opened) => {
+                Ok(0)
+            }
             Ok(()) => Ok(1),
         },
     }
+}
+
+/// The held connections at the end of the run: how many are still open, and what ended the
+/// others (the server closed them, at its `--idle-timeout` or its fd limit, or reset them).
+struct HeldState {
+    opened: usize,
+    open: usize,
+    eof: usize,
+    reset: usize,
+    other: usize,
+}
+
+impl HeldState {
+    /// One line when the server ended some of the held connections during the run.
+    fn loss_line(&self) -> Option<String> {
+        let lost = self.opened - self.open;
+        (lost > 0).then(|| {
+            let kinds: Vec<String> = [
+                ("eof", self.eof),
+                ("reset", self.reset),
+                ("other", self.other),
+            ]
+            .iter()
+            .filter(|&&(_, n)| n > 0)
+            .map(|(k, n)| format!("{k}={n}"))
+            .collect();
+            format!(
+                "{lost} of {} held connections were ended by the server during the run ({}); \
+                 held={} counts those still open (give the server a longer --idle-timeout, or \
+                 room for more fds)",
+                self.opened,
+                kinds.join(" "),
+                self.open
+            )
+        })
+    }
+}
+
+/// Look at each held connection without waiting (`recv(MSG_PEEK)` on a non-blocking socket):
+/// `EAGAIN` is a connection still open and idle, 0 the server's FIN, an error its RST. Then
+/// close them all. `None` without `--hold`.
+fn held_state(held: Option<Vec<Socket>>) -> Option<HeldState> {
+    let held = held?;
+    let mut state = HeldState {
+        opened: held.len(),
+        open: 0,
+        eof: 0,
+        reset: 0,
+        other: 0,
+    };
+    let mut byte = [0u8; 1];
+    for mut sock in held {
+        let peek = sock
+            .settimeout(Some(0.0))
+            .and_then(|()| sock.recv_into(&mut byte, MSG_PEEK));
+        match peek {
+            // Data the server sent unasked leaves the connection open.
+            Ok(n) if n > 0 => state.open += 1,
+            Ok(_) => state.eof += 1,
+            Err(e) if e.errno() == Some(libc::EAGAIN) => state.open += 1,
+            Err(e) if Kind::of(&e) == Kind::Reset => state.reset += 1,
+            Err(_) => state.other += 1,
+        }
+    }
+    Some(state)
 }
 
 /// `--hold M`: M connections opened one after another (blocking `connect`) before the load
@@ -587,15 +672,19 @@ pub fn run(cfg: &Config) -> Result<u8, String> {
 /// its message all along (until its `--idle-timeout` closes them: give it a long one).
 fn open_held(cfg: &Config, hold: usize, waiter: &Waiter) -> Result<Vec<Socket>, String> {
     let mut held = Vec::with_capacity(hold);
-    for _ in 0..hold {
+    for i in 0..hold {
         if let Some(sig) = signals::take_pending() {
             return Err(format!(
-                "interrupted by {} while opening held connections",
+                "interrupted by {} while opening held connections ({i} of {hold} open)",
                 sig.as_str()
             ));
         }
-        let mut sock = Socket::new(Family::of(&cfg.addr), Type::Stream)
-            .map_err(|e| format!("cannot create a held connection's socket: {e}"))?;
+        let mut sock = Socket::new(Family::of(&cfg.addr), Type::Stream).map_err(|e| {
+            format!(
+                "cannot create a held connection's socket ({i} of {hold} open): {e}{}",
+                fd_limit_hint(&e)
+            )
+        })?;
         if !waiter.takes(sock.fileno()) {
             return Err(format!(
                 "held connection fd {} is not below FD_SETSIZE ({FD_SETSIZE}); lower --hold or \
@@ -607,8 +696,24 @@ fn open_held(cfg: &Config, hold: usize, waiter: &Waiter) -> Result<Vec<Socket>, 
         let open = sock
             .settimeout(Some(cfg.timeout.as_secs_f64()))
             .and_then(|()| sock.connect(cfg.addr));
-        open.map_err(|e| format!("cannot open a held connection to {}: {e}", cfg.addr))?;
+        open.map_err(|e| {
+            format!(
+                "cannot open a held connection to {} ({i} of {hold} open): {e}",
+                cfg.addr
+            )
+        })?;
         held.push(sock);
     }
     Ok(held)
+}
+
+/// What to do about `EMFILE`: the process's open-files limit is below what `--concurrency` and
+/// `--hold` need. Empty for any other error.
+fn fd_limit_hint(e: &Error) -> &'static str {
+    if e.errno() == Some(libc::EMFILE) {
+        " (the open-files limit, ulimit -n, is below what --concurrency plus --hold need: \
+         lower them, or raise the limit)"
+    } else {
+        ""
+    }
 }
