@@ -25,6 +25,10 @@ comma := ,
 BACKEND_ARG = $(if $(BACKEND), --backend $(call quote,$(BACKEND)))
 # The ports the clients use: a blocking-mode server listens on the first one only.
 CLIENT_PORTS = $(if $(filter blocking,$(MODE)),$(firstword $(subst $(comma), ,$(PORTS))),$(subst $(comma), ,$(PORTS)))
+# Only `make deps` and `make test` install anything. The targets that need a tool check for it
+# first and, when it is missing, say so in one line and stop: $(call need,strace).
+need = command -v $(1) >/dev/null 2>&1 || { \
+  echo "make $@: $(1) is not installed (not on PATH): run 'make deps', or 'apt-get install $(1)'" >&2; exit 1; }
 # The syscalls worth reading in a trace of these programs.
 STRACE_FILTER := trace=socket,bind,listen,setsockopt,ioctl,accept,accept4,select,pselect6,poll,recvfrom,sendto,write,close,shutdown,rt_sigaction,getsockname,connect,getsockopt,getpeername,epoll_create1,epoll_ctl,epoll_wait
 
@@ -87,14 +91,14 @@ run-clients:
 demo:
 	@./scripts/demo.sh $(call quote,$(HOST)) $(call quote,$(PORTS)) $(call quote,$(MODE)) $(call quote,$(MESSAGE)) $(call quote,$(BACKEND))
 
-strace-server: deps
-	@server=$$($(BIN) pyselect-server) && mkdir -p $(call quote,$(TRACEDIR)) && \
+strace-server:
+	@$(call need,strace) && server=$$($(BIN) pyselect-server) && mkdir -p $(call quote,$(TRACEDIR)) && \
 	echo "tracing the server into $(TRACEDIR)/server.trace (Ctrl-C to stop)" && set -x && \
 	strace -f -tt -s 256 -e $(STRACE_FILTER) -o $(call quote,$(TRACEDIR))/server.trace \
 	  "$$server" --host $(call quote,$(HOST)) --ports $(call quote,$(PORTS)) --mode $(call quote,$(MODE))$(BACKEND_ARG)
 
-strace-clients: deps
-	@client=$$($(BIN) pyselect-client) && mkdir -p $(call quote,$(TRACEDIR)) && \
+strace-clients:
+	@$(call need,strace) && client=$$($(BIN) pyselect-client) && mkdir -p $(call quote,$(TRACEDIR)) && \
 	for p in $(CLIENT_PORTS); do \
 	  (set -x; strace -f -tt -s 256 -e $(STRACE_FILTER) -o $(call quote,$(TRACEDIR))/client-$$p.trace \
 	    "$$client" --host $(call quote,$(HOST)) --port "$$p" --message $(call quote,$(MESSAGE))) || exit 1; \
@@ -104,8 +108,8 @@ strace-clients: deps
 # One connection through pyselect-server and through the matching CPython program, each under
 # strace, side by side (examples/compare.rs). MODE as above; BACKEND=select|poll|epoll picks
 # multiplex mode's readiness call (and CPython's selectors class); unset, the select loop.
-compare: deps
-	@bins=$$($(BIN) pyselect-server pyselect-client) && \
+compare:
+	@$(call need,strace) && $(call need,python3) && bins=$$($(BIN) pyselect-server pyselect-client) && \
 	server=$$(printf '%s\n' "$$bins" | sed -n 1p) && client=$$(printf '%s\n' "$$bins" | sed -n 2p) && \
 	$(CARGO) run --release --quiet --example compare -- --mode $(call quote,$(MODE)) \
 	  $(if $(BACKEND),--backend $(call quote,$(BACKEND))) --server "$$server" --client "$$client"

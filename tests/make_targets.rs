@@ -319,3 +319,96 @@ fn bound_not_listening() -> (pyselect::Socket, u16) {
     let port = sock.getsockname().expect("getsockname").port();
     (sock, port)
 }
+
+/// A PATH directory holding a link to every program on this PATH except `missing`, with
+/// stand-ins for `apt-get` and `sudo` that only leave a mark: the targets that need it must say
+/// that it is missing, and install nothing.
+fn path_without(missing: &str, tag: &str) -> (PathBuf, PathBuf) {
+    let base = PathBuf::from(env!("CARGO_TARGET_TMPDIR")).join(format!("make-path-{tag}"));
+    let _ = std::fs::remove_dir_all(&base);
+    let dir = base.join("bin");
+    std::fs::create_dir_all(&dir).expect("create the PATH directory");
+    let mark = base.join("installer-ran");
+    for name in ["apt-get", "sudo"] {
+        let path = dir.join(name);
+        std::fs::write(
+            &path,
+            format!("#!/bin/sh\necho \"{name} $*\" >> '{}'\n", mark.display()),
+        )
+        .expect("write a stand-in");
+        std::fs::set_permissions(&path, std::os::unix::fs::PermissionsExt::from_mode(0o755))
+            .expect("make it executable");
+    }
+    let path = std::env::var_os("PATH").unwrap_or_default();
+    for from in std::env::split_paths(&path) {
+        let Ok(entries) = std::fs::read_dir(&from) else {
+            continue;
+        };
+        for entry in entries.flatten() {
+            let name = entry.file_name();
+            let link = dir.join(&name);
+            if name == missing || link.symlink_metadata().is_ok() {
+                continue;
+            }
+            std::os::unix::fs::symlink(entry.path(), &link).expect("link a program");
+        }
+    }
+    (dir, mark)
+}
+
+#[test]
+fn the_tracing_targets_say_what_is_missing_and_install_nothing() {
+    for (target, missing) in [
+        ("strace-server", "strace"),
+        ("strace-clients", "strace"),
+        ("compare", "strace"),
+        ("compare", "python3"),
+    ] {
+        let (dir, mark) = path_without(missing, &format!("{target}-{missing}"));
+        let path = dir.to_str().expect("a UTF-8 path").to_string();
+        let out = make(&[target, "PORTS=0"], &[("PATH", &path)]);
+        assert_ne!(out.code(), 0, "{target}: {out:?}");
+        let lines = out.stderr_lines();
+        assert_eq!(
+            lines.first().copied(),
+            Some(
+                format!(
+                    "make {target}: {missing} is not installed (not on PATH): run 'make deps', \
+                     or 'apt-get install {missing}'"
+                )
+                .as_str()
+            ),
+            "{target}: {out:?}"
+        );
+        // Then only make's own note that the recipe failed.
+        assert!(
+            lines.len() == 2 && lines[1].starts_with("make: *** ["),
+            "{target}: {out:?}"
+        );
+        assert_eq!(out.stdout, "", "{target}: {out:?}");
+        assert!(
+            !mark.exists(),
+            "{target} ran an installer: {}",
+            std::fs::read_to_string(&mark).unwrap_or_default()
+        );
+    }
+}
+
+/// `make deps` whose installer leaves strace missing says so, not that strace "cannot trace".
+#[test]
+fn deps_says_strace_is_missing_when_the_install_left_it_missing() {
+    let (dir, mark) = path_without("strace", "deps");
+    let path = dir.to_str().expect("a UTF-8 path").to_string();
+    let out = make(&["deps"], &[("PATH", &path)]);
+    assert!(
+        std::fs::read_to_string(&mark)
+            .unwrap_or_default()
+            .contains("apt-get install -y -qq strace"),
+        "make deps is the target that installs: {out:?}"
+    );
+    assert_eq!(
+        out.stderr,
+        "warning: strace is still not on PATH: install it with 'apt-get install strace'\n",
+        "{out:?}"
+    );
+}
