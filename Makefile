@@ -32,7 +32,7 @@ need = command -v $(1) >/dev/null 2>&1 || { \
 # The syscalls worth reading in a trace of these programs.
 STRACE_FILTER := trace=socket,bind,listen,setsockopt,ioctl,accept,accept4,select,pselect6,poll,recvfrom,sendto,write,close,shutdown,rt_sigaction,getsockname,connect,getsockopt,getpeername,epoll_create1,epoll_ctl,epoll_wait
 
-.PHONY: help all build release test lint fmt fmt-check clippy doc bench deps \
+.PHONY: help all build release test lint fmt fmt-check clippy doc msrv-check bench deps \
         run-server run-clients demo strace-server strace-clients compare clean
 
 help:
@@ -42,7 +42,7 @@ help:
 	@echo "make demo         server in the background, a client per port it reports, server stopped"
 	@echo "make strace-server / strace-clients   the same under strace -f, trace in $(TRACEDIR)/ (BACKEND= too)"
 	@echo "make compare      one connection, pyselect beside CPython under strace (MODE=, BACKEND= for multiplex)"
-	@echo "make test         lint plus every test;  make lint, make doc, make bench"
+	@echo "make test         lint plus every test;  make lint, make doc, make msrv-check, make bench"
 	@echo "binaries: where cargo builds them (CARGO_TARGET_DIR honoured); scripts/cargo-bin NAME prints the path"
 
 all: build
@@ -68,9 +68,13 @@ clippy:
 
 lint: fmt-check clippy
 
-test: deps lint doc
+test: deps lint doc msrv-check
 	$(CARGO) test --lib --bins --tests
 	$(CARGO) test --doc
+
+# Cargo.lock builds with the declared rust-version (no older toolchain needed to check it).
+msrv-check:
+	./scripts/msrv-check
 
 doc:
 	RUSTDOCFLAGS="-D warnings" $(CARGO) doc --no-deps
