@@ -30,7 +30,12 @@ pub type Ready<T> = (Vec<T>, Vec<T>, Vec<T>);
 /// - on `EINTR` the call is retried with the time left on a monotonic deadline (PEP 475), or
 ///   returns three empty lists once it has passed, unless a signal the program asked to hear
 ///   about ([`crate::signals`]) arrived: then it returns [`Error::Interrupted`];
-/// - a bad fd fails the whole call with [`Error::Os`] (`[Errno 9] Bad file descriptor`).
+/// - a bad fd fails the whole call with [`Error::Os`] (`[Errno 9] Bad file descriptor`), but
+///   only inside the process's fd table: the kernel caps `nfds` at the table's size (`FDSize`
+///   in `/proc/self/status`, which grows as fds are opened), so a closed fd beyond it, though
+///   below `FD_SETSIZE`, is never looked at, its bit comes back as given, and it is returned as
+///   ready in every list it was in. CPython's `select.select([1000], [], [], 0)` in a fresh
+///   interpreter returns `([1000], [], [])` the same way.
 ///
 /// The seed's server loop, `select.select(read_socket_list, [], [])`, in Rust:
 ///

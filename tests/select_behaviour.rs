@@ -857,3 +857,46 @@ fn long_and_unsized_lists_keep_order_and_repeats() {
         assert_eq!(unsized_, expected, "n = {n}, unsized");
     }
 }
+
+/// The size of this process's fd table (`FDSize` in `/proc/self/status`): the kernel's
+/// `select(2)` looks at no fd at or above it.
+fn fd_table_size() -> usize {
+    let status = std::fs::read_to_string("/proc/self/status").expect("/proc/self/status");
+    status
+        .lines()
+        .find_map(|l| l.strip_prefix("FDSize:"))
+        .and_then(|v| v.trim().parse().ok())
+        .expect("FDSize in /proc/self/status")
+}
+
+/// A closed fd fails with EBADF only inside the fd table: `select(2)` caps `nfds` at the
+/// table's size, so an fd beyond it (below `FD_SETSIZE`) is never looked at, its bit is left as
+/// given, and the fd comes back "ready". CPython reports it the same way; `select()`'s doc says
+/// so. In a fresh process, whose table is small.
+#[test]
+fn a_closed_fd_beyond_the_fd_table_is_not_checked_and_comes_back_as_given() {
+    let script = "import select\n\
+                  size = int([l.split()[1] for l in open('/proc/self/status') if l.startswith('FDSize:')][0])\n\
+                  print(size < 1024 and select.select([size], [size], [size], 0) == ([size], [size], [size]))\n";
+    assert_eq!(
+        util::python::run(script, &[], b"").trim(),
+        "True",
+        "CPython"
+    );
+    util::child::in_child(
+        "a_closed_fd_beyond_the_fd_table_is_not_checked_and_comes_back_as_given",
+        || {
+            let size = fd_table_size();
+            assert!(size < FD_SETSIZE, "the fd table already holds {size} fds");
+            let beyond = size as RawFd;
+            assert!(!util::fd::is_open(beyond));
+            let ready = pyselect::select([beyond], [beyond], [beyond], Some(0.0)).expect("select");
+            assert_eq!(ready, (vec![beyond], vec![beyond], vec![beyond]));
+            // Inside the table a closed fd is EBADF.
+            let closed = util::fd::closed_low_fd();
+            assert!((closed as usize) < size);
+            let err = pyselect::select([closed], [], [], Some(0.0)).expect_err("EBADF");
+            assert_eq!(err.errno(), Some(libc::EBADF));
+        },
+    );
+}

@@ -206,6 +206,39 @@ fn multiplex_is_the_default_mode() {
     assert_loopback_v4(&server, 2);
 }
 
+/// A server started with SIGINT ignored (as a background job of a script is) still stops on
+/// `kill -INT`, with its totals: it installs its handler whatever it inherited. CPython, for
+/// the seed's servers, leaves an inherited SIG_IGN alone (shown here with the same start).
+#[test]
+fn a_server_started_with_sigint_ignored_still_stops_on_sigint() {
+    // `trap '' INT` sets SIG_IGN, which exec keeps.
+    let ignoring = |program: &str| {
+        let mut cmd = Command::new("sh");
+        cmd.args(["-c", "trap '' INT; exec \"$0\" \"$@\"", program]);
+        cmd
+    };
+    let mut py = ignoring("python3");
+    py.args([
+        "-I",
+        "-c",
+        "import signal; print(signal.getsignal(signal.SIGINT) is signal.SIG_IGN)",
+    ]);
+    let out = util::child::run(py, "");
+    assert_eq!(out.stdout, "True\n", "{out:?}");
+
+    let mut cmd = ignoring(util::SERVER);
+    cmd.args(["--ports", "0", "--quiet"]);
+    let mut server = ServerProcess::start_command(cmd);
+    server.signal(Signal::SIGINT);
+    let status = server.wait_exit();
+    assert_eq!(status.code(), Some(0), "{:?}", server.stderr_all());
+    let stderr = server.stderr_all();
+    assert_eq!(
+        totals(stderr.last().expect("a totals line")),
+        Totals::served(0)
+    );
+}
+
 #[cfg(target_arch = "x86_64")]
 #[test]
 fn raw_select_syscall_in_select_mode_gives_the_same_output() {

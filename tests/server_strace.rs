@@ -634,3 +634,37 @@ fn guide_shows_the_tested_sequences() {
         }
     }
 }
+
+/// The exit lines docs/STRACE.md section 2 describes: the `ioctl(2, TCGETS, ...)` that asks
+/// whether stderr is a terminal comes after SIGINT only (a `^C` may have been echoed); after
+/// SIGTERM the totals line is written without it. Both restore the default handlers.
+#[test]
+fn the_exit_asks_whether_stderr_is_a_terminal_after_sigint_only() {
+    require_strace();
+    for sig in [Signal::SIGINT, Signal::SIGTERM] {
+        let mut traced = TracedProcess::spawn("exit-lines", SERVER, &["--ports", "0"], &[]);
+        traced.wait_listening();
+        traced.signal(sig);
+        let (status, _, trace) = traced.finish();
+        assert!(status.success(), "{sig}: {status}");
+        let texts: Vec<&str> = trace.lines.iter().map(|l| l.text.as_str()).collect();
+        let totals = texts
+            .iter()
+            .rposition(|t| t.starts_with("write(2, \"pyselect-server: ") && t.contains(" served, "))
+            .unwrap_or_else(|| panic!("{sig}: no totals write in {texts:#?}"));
+        let tcgets = texts.iter().position(|t| t.starts_with("ioctl(2, TCGETS"));
+        match sig {
+            Signal::SIGINT => assert!(
+                tcgets.is_some_and(|i| i < totals),
+                "{sig}: no ioctl(2, TCGETS) before the totals: {texts:#?}"
+            ),
+            _ => assert_eq!(tcgets, None, "{sig}: {texts:#?}"),
+        }
+        assert!(
+            texts[totals..]
+                .iter()
+                .any(|t| t.starts_with("rt_sigaction(SIGINT, {sa_handler=SIG_DFL")),
+            "{sig}: {texts:#?}"
+        );
+    }
+}
