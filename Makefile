@@ -48,7 +48,7 @@ help:
 all: build
 
 build:
-	$(CARGO) build --all-targets
+	$(CARGO) build --workspace --all-targets
 
 release:
 	$(CARGO) build --release --bins
@@ -58,26 +58,26 @@ deps:
 	@./.ci/deps
 
 fmt:
-	$(CARGO) fmt
+	$(CARGO) fmt --all
 
 fmt-check:
-	$(CARGO) fmt -- --check
+	$(CARGO) fmt --all -- --check
 
 clippy:
-	$(CARGO) clippy --all-targets -- -D warnings
+	$(CARGO) clippy --workspace --all-targets -- -D warnings
 
 lint: fmt-check clippy
 
 test: deps lint doc msrv-check
-	$(CARGO) test --lib --bins --tests
-	$(CARGO) test --doc
+	$(CARGO) test --workspace --lib --bins --tests
+	$(CARGO) test --workspace --doc
 
 # Cargo.lock builds with the declared rust-version (no older toolchain needed to check it).
 msrv-check:
 	./scripts/msrv-check
 
 doc:
-	RUSTDOCFLAGS="-D warnings" $(CARGO) doc --no-deps
+	RUSTDOCFLAGS="-D warnings" $(CARGO) doc --workspace --no-deps
 
 bench:
 	python3 bench/run.py
@@ -110,12 +110,12 @@ strace-clients:
 	done
 
 # One connection through pyselect-server and through the matching CPython program, each under
-# strace, side by side (examples/compare.rs). MODE as above; BACKEND=select|poll|epoll picks
+# strace, side by side (pyselect-cli/examples/compare.rs). MODE as above; BACKEND=select|poll|epoll picks
 # multiplex mode's readiness call (and CPython's selectors class); unset, the select loop.
 compare:
 	@$(call need,strace) && $(call need,python3) && bins=$$($(BIN) pyselect-server pyselect-client) && \
 	server=$$(printf '%s\n' "$$bins" | sed -n 1p) && client=$$(printf '%s\n' "$$bins" | sed -n 2p) && \
-	$(CARGO) run --release --quiet --example compare -- --mode $(call quote,$(MODE)) \
+	$(CARGO) run --release --quiet -p pyselect-cli --example compare -- --mode $(call quote,$(MODE)) \
 	  $(if $(BACKEND),--backend $(call quote,$(BACKEND))) --server "$$server" --client "$$client"
 
 clean:

@@ -8,7 +8,7 @@ select_cost bench and the two binaries), then measures:
    one ready: the C floor (bench/select_floor.c), CPython's select.select with
    ints and with socket objects (bench/select_cpython.py), nix's FdSet select,
    and pyselect::select with Vec<RawFd> and with &UnixStream
-   (benches/select_cost.rs).  Every contender is a long-lived process that
+   (pyselect/benches/select_cost.rs).  Every contender is a long-lived process that
    measures on command, and the runner asks them in turn, measurement by
    measurement, rotating the order, so that a slow patch on this shared machine
    hits all of them alike.  Ratios are per repetition against the C floor's
@@ -92,11 +92,11 @@ def main():
 
     log("building C baselines")
     built = build.build_c()
-    log("building benches/select_cost.rs (cargo build --release --bench select_cost)")
+    log("building pyselect/benches/select_cost.rs (cargo build --release --bench select_cost)")
     exes, err = build.cargo_build(["--bench", "select_cost"], 540)
     if err:
         note(
-            "benches/select_cost.rs did not build, so the nix and pyselect select rows are missing "
+            "pyselect/benches/select_cost.rs did not build, so the nix and pyselect select rows are missing "
             "(cargo builds the binaries with every bench, so a broken binary stops it too):\n    "
             + err.replace("\n", "\n    ")
         )

@@ -2,9 +2,9 @@
 """What the CCTV costs as the watched set grows.
 
 1. Per call: one readiness call with timeout 0 and one fd ready, against K watched fds:
-   select() for K = 1 to 1,000 (pyselect::select with Vec<RawFd>, benches/select_cost.rs,
+   select() for K = 1 to 1,000 (pyselect::select with Vec<RawFd>, pyselect/benches/select_cost.rs,
    beside the C floor bench/select_floor.c), Poll::poll and Epoll::poll for K = 1 to 10,000
-   (benches/poll_epoll_cost.rs, beside bench/poll_epoll_floor.c). CPU time per call of the
+   (pyselect/benches/poll_epoll_cost.rs, beside bench/poll_epoll_floor.c). CPU time per call of the
    measuring thread; contenders alternating so a busy neighbour hits both; select the median
    of the rounds, poll and epoll the best. The table gives pyselect's ratio to C at every K and
    checks issue 8's target (Poll::poll and Epoll::poll <= 1.05x at K = 1, 64 and 1,000).
@@ -77,7 +77,7 @@ def select_calls(floor_exe, cost_exe):
 
 
 def poll_epoll_calls(exe):
-    """{(kind, contender, K): CPU ns per call} from benches/poll_epoll_cost.rs (best of rounds)."""
+    """{(kind, contender, K): CPU ns per call} from pyselect/benches/poll_epoll_cost.rs (best of rounds)."""
     # Best of more rounds in a full run (about 20 s): the ratios at K = 1, 64 and 1,000 are a
     # target, and one quiet round per contender is what "best of" needs on a shared machine.
     scale = {"smoke": 0.05, "quick": 0.3}.get(RUN.mode, 1.0)

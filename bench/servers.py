@@ -313,7 +313,7 @@ def run_servers(built, exes):
             "CPython seed (stage 3)",
             lambda p: [
                 sys.executable,
-                ROOT / "tests" / "fixtures" / "seed_select_server.py",
+                ROOT / "testkit" / "fixtures" / "seed_select_server.py",
                 p[0],
                 p[1],
                 "127.0.0.1",

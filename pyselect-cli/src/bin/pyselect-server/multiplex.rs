@@ -1,0 +1,490 @@
+//! The fully multiplexed server: client sockets join the watched set, so nothing waits on
+//! one client. The loop is Python's `selectors` echo server: one readiness call per round,
+//! then a handler per ready fd; `--backend` picks the call ([`crate::readiness`]: `select`,
+//! `poll` or `epoll`), and the loop is the same for all three.
+//!
+//! One round of the loop:
+//! 1. wait (`select`, `poll` or `epoll_wait`) on the listeners and reading clients for input,
+//!    the clients with a reply to send for room, the reading clients for urgent data, until
+//!    the next idle deadline;
+//! 2. urgent (`MSG_OOB`) data, printed as `[addr] urgent : b'!'` (it does not count as
+//!    activity: only the message does);
+//! 3. readable: a listener accepts until `EAGAIN`, at most [`ACCEPTS_PER_ROUND`] connections
+//!    (the listeners are non-blocking, so a client that vanished meanwhile costs an `EAGAIN`,
+//!    not a stall); a client is read once with `recv(1024)`, its message printed, its reply
+//!    sent at once;
+//! 4. writable: the rest of a reply that did not fit, sent when the socket has room; and the
+//!    server's own stdout and stderr when lines wait for a reader.
+//!
+//! Then the clients silent past `--idle-timeout` are closed. After each event the client is
+//! watched for what its phase waits for (message, or room for the reply), or unregistered and
+//! closed (for epoll: `epoll_ctl` `ADD` on accept, `MOD` only when a reply must wait for room,
+//! `DEL` before `close`). With the select backend, a connection whose fd does not fit an
+//! `fd_set` (fd >= FD_SETSIZE) is refused and closed, never put in a set. When `accept()` runs
+//! out of fds the listeners leave the watched set for `server::FD_EXHAUSTION_PAUSE` (100 ms)
+//! instead of spinning.
+//!
+//! A message longer than 1024 bytes: as the seed, only the first `recv(1024)` is the message;
+//! the reply is followed by `shutdown(SHUT_WR)` and the rest is read and discarded until the
+//! client closes (at most [`DRAIN_MAX`] bytes, within the idle timeout), so the reply arrives
+//! instead of a reset.
+//!
+//! No client waits on the server's stdout or stderr: a pipe gets a private non-blocking
+//! description, and a line its reader cannot take now waits in a bounded queue (flushed
+//! when the readiness call finds room) or, when that is full, is dropped and counted in the
+//! totals line.
+//!
+//! Per connection, with `--quiet` and the select backend: `select`, `accept4`, `accept4`
+//! (`EAGAIN`), `select`, `recvfrom`, `sendto`, `close`; without it, one `write` for each of
+//! `hello socketN` and the message line. poll: the same with `poll`; epoll: `epoll_wait`,
+//! and `epoll_ctl(ADD)` after `accept4` and `epoll_ctl(DEL)` before `close`.
+
+use std::collections::VecDeque;
+use std::net::{Shutdown, SocketAddr};
+use std::os::fd::RawFd;
+use std::time::{Duration, Instant};
+
+use pyselect::consts::MSG_DONTWAIT;
+use pyselect::{Error, FileNo, Socket, FD_SETSIZE};
+use pyselect_cli::pyrepr::{addr_repr, bytes_repr};
+
+use crate::readiness::{Interest, Readiness, Ready};
+
+/// The server's readiness call: its fds carry no tag.
+pub type Watch = Readiness<()>;
+use crate::server::{Listener, Log, SIZE};
+
+/// Connections one listener accepts per round at most, so that a burst of new connections
+/// cannot starve the clients already in the sets.
+pub const ACCEPTS_PER_ROUND: usize = 64;
+
+/// Bytes read and discarded after an over-long message, at most, before the server gives up
+/// and closes (the kernel then resets the connection).
+pub const DRAIN_MAX: usize = 64 * 1024;
+
+/// Where a client stands.
+enum Phase {
+    /// Waiting for the message.
+    Reading,
+    /// Sending the reply: how much is out; `drain` when the message filled `recv(1024)`.
+    Replying { sent: usize, drain: bool },
+    /// Reply sent and write side shut: discarding the rest of an over-long message until EOF.
+    Draining { discarded: usize },
+}
+
+struct Client {
+    sock: Socket,
+    peer: SocketAddr,
+    /// Which listener it came through (for the reply's port).
+    listener: usize,
+    phase: Phase,
+    /// The idle deadline: when it was accepted, or sent its message, + `--idle-timeout`.
+    deadline: Instant,
+    /// The deadline last put in [`Clients::deadlines`].
+    queued: Instant,
+    /// Urgent data was read: the segment that carried it stays queued until a normal read
+    /// passes it, and closing with it queued would send the client a reset instead of a FIN.
+    urgent_seen: bool,
+    /// Done with: [`settle`] unregisters and closes it.
+    closed: bool,
+    /// The round it was accepted in: that round's readiness call did not watch it, so an
+    /// event for its fd in that round belonged to a client closed earlier in the round.
+    joined: u64,
+}
+
+impl Client {
+    /// What the readiness call watches this client for: its message (and urgent data), or
+    /// room for the rest of its reply.
+    fn interest(&self) -> Interest {
+        match self.phase {
+            Phase::Reading | Phase::Draining { .. } => Interest::READ_URGENT,
+            Phase::Replying { .. } => Interest::WRITE,
+        }
+    }
+}
+
+/// The clients, indexed by fd: what a ready fd stands for.
+struct Clients {
+    by_fd: Vec<Option<Client>>,
+    /// Idle deadlines in the order they were set, each with its client's fd. Every deadline is
+    /// "now + `--idle-timeout`", so the queue is sorted; an entry whose client has since moved
+    /// its deadline, or is gone, is skipped. The nearest deadline is at the front: no round
+    /// scans every client (with epoll, a round costs what is ready, not what is watched).
+    deadlines: VecDeque<(Instant, RawFd)>,
+    round: u64,
+}
+
+impl Clients {
+    /// The client on `fd`, unless it joined after this round's readiness call.
+    fn ready(&mut self, fd: RawFd) -> Option<&mut Client> {
+        let round = self.round;
+        let c = self.by_fd.get_mut(fd as usize)?.as_mut()?;
+        (c.joined != round).then_some(c)
+    }
+
+    fn insert(&mut self, c: Client) {
+        let fd = c.sock.fileno();
+        let i = fd as usize;
+        if self.by_fd.len() <= i {
+            self.by_fd.resize_with(i + 1, || None);
+        }
+        self.deadlines.push_back((c.deadline, fd));
+        self.by_fd[i] = Some(c);
+    }
+
+    /// Is this queued deadline still its client's?
+    fn live(&self, (t, fd): (Instant, RawFd)) -> bool {
+        let c = self.by_fd.get(fd as usize).and_then(Option::as_ref);
+        c.is_some_and(|c| c.deadline == t)
+    }
+
+    /// The nearest idle deadline (stale entries dropped on the way).
+    fn nearest(&mut self) -> Option<Instant> {
+        while let Some(&front) = self.deadlines.front() {
+            if self.live(front) {
+                return Some(front.0);
+            }
+            self.deadlines.pop_front();
+        }
+        None
+    }
+}
+
+/// `settimeout(0.0)` on each listener, before `bind()`: `accept()` never blocks, so a client
+/// that resets between the readiness call and `accept()` costs an `EAGAIN`, not a stall.
+pub fn prepare(server_socket: &mut Socket) -> Result<(), Error> {
+    server_socket.settimeout(Some(0.0))
+}
+
+/// Watch the listeners for connections (before the "listening on" line: from then on the
+/// trace shows only the loop).
+pub fn watch(listeners: &[Listener], watch: &mut Watch) -> Result<(), Error> {
+    for l in listeners {
+        watch.set(l.fileno(), Interest::READ, ())?;
+    }
+    Ok(())
+}
+
+/// The loop of the module doc, on `watch` (the listeners already watched), until `--count`
+/// or a signal.
+pub fn run(
+    listeners: &[Listener],
+    log: &mut Log,
+    watch: &mut Watch,
+    idle: Duration,
+) -> Result<(), Error> {
+    let mut clients = Clients {
+        by_fd: Vec::new(),
+        deadlines: VecDeque::new(),
+        round: 0,
+    };
+    let mut paused_until: Option<Instant> = None;
+    let mut ready = Ready::default();
+
+    while !log.done() {
+        // 1. The one readiness call, on everything that can make progress.
+        watch_output(watch, log);
+        let timeout = next_wake(&mut clients, paused_until);
+        watch.wait(timeout, &mut ready)?;
+        clients.round += 1;
+        // 2. Urgent data.
+        for &fd in &ready.urgent {
+            if let Some(c) = clients.ready(fd) {
+                urgent(log, c)?;
+                settle(log, watch, &mut clients, fd);
+            }
+        }
+        // 3. Readable: new connections, messages (--count N stops at the Nth reply).
+        for &fd in &ready.readable {
+            if log.done() {
+                break;
+            }
+            if let Some(i) = listeners.iter().position(|l| l.fileno() == fd) {
+                if let Some(pause) = accept(log, listeners, i, idle, watch, &mut clients)? {
+                    if paused_until.is_none() {
+                        for l in listeners {
+                            watch.remove(l.fileno())?;
+                        }
+                    }
+                    paused_until = Some(Instant::now() + pause);
+                }
+            } else if let Some(c) = clients.ready(fd) {
+                receive(log, listeners, c, idle)?;
+                settle(log, watch, &mut clients, fd);
+            }
+        }
+        // 4. Writable: the rest of replies, and waiting output lines.
+        for &fd in &ready.writable {
+            match clients.ready(fd) {
+                Some(c) if !log.done() => {
+                    flush(log, listeners, c)?;
+                    settle(log, watch, &mut clients, fd);
+                }
+                Some(_) => {}
+                None => log.flush(fd),
+            }
+        }
+        expire(log, watch, &mut clients, idle);
+        if paused_until.is_some_and(|t| t <= Instant::now()) {
+            paused_until = None;
+            self::watch(listeners, watch)?;
+        }
+    }
+    Ok(())
+}
+
+/// The output queues with lines waiting for a reader are watched for room, the others not.
+/// An fd epoll refuses stays unwatched: its lines wait for the exit's flush (or are dropped and
+/// counted), and no client waits for them.
+fn watch_output(watch: &mut Watch, log: &Log) {
+    for (fd, waiting) in log.output() {
+        let _ = match (waiting, watch.watched(fd).is_some()) {
+            (true, false) => watch.set(fd, Interest::WRITE, ()),
+            (false, true) => watch.remove(fd),
+            _ => Ok(()),
+        };
+    }
+}
+
+/// The time to the nearest idle deadline or the end of an accept pause, `None` (wait for
+/// ever) when there is none.
+fn next_wake(clients: &mut Clients, paused_until: Option<Instant>) -> Option<f64> {
+    let now = Instant::now();
+    let wake = clients.nearest().into_iter().chain(paused_until).min();
+    wake.map(|t| t.saturating_duration_since(now).as_secs_f64())
+}
+
+/// After a client's event: a client done with is unregistered, then closed; any other is
+/// watched for what its phase waits for, and a moved idle deadline is queued. A failed
+/// `epoll_ctl(MOD)` (no syscall can fail for select and poll) is this client's failure.
+fn settle(log: &mut Log, watch: &mut Watch, clients: &mut Clients, fd: RawFd) {
+    let Some(slot) = clients.by_fd.get_mut(fd as usize) else {
+        return;
+    };
+    let Some(c) = slot.as_mut() else {
+        return;
+    };
+    if !c.closed && c.deadline != c.queued {
+        c.queued = c.deadline;
+        clients.deadlines.push_back((c.deadline, fd));
+    }
+    if !c.closed {
+        match watch.set(fd, c.interest(), ()) {
+            Ok(()) => return,
+            Err(e) => log.client_error(&c.peer, &e),
+        }
+    }
+    let _ = watch.remove(fd);
+    let _ = c.sock.close();
+    *slot = None;
+}
+
+/// Close the clients whose idle deadline has passed, from the front of the deadline queue.
+fn expire(log: &mut Log, watch: &mut Watch, clients: &mut Clients, idle: Duration) {
+    let now = Instant::now();
+    while let Some(&(t, fd)) = clients.deadlines.front() {
+        if t > now {
+            break;
+        }
+        clients.deadlines.pop_front();
+        if !clients.live((t, fd)) {
+            continue;
+        }
+        let Some(c) = clients.by_fd[fd as usize].as_mut() else {
+            continue;
+        };
+        // A client still draining has its reply but never closed: idle too.
+        log.stats.idle_closed += 1;
+        log.warn(&format!(
+            "[{}] closed: idle for {:.1} s",
+            addr_repr(&c.peer),
+            idle.as_secs_f64()
+        ));
+        close(c);
+        settle(log, watch, clients, fd);
+    }
+}
+
+/// Done with the client: [`settle`] unregisters and closes it right after this event.
+fn close(c: &mut Client) {
+    c.closed = true;
+}
+
+/// Pass a watched signal up; anything else is this client's failure.
+fn client_failed(log: &mut Log, c: &mut Client, e: Error) -> Result<(), Error> {
+    if let Error::Interrupted(_) = e {
+        return Err(e);
+    }
+    log.client_error(&c.peer, &e);
+    close(c);
+    Ok(())
+}
+
+/// The error of a client closed while bytes of its over-long message were still coming.
+fn unread_error(discarded: usize) -> Error {
+    Error::Os(std::io::Error::other(format!(
+        "closed after discarding {discarded} bytes past the first {SIZE} with more unread: \
+             the kernel reset the connection"
+    )))
+}
+
+/// Accept on listener `i` until `EAGAIN`, at most [`ACCEPTS_PER_ROUND`] connections. Returns a
+/// pause when out of file descriptors.
+fn accept(
+    log: &mut Log,
+    listeners: &[Listener],
+    i: usize,
+    idle: Duration,
+    watch: &mut Watch,
+    clients: &mut Clients,
+) -> Result<Option<Duration>, Error> {
+    for _ in 0..ACCEPTS_PER_ROUND {
+        let (sock, peer) = match listeners[i].sock.accept() {
+            Ok(pair) => pair,
+            // EAGAIN (all accepted) ends the round silently; see `Log::accept_failed`.
+            Err(e) => return log.accept_failed(e),
+        };
+        if !watch.takes(sock.fileno()) {
+            log.stats.refused += 1;
+            log.warn(&format!(
+                "[{}] refused: fd {} does not fit an fd_set (FD_SETSIZE {}); closing it",
+                addr_repr(&peer),
+                sock.fileno(),
+                FD_SETSIZE
+            ));
+            continue; // dropping `sock` closes it
+        }
+        // Watched for its message from the next round on (epoll_ctl(ADD) for epoll).
+        if let Err(e) = watch.set(sock.fileno(), Interest::READ_URGENT, ()) {
+            log.client_error(&peer, &e);
+            continue;
+        }
+        log.hello(&listeners[i]);
+        let deadline = Instant::now() + idle;
+        clients.insert(Client {
+            sock,
+            peer,
+            listener: i,
+            phase: Phase::Reading,
+            deadline,
+            queued: deadline,
+            urgent_seen: false,
+            closed: false,
+            joined: clients.round,
+        });
+    }
+    Ok(None)
+}
+
+/// Urgent data from the except set. It is printed but does not move the idle deadline: a
+/// client that sends only urgent bytes is still idle.
+fn urgent(log: &mut Log, c: &mut Client) -> Result<(), Error> {
+    if c.closed {
+        return Ok(());
+    }
+    match c.sock.recv_oob(1) {
+        Ok(data) => {
+            c.urgent_seen = true;
+            log.say(|| format!("[{}] urgent : {}", addr_repr(&c.peer), bytes_repr(&data)));
+            Ok(())
+        }
+        // The urgent byte was already passed by a normal read: nothing to report.
+        Err(e) if e.errno() == Some(libc::EINVAL) || e.errno() == Some(libc::EAGAIN) => Ok(()),
+        Err(e) => client_failed(log, c, e),
+    }
+}
+
+/// The client is readable: its message (read once, printed, replied to), or the rest of an
+/// over-long one (discarded).
+fn receive(
+    log: &mut Log,
+    listeners: &[Listener],
+    c: &mut Client,
+    idle: Duration,
+) -> Result<(), Error> {
+    if c.closed {
+        return Ok(());
+    }
+    if let Phase::Draining { discarded } = c.phase {
+        return drain(log, c, discarded);
+    }
+    match c.sock.recv_flags(SIZE, MSG_DONTWAIT) {
+        Ok(msg) if msg.is_empty() => {
+            log.stats.silent_eof += 1;
+            close(c);
+            Ok(())
+        }
+        Ok(msg) => {
+            c.deadline = Instant::now() + idle;
+            log.message(&c.peer, &msg);
+            c.phase = Phase::Replying {
+                sent: 0,
+                drain: msg.len() == SIZE,
+            };
+            flush(log, listeners, c)
+        }
+        Err(e) if e.errno() == Some(libc::EAGAIN) => Ok(()),
+        Err(e) => client_failed(log, c, e),
+    }
+}
+
+/// Read and discard what follows an over-long message; at EOF the client was served.
+fn drain(log: &mut Log, c: &mut Client, mut discarded: usize) -> Result<(), Error> {
+    let mut buf = [0u8; 4096];
+    loop {
+        match c.sock.recv_into(&mut buf, MSG_DONTWAIT) {
+            Ok(0) => {
+                log.stats.served += 1;
+                close(c);
+                return Ok(());
+            }
+            Ok(n) if discarded + n > DRAIN_MAX => {
+                log.client_error(&c.peer, &unread_error(discarded + n));
+                close(c);
+                return Ok(());
+            }
+            Ok(n) => discarded += n,
+            Err(e) if e.errno() == Some(libc::EAGAIN) => {
+                c.phase = Phase::Draining { discarded };
+                return Ok(());
+            }
+            Err(e) => return client_failed(log, c, e),
+        }
+    }
+}
+
+/// Send what is left of the reply without blocking; once it is all out, close (or, after an
+/// over-long message, shut the write side and drain).
+fn flush(log: &mut Log, listeners: &[Listener], c: &mut Client) -> Result<(), Error> {
+    let Phase::Replying { sent, drain } = c.phase else {
+        return Ok(());
+    };
+    if c.closed {
+        return Ok(());
+    }
+    let reply = &listeners[c.listener].reply;
+    match c.sock.send_flags(&reply[sent..], MSG_DONTWAIT) {
+        Ok(n) if sent + n < reply.len() => {
+            c.phase = Phase::Replying {
+                sent: sent + n,
+                drain,
+            };
+            Ok(())
+        }
+        Ok(_) if drain => match c.sock.shutdown(Shutdown::Write) {
+            Ok(()) => self::drain(log, c, 0),
+            Err(e) => client_failed(log, c, e),
+        },
+        Ok(_) => {
+            log.stats.served += 1;
+            if c.urgent_seen {
+                // Release the urgent byte's segment (EAGAIN is the expected answer).
+                let _ = c.sock.recv_flags(1, MSG_DONTWAIT);
+            }
+            close(c);
+            Ok(())
+        }
+        Err(e) if e.errno() == Some(libc::EAGAIN) => Ok(()),
+        Err(e) => client_failed(log, c, e),
+    }
+}
