@@ -8,9 +8,9 @@
 //! ```
 //!
 //! `make compare MODE=... [BACKEND=...]` runs it with the binaries cargo just built
-//! (`scripts/cargo-bin`). The CPython programs are the seed's servers in `tests/fixtures/`
+//! (`scripts/cargo-bin`). The CPython programs are the seed's servers in `testkit/fixtures/`
 //! (`seed_blocking_server.py`, `seed_timeout_server.py`, `seed_select_server.py`) and, for
-//! multiplex mode, `tests/fixtures/selectors_server.py` with `SelectSelector`, `PollSelector` or
+//! multiplex mode, `testkit/fixtures/selectors_server.py` with `SelectSelector`, `PollSelector` or
 //! `EpollSelector` by backend; they run on the real interpreter behind `python3` (not a pyenv
 //! shim), with `-u` so that each `print()` shows where it happens. The client is
 //! `pyselect-client`, sending `hi`.
@@ -179,7 +179,7 @@ fn run() -> Result<(), String> {
     });
     args.push("127.0.0.1");
     let title = format!(
-        "CPython {}.{}.{} -u tests/fixtures/{script}{}",
+        "CPython {}.{}.{} -u testkit/fixtures/{script}{}",
         python.version.0,
         python.version.1,
         python.patch,

@@ -6,7 +6,7 @@
 //! cargo run --example seed_select_server [PORT1 PORT2 [IP]]   # 5050 5060 '' as the seed
 //! ```
 //!
-//! It follows `tests/fixtures/seed_select_server.py`, the seed's program as the tests run it:
+//! It follows `testkit/fixtures/seed_select_server.py`, the seed's program as the tests run it:
 //! the ports and address from the command line (`0` lets the kernel choose), the `elif` typo
 //! fixed (`server_socket2 == server_socket2` was always true), each reply naming the port
 //! actually bound, and one `seed: listening on` line on stderr once both sockets listen.

@@ -1,6 +1,6 @@
 //! The one readiness call of an event loop (`--backend select|poll|epoll`), behind a small
 //! interface that both programs share: the server's multiplexed loop and the client's load
-//! mode each include this file as their `readiness` module. The loop says what it waits for
+//! mode each use this module. The loop says what it waits for
 //! on each fd ([`Readiness::set`], [`Readiness::remove`]) and asks once per round what is
 //! ready ([`Readiness::wait`]); the backends differ in what that costs:
 //!

@@ -7,7 +7,7 @@
 //! The table's rows are read by position: the left column is `(400 - 7) / 2` characters wide,
 //! then a space, the five-character mark, a space and the right column.
 //!
-//! The last tests run the tool itself (`examples/compare.rs`, built by cargo into the same
+//! The last tests run the tool itself (`pyselect-cli/examples/compare.rs`, built by cargo into the same
 //! target directory) with a `PATH` made to order, without strace, with an strace that cannot
 //! trace, or without python3, and check the one line that says what is missing.
 
@@ -129,7 +129,7 @@ fn assert_common(out: &Output, rows: &[Row], script: &str, fd: u32) {
         out.stdout
             .lines()
             .any(|l| l.starts_with("Right: CPython 3.")
-                && l.ends_with(&format!("tests/fixtures/{script}"))),
+                && l.ends_with(&format!("testkit/fixtures/{script}"))),
         "{}",
         out.stdout
     );
@@ -232,7 +232,7 @@ fn compare_multiplex_mode_explains_accept_until_eagain() {
     let rows = rows(&out);
     assert!(
         out.stdout
-            .contains("tests/fixtures/selectors_server.py SelectSelector"),
+            .contains("testkit/fixtures/selectors_server.py SelectSelector"),
         "{}",
         out.stdout
     );
@@ -398,7 +398,7 @@ fn compare_says_when_python3_is_missing() {
 }
 
 // ---------------------------------------------------------------------------------------------
-// The pieces (tests/util/compare.rs), on fixed lines
+// The pieces (testkit/src/compare.rs), on fixed lines
 // ---------------------------------------------------------------------------------------------
 
 fn roles(pairs: &[(&'static str, i64)]) -> std::collections::BTreeMap<&'static str, i64> {

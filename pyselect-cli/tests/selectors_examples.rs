@@ -1,7 +1,7 @@
-//! The two examples run as their Python originals run: `examples/selectors_echo.rs` beside the
-//! echo server of Python's `selectors` documentation (`tests/fixtures/selectors_echo.py`), and
-//! `examples/seed_select_server.rs` beside the seed's third server
-//! (`tests/fixtures/seed_select_server.py`). Each program is driven through the same steps by
+//! The two examples run as their Python originals run: `pyselect-cli/examples/selectors_echo.rs` beside the
+//! echo server of Python's `selectors` documentation (`testkit/fixtures/selectors_echo.py`), and
+//! `pyselect-cli/examples/seed_select_server.rs` beside the seed's third server
+//! (`testkit/fixtures/seed_select_server.py`). Each program is driven through the same steps by
 //! loopback clients on ports the kernel chose; every step waits for the line the server prints
 //! for it, so the output order is fixed, and the two outputs must be the same line for line
 //! (ports aside). Every process is killed by pid at the end.

@@ -1,8 +1,8 @@
 //! The per-connection syscall sequences that docs/STRACE.md documents, checked against real
 //! `strace -f` traces of `pyselect-server` (every mode, `--syscall select`, and multiplex mode's
 //! `--backend poll` and `--backend epoll`), of the seed's CPython select server
-//! (tests/fixtures/seed_select_server.py) and of CPython's `selectors` servers
-//! (tests/fixtures/selectors_server.py with `PollSelector` and `EpollSelector`), so that the
+//! (testkit/fixtures/seed_select_server.py) and of CPython's `selectors` servers
+//! (testkit/fixtures/selectors_server.py with `PollSelector` and `EpollSelector`), so that the
 //! guide cannot drift from the code.
 //!
 //! Each test starts a server under strace with `--ports 0,0` (or the fixture with port 0),
@@ -148,7 +148,7 @@ const EPOLL_BACKEND: &[&str] = &[
 ];
 
 /// CPython 3.11's `selectors.PollSelector` doing the same job
-/// (tests/fixtures/selectors_server.py, `python3 -u`).
+/// (testkit/fixtures/selectors_server.py, `python3 -u`).
 const CPYTHON_POLL_SELECTOR: &[&str] = &[
     "poll([{fd=3, events=POLLIN}, {fd=4, events=POLLIN}], 2, -1) = 1 ([{fd=3, revents=POLLIN}])",
     r#"accept4(3, {sa_family=AF_INET, sin_port=htons(CPORT), sin_addr=inet_addr("127.0.0.1")}, [16], SOCK_CLOEXEC) = 5"#,
@@ -459,7 +459,7 @@ fn multiplex_epoll_backend_sequence() {
     assert_clean_exit(&trace, &[3, 4]);
 }
 
-/// Run `python3 PYTHON_ARGS tests/fixtures/SCRIPT SCRIPT_ARGS 0 0 127.0.0.1` (CPython 3.11,
+/// Run `python3 PYTHON_ARGS testkit/fixtures/SCRIPT SCRIPT_ARGS 0 0 127.0.0.1` (CPython 3.11,
 /// `env_remove` taken out of its environment) under strace, serve one `hi` on the first port,
 /// then stop it with `stop`, as it never exits by itself. Returns (first port, client port,
 /// stdout, whole trace).
@@ -492,7 +492,7 @@ fn cpython_connection(
     (p1, cport, stdout, trace)
 }
 
-/// Run tests/fixtures/selectors_server.py with `selector` under CPython 3.11 (`-u`) and serve
+/// Run testkit/fixtures/selectors_server.py with `selector` under CPython 3.11 (`-u`) and serve
 /// one `hi` on the first port; the connection's lines, normalised.
 fn cpython_selectors(selector: &str, template: &[&str]) {
     let (p1, cport, stdout, trace) = cpython_connection(

@@ -45,7 +45,7 @@ pub mod signals;
 mod socket;
 #[allow(unsafe_code)]
 mod sys;
-// Public only for tests/timeout_cpython.rs, which checks CPython's float-to-timeval rounding
+// Public only for pyselect/tests/timeout_cpython.rs, which checks CPython's float-to-timeval rounding
 // against a Python model; not part of the API a caller should build on.
 #[doc(hidden)]
 pub mod timeout;

@@ -25,7 +25,7 @@
 //! A signal that lands in the few instructions between the check and the syscall is seen at
 //! the next `EINTR` or the next call (CPython has the same window).
 
-use std::sync::atomic::{AtomicI32, Ordering};
+use std::sync::atomic::Ordering;
 
 use nix::sys::signal::SigAction;
 /// A signal number, as [`notify`] takes it and [`Error::Interrupted`] carries it: `nix`'s own
@@ -42,16 +42,9 @@ pub use nix::sys::signal::Signal;
 use crate::error::{Error, Result};
 use crate::sys;
 
-/// The last watched signal that arrived and was not yet taken; 0 for none. Written only by
-/// [`record`], the one handler this crate installs.
-static PENDING: AtomicI32 = AtomicI32::new(0);
-
-/// The signal handler: it records the signal number and returns. A store to an atomic is
-/// async-signal-safe, which is what makes installing it sound: `sys::install_handler` installs
-/// this function and no other, so keep its body to that one store.
-pub(crate) extern "C" fn record(sig: libc::c_int) {
-    PENDING.store(sig, Ordering::SeqCst);
-}
+// The pending signal lives in `sys`, beside the one handler that records it and the
+// `sigaction` call that installs that handler: their soundness is one argument, in one file.
+use sys::PENDING;
 
 /// Installed handlers; dropping it puts the previous dispositions back.
 #[derive(Debug)]

@@ -7,12 +7,17 @@
 //! C call or macro: it checks whatever the C side cannot (fd ranges, buffer lengths), makes the
 //! call, and turns `-1` into `io::Error::last_os_error()` through the one [`cvt`] funnel, read
 //! right after the call. Nothing here retries on `EINTR`: the callers decide, as CPython does.
+//!
+//! It is the crate's leaf: it uses nothing from the modules above it. The one signal handler,
+//! the state it writes and the `sigaction` call that installs it are all here, so their
+//! soundness is argued in this file alone.
 
 use std::io;
 use std::mem::{self, MaybeUninit};
 use std::net::{Ipv4Addr, Ipv6Addr, SocketAddr, SocketAddrV4, SocketAddrV6};
 use std::os::fd::{FromRawFd, IntoRawFd, OwnedFd, RawFd};
 use std::ptr;
+use std::sync::atomic::{AtomicI32, Ordering};
 
 /// A link to a call's Linux man page, as a doc line: `#[doc = man!(bind(2))]` renders as
 /// "Linux man page: [`bind(2)`](https://man7.org/linux/man-pages/man2/bind.2.html)".
@@ -483,9 +488,20 @@ pub(crate) fn poll_one(fd: RawFd, events: i16, timeout_ms: i32) -> io::Result<i1
     Ok(if n == 0 { 0 } else { pfd.revents })
 }
 
+/// The last watched signal that arrived and was not yet taken; 0 for none. Set only by
+/// [`record`], the one handler this crate installs; `signals` takes and clears it.
+pub(crate) static PENDING: AtomicI32 = AtomicI32::new(0);
+
+/// The signal handler: it records the signal number and returns. A store to an atomic is
+/// async-signal-safe, which is what makes installing it sound: [`install_handler`] installs
+/// this function and no other, so keep its body to that one store.
+extern "C" fn record(sig: libc::c_int) {
+    PENDING.store(sig, Ordering::SeqCst);
+}
+
 /// `sigaction(sig, {record, flags: 0, mask: empty}, &old)` (`rt_sigaction` in strace): install
-/// the crate's one handler, [`crate::signals::record`], for `sig` without `SA_RESTART` (so
-/// blocking calls see `EINTR`), returning the previous disposition.
+/// the crate's one handler, [`record`], for `sig` without `SA_RESTART` (so blocking calls see
+/// `EINTR`), returning the previous disposition.
 ///
 /// The handler is fixed here rather than passed in, so that the soundness argument below
 /// depends on one named function, not on every caller's choice.
@@ -496,11 +512,11 @@ pub(crate) fn install_handler(
 ) -> io::Result<nix::sys::signal::SigAction> {
     use nix::sys::signal::{SaFlags, SigAction, SigHandler, SigSet};
     let action = SigAction::new(
-        SigHandler::Handler(crate::signals::record),
+        SigHandler::Handler(record),
         SaFlags::empty(),
         SigSet::empty(),
     );
-    // SAFETY: the handler installed is `signals::record`, whose whole body is one store to an
+    // SAFETY: the handler installed is `record` (above), whose whole body is one store to an
     // `AtomicI32`: async-signal-safe, and it touches no state a signal could find half-updated.
     unsafe { nix::sys::signal::sigaction(sig, &action) }.map_err(io::Error::from)
 }

@@ -2,10 +2,10 @@
 //! and `select.epoll()` on the very same file descriptions.
 //!
 //! This process sets up pipes, socket pairs and loopback TCP connections in known states at
-//! fixed fd numbers (`tests/util/twins.rs`: readable, writable, urgent data, EOF, hang-up,
+//! fixed fd numbers (`testkit/src/twins.rs`: readable, writable, urgent data, EOF, hang-up,
 //! broken pipe, reset, a regular file, a closed number), then runs one script of operations in
 //! two children that inherit them: the test binary re-executed (pyselect) and `python3` with
-//! `tests/fixtures/poll_epoll_calls.py`. Neither reads nor writes data, so readiness is the
+//! `testkit/fixtures/poll_epoll_calls.py`. Neither reads nor writes data, so readiness is the
 //! same for both. Every line (results in order, or the exception class and text) must match.
 //!
 //! Needs `python3`; without it the test fails with a message saying so.

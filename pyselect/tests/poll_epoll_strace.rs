@@ -1,7 +1,7 @@
 //! strace line equality: each `Poll`/`Epoll` operation makes exactly the syscall CPython's
 //! `select.poll()`/`select.epoll()` makes, printed identically by strace.
 //!
-//! The scripts of the differential test (`tests/util/twins.rs`) run under `strace -f` in a
+//! The scripts of the differential test (`testkit/src/twins.rs`) run under `strace -f` in a
 //! re-executed test binary and in `python3`, both inheriting the same fds at the same numbers;
 //! the `poll`, `epoll_create1`, `epoll_ctl`, `epoll_wait` and `close` lines between two
 //! `close(-1)` markers must be equal after normalising only addresses (CPython's and

@@ -5,7 +5,7 @@
 //! 1. real `p.poll(t)` and `ep.poll(t)` calls in CPython under strace, on a few hundred
 //!    generated values (rounding edges, both signs, every magnitude, the ends of the `int` and
 //!    `i64` nanosecond ranges), with a writable fd registered so that no call waits;
-//! 2. `tests/fixtures/poll_epoll_timeout_model.py`, an exact integer model of CPython's
+//! 2. `testkit/fixtures/poll_epoll_timeout_model.py`, an exact integer model of CPython's
 //!    pytime code, which must agree with (1) on every value;
 //! 3. pyselect: its own traced calls (the same script in a re-executed test binary) must
 //!    agree with (1), and `pyselect::timeout::{poll_timeout, epoll_timeout}` with (2) on

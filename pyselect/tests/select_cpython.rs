@@ -5,7 +5,7 @@
 //! (readable, writable, urgent data pending, peer closed, connection pending, closed fd...),
 //! runs every scenario through `pyselect::select` with raw fd numbers, then hands the fds to
 //! one `python3` process at the same numbers (FD_CLOEXEC cleared in the child) which runs the
-//! same calls with `tests/fixtures/select_calls.py`. Nothing is read or written between the
+//! same calls with `testkit/fixtures/select_calls.py`. Nothing is read or written between the
 //! two runs, so each fd's readiness is the same for both. The ready lists (fds in input order,
 //! repeats kept) or the exception class and `str(exc)` must be identical.
 //!

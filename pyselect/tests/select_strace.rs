@@ -2,7 +2,7 @@
 //! an empty list), same timeout, seen by strace.
 //!
 //! One Rust child (this test binary re-executed, running only `child_entry`) and one Python
-//! program (`tests/fixtures/select_calls.py`) each set up the same fds at the same numbers
+//! program (`testkit/fixtures/select_calls.py`) each set up the same fds at the same numbers
 //! (40..=43, see `util::pyref::FIXED_FDS`), make the same list of `select` calls under
 //! `strace -f -e trace=pselect6,select`, and the traced calls are compared line by line (the
 //! kernel's `left {...}` write-back and the pids ignored).

@@ -6,7 +6,7 @@
 //! pending connection, urgent data, EOF; plus a closed fd and fd 1500),
 //! runs every scenario through `SelectSelector`, `PollSelector` and `EpollSelector` with raw fd
 //! numbers, then hands the fds to one `python3` process at the same numbers, which runs the
-//! same operations with `tests/fixtures/selectors_calls.py`. Selectors read and write no data,
+//! same operations with `testkit/fixtures/selectors_calls.py`. Selectors read and write no data,
 //! so each fd's readiness is the same for both. Every line (keys, ready lists with their
 //! events and data, errors with class and text) must be identical, with one documented
 //! exception: `SelectSelector`'s ready list is compared as a set (CPython's order is its `set`

@@ -3,7 +3,7 @@
 //! and the same timeout argument for every timeout.
 //!
 //! One Rust child (this test binary re-executed, running only `selectors_child_entry`) and one Python
-//! program (`tests/fixtures/selectors_calls.py --fixed-fds`) set up the same fds at the same
+//! program (`testkit/fixtures/selectors_calls.py --fixed-fds`) set up the same fds at the same
 //! numbers (40..=43, see `util::pyref::FIXED_FDS`), make the same selector operations between two
 //! `getppid()` markers under `strace -f`, and the traced calls between the markers are
 //! compared. Normalised: the epoll fd's number, the address strace prints for

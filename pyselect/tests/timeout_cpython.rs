@@ -4,7 +4,7 @@
 //! 1. real `select.select(.., [43], .., t)` calls in CPython under strace (fd 43 is a writable
 //!    pipe end, so every call returns at once whatever the timeout), on ~60 representative
 //!    values: the SPEC's, the rounding edges and both ends of the time_t range;
-//! 2. `tests/fixtures/timeout_model.py`, an exact integer model of CPython's pytime code,
+//! 2. `testkit/fixtures/timeout_model.py`, an exact integer model of CPython's pytime code,
 //!    which must agree with (1) on all of them;
 //! 3. `pyselect::timeout` (and pyselect's own traced syscalls), which must agree with (1)
 //!    and, on thousands of generated values, with (2).

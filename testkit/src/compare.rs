@@ -1,8 +1,8 @@
-//! `make compare`'s reading of two traces (`examples/compare.rs`, which includes this tree): one
+//! `make compare`'s reading of two traces (`pyselect-cli/examples/compare.rs`): one
 //! connection's lines cut from a trace and normalised, CPython's fds renumbered as pyselect's,
 //! the two sequences aligned row by row, and a phrase for each known difference. Built on
 //! [`super::strace`]'s parser and per-connection slice, so the tool reads traces exactly as the
-//! strace tests do; `tests/compare.rs` checks the pieces here and the tool as a whole.
+//! strace tests do; `pyselect-cli/tests/compare.rs` checks the pieces here and the tool as a whole.
 
 use std::collections::BTreeMap;
 

@@ -1,6 +1,6 @@
 //! The `select` call-list protocol these tests use to hold pyselect against CPython call for
 //! call: a list of [`Call`]s is fed (as text on stdin) both to a re-executed Rust child and to
-//! `tests/fixtures/select_calls.py`, which set up the same fds at the same numbers
+//! `testkit/fixtures/select_calls.py`, which set up the same fds at the same numbers
 //! ([`FIXED_FDS`]), make the same calls and print one outcome line per call.
 
 use std::fmt::Write as _;
@@ -71,7 +71,7 @@ pub enum Via {
 }
 
 /// One `select` call, in the line format both the Rust child and
-/// `tests/fixtures/select_calls.py` read:
+/// `testkit/fixtures/select_calls.py` read:
 /// `<libc|select> <rlist> <wlist> <xlist> <timeout>`, a list being comma-separated fds or `-`
 /// when empty, the timeout `none` or the 16 hex digits of the f64's bits.
 #[derive(Clone, Debug)]
@@ -147,7 +147,7 @@ impl Call {
     }
 }
 
-/// A timeout as the call lists (and `tests/fixtures/poll_epoll_calls.py`'s scripts) write it:
+/// A timeout as the call lists (and `testkit/fixtures/poll_epoll_calls.py`'s scripts) write it:
 /// `none`, or the 16 hex digits of the f64's bits, so that every value crosses exactly.
 pub fn timeout_token(timeout: Option<f64>) -> String {
     match timeout {

@@ -160,7 +160,7 @@ pub const OVERFLOW: &str = "timestamp out of range for platform time_t";
 pub const OLD_OVERFLOW: &str = "timestamp too large to convert to C _PyTime_t";
 
 /// The last 3.11 patch release known to differ (Debian 12's python3, checked by
-/// `tests/python_versions.rs`).
+/// `pyselect/tests/python_versions.rs`).
 pub const LAST_OLD_PATCH: u32 = 2;
 
 /// 2^63 ns in seconds (9223372036.854775808), the edge of CPython's range, as the nearest f64

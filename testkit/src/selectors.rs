@@ -1,5 +1,5 @@
 //! The `selectors` tests (`tests/selectors_*.rs`): selector operations, one per line in the
-//! format of `tests/fixtures/selectors_calls.py`, run on pyselect's three selectors ([`run`])
+//! format of `testkit/fixtures/selectors_calls.py`, run on pyselect's three selectors ([`run`])
 //! with each outcome printed as that fixture prints CPython's, so the two can be compared line
 //! for line. Built on the tree's pieces: [`super::twins::World`] for fds in known states,
 //! [`super::pyref`]'s fixed fds, child protocol and timeout tokens, [`super::fd`], and the one
@@ -49,7 +49,7 @@ impl Kind {
     }
 }
 
-/// One operation, in the line format of `tests/fixtures/selectors_calls.py`.
+/// One operation, in the line format of `testkit/fixtures/selectors_calls.py`.
 #[derive(Clone, Debug)]
 pub enum Op {
     New(Kind),
@@ -232,7 +232,7 @@ pub fn sorted_ready(line: &str) -> String {
     format!("OK [{}]", items.join(", "))
 }
 
-/// `python3 -I tests/fixtures/selectors_calls.py args...`, inheriting `fds` at their numbers.
+/// `python3 -I testkit/fixtures/selectors_calls.py args...`, inheriting `fds` at their numbers.
 pub fn python_cmd(fds: Vec<RawFd>, args: &[&str]) -> Command {
     let mut cmd = script_command(&fixture("selectors_calls.py"), args);
     pass_fds(&mut cmd, fds);

@@ -1,6 +1,6 @@
 //! The `Poll`/`Epoll` twins' tests (`tests/poll_epoll_*.rs`): a [`World`] of fds in known
 //! states at fixed numbers, and a script of poll/epoll operations that pyselect ([`run_script`],
-//! in a re-executed test binary) and CPython (`tests/fixtures/poll_epoll_calls.py`) both run on
+//! in a re-executed test binary) and CPython (`testkit/fixtures/poll_epoll_calls.py`) both run on
 //! those fds. Built on the tree's pieces: the child protocol of [`super::pyref`] (the same
 //! role, entry and result lines as the `select` call lists), [`super::fd`] for the fds,
 //! [`super::strace`] for traces.
@@ -159,7 +159,7 @@ impl World {
     }
 }
 
-/// Run a script (the format of `tests/fixtures/poll_epoll_calls.py`) through pyselect: one
+/// Run a script (the format of `testkit/fixtures/poll_epoll_calls.py`) through pyselect: one
 /// output line per operation but `mark`.
 pub fn run_script(text: &str) -> Vec<String> {
     let mut p: Option<Poll> = None;
@@ -290,7 +290,7 @@ pub fn child_cmd(fds: Vec<RawFd>) -> Command {
     cmd
 }
 
-/// `python3 -I tests/fixtures/poll_epoll_calls.py`, inheriting `fds`.
+/// `python3 -I testkit/fixtures/poll_epoll_calls.py`, inheriting `fds`.
 pub fn python_cmd(fds: Vec<RawFd>) -> Command {
     let mut cmd = script_command(&fixture("poll_epoll_calls.py"), &[]);
     pass_fds(&mut cmd, fds);
