@@ -16,7 +16,9 @@
 //! 4. writable: the rest of a reply that did not fit, sent when the socket has room; and the
 //!    server's own stdout and stderr when lines wait for a reader.
 //!
-//! Then the clients silent past `--idle-timeout` are closed. After each event the client is
+//! Then the clients silent past `--idle-timeout` are closed: those whose deadline had passed
+//! when a round's wait began, so that the wait (then with timeout 0) looked at them after it
+//! (a stopped server, resumed, serves the messages that came meanwhile). After each event the client is
 //! watched for what its phase waits for (message, or room for the reply), or unregistered and
 //! closed (for epoll: `epoll_ctl` `ADD` on accept, `MOD` only when a reply must wait for room,
 //! `DEL` before `close`). With the select backend, a connection whose fd does not fit an
@@ -184,8 +186,10 @@ pub fn run(
     while !log.done() {
         // 1. The one readiness call, on everything that can make progress.
         watch_output(watch, log);
-        let timeout = next_wake(&mut clients, paused_until);
-        watch.wait(timeout, &mut ready)?;
+        // The time this round looks from: its timeout counts from it.
+        let now = Instant::now();
+        let timeout = next_wake(&mut clients, paused_until, now);
+        let looked = watch.wait(timeout, &mut ready)?;
         clients.round += 1;
         // 2. Urgent data.
         for &fd in &ready.urgent {
@@ -224,7 +228,9 @@ pub fn run(
                 None => log.flush(fd),
             }
         }
-        expire(log, watch, &mut clients, idle);
+        if looked {
+            expire(log, watch, &mut clients, idle, now);
+        }
         if paused_until.is_some_and(|t| t <= Instant::now()) {
             paused_until = None;
             self::watch(listeners, watch)?;
@@ -246,10 +252,9 @@ fn watch_output(watch: &mut Watch, log: &Log) {
     }
 }
 
-/// The time to the nearest idle deadline or the end of an accept pause, `None` (wait for
-/// ever) when there is none.
-fn next_wake(clients: &mut Clients, paused_until: Option<Instant>) -> Option<f64> {
-    let now = Instant::now();
+/// The time from `now` to the nearest idle deadline or the end of an accept pause (0 when it
+/// has passed), `None` (wait for ever) when there is none.
+fn next_wake(clients: &mut Clients, paused_until: Option<Instant>, now: Instant) -> Option<f64> {
     let wake = clients.nearest().into_iter().chain(paused_until).min();
     wake.map(|t| t.saturating_duration_since(now).as_secs_f64())
 }
@@ -279,11 +284,21 @@ fn settle(log: &mut Log, watch: &mut Watch, clients: &mut Clients, fd: RawFd) {
     *slot = None;
 }
 
-/// Close the clients whose idle deadline has passed, from the front of the deadline queue.
-fn expire(log: &mut Log, watch: &mut Watch, clients: &mut Clients, idle: Duration) {
-    let now = Instant::now();
+/// Close the clients whose idle deadline had passed when this round's wait began (`looked`),
+/// from the front of the deadline queue, after a wait that looked at every fd. Such a wait
+/// had timeout 0: what it did not find ready had sent nothing by its deadline. A deadline
+/// that passes during the wait, or while the process is stopped (Ctrl-Z and `fg`, a
+/// debugger, a paused VM), waits for the next round's look: a message that arrived
+/// meanwhile is served, not expired.
+fn expire(
+    log: &mut Log,
+    watch: &mut Watch,
+    clients: &mut Clients,
+    idle: Duration,
+    looked: Instant,
+) {
     while let Some(&(t, fd)) = clients.deadlines.front() {
-        if t > now {
+        if t > looked {
             break;
         }
         clients.deadlines.pop_front();
