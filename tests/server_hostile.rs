@@ -332,6 +332,41 @@ fn multiplex_drains_at_most_64_kib_after_a_long_message() {
     assert_eq!((totals.served, totals.errors), (0, 1));
 }
 
+/// A message of more than 64 KiB past its first 1024 bytes, then a half-close: the client gets
+/// its reply and a clean EOF, and the server counts it served, on every backend (no line
+/// claims a reset that never happened).
+#[test]
+fn multiplex_serves_a_message_past_the_drain_bound_followed_by_a_half_close() {
+    for backend in ["select", "poll", "epoll"] {
+        let mut srv = ServerProcess::start(&["--ports", "0", "--quiet", "--backend", backend]);
+        let idle_fds = srv.fd_count();
+        // The bound itself, and one byte past it (the case: the read that passes the
+        // bound takes the last byte, and the EOF comes next).
+        for extra in [64 * 1024, 64 * 1024 + 1] {
+            let mut s = connect(srv.addr(0));
+            s.write_all(&vec![b'x'; 1024 + extra]).expect("send");
+            s.shutdown(std::net::Shutdown::Write).expect("half-close");
+            let (reply, end) = read_to_end(&mut s);
+            assert_eq!(
+                (reply, end),
+                (welcome(srv.port(0)), util::server::End::Eof),
+                "{backend}, {extra}"
+            );
+            // The reply and EOF come before the server reads the rest: wait for its close.
+            assert!(util::wait_until(LIMIT, || srv.fd_count() == idle_fds));
+        }
+        srv.signal(Signal::SIGTERM);
+        srv.wait_exit();
+        let stderr = srv.stderr_all();
+        assert_eq!(
+            find_totals(&stderr),
+            Some(Totals::served(2)),
+            "{backend}: {stderr:?}"
+        );
+        assert!(!stderr.iter().any(|l| l.contains("reset")), "{stderr:?}");
+    }
+}
+
 /// The most a loopback connection's two socket buffers can hold: the maximums of
 /// `net.ipv4.tcp_rmem` and `tcp_wmem` (32 MiB + 4 MiB on a stock kernel; 64 MiB if unreadable).
 fn socket_buffers_max() -> usize {

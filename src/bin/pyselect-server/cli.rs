@@ -40,7 +40,8 @@ clients that are slow, silent or hostile.
 As in the seed, the serial modes read a message with one recv(1024): when a client sends
 more, close() leaves bytes unread, the kernel resets the connection and the client may lose
 the reply; the totals count it as an error. Multiplex mode reads the rest and discards it
-(up to 64 KiB), after shutting its write side, so the reply arrives.
+(up to 64 KiB), after shutting its write side, so the reply arrives: served when the client
+then closes, an error (a reset) when it sends more than that.
 
 Output: the serial modes print as the seed does, waiting while stdout or stderr is not
 read. Multiplex mode never keeps a client waiting on its output: on a pipe, lines the

@@ -29,7 +29,8 @@
 //! A message longer than 1024 bytes: as the seed, only the first `recv(1024)` is the message;
 //! the reply is followed by `shutdown(SHUT_WR)` and the rest is read and discarded until the
 //! client closes (at most [`DRAIN_MAX`] bytes, within the idle timeout), so the reply arrives
-//! instead of a reset.
+//! instead of a reset. The client is served when its EOF follows, whatever the length; more
+//! bytes than that bound are closed on unread, a reset counted as an error.
 //!
 //! No client waits on the server's stdout or stderr: a pipe gets a private non-blocking
 //! description, and a line its reader cannot take now waits in a bounded queue (flushed
@@ -46,7 +47,7 @@ use std::net::{Shutdown, SocketAddr};
 use std::os::fd::RawFd;
 use std::time::{Duration, Instant};
 
-use pyselect::consts::MSG_DONTWAIT;
+use pyselect::consts::{MSG_DONTWAIT, MSG_PEEK};
 use pyselect::pyrepr::{addr_repr, bytes_repr};
 use pyselect::{Error, FileNo, Socket, FD_SETSIZE};
 
@@ -60,8 +61,9 @@ use crate::server::{Listener, Log, SIZE};
 /// cannot starve the clients already in the sets.
 pub const ACCEPTS_PER_ROUND: usize = 64;
 
-/// Bytes read and discarded after an over-long message, at most, before the server gives up
-/// and closes (the kernel then resets the connection).
+/// Bytes read and discarded after an over-long message before the server stops reading (at
+/// most one 4 KiB read past it): then the client's EOF makes it served, more bytes an error
+/// (closing with them unread resets the connection).
 pub const DRAIN_MAX: usize = 64 * 1024;
 
 /// Where a client stands.
@@ -443,18 +445,17 @@ fn receive(
     }
 }
 
-/// Read and discard what follows an over-long message; at EOF the client was served.
+/// Read and discard what follows an over-long message; at EOF the client was served. Past
+/// [`DRAIN_MAX`] bytes, see [`past_the_bound`].
 fn drain(log: &mut Log, c: &mut Client, mut discarded: usize) -> Result<(), Error> {
     let mut buf = [0u8; 4096];
     loop {
+        if discarded > DRAIN_MAX {
+            return past_the_bound(log, c, discarded);
+        }
         match c.sock.recv_into(&mut buf, MSG_DONTWAIT) {
             Ok(0) => {
                 log.stats.served += 1;
-                close(c);
-                return Ok(());
-            }
-            Ok(n) if discarded + n > DRAIN_MAX => {
-                log.client_error(&c.peer, &unread_error(discarded + n));
                 close(c);
                 return Ok(());
             }
@@ -465,6 +466,30 @@ fn drain(log: &mut Log, c: &mut Client, mut discarded: usize) -> Result<(), Erro
             }
             Err(e) => return client_failed(log, c, e),
         }
+    }
+}
+
+/// More than [`DRAIN_MAX`] bytes discarded: nothing more is read, but what comes next decides
+/// (one `recvfrom(MSG_PEEK)`). The client's EOF: it had its reply and closes cleanly, served.
+/// More bytes: closing with them unread makes the kernel reset the connection, an error.
+/// Nothing yet: the client waits for its next event (or its idle deadline) to tell.
+fn past_the_bound(log: &mut Log, c: &mut Client, discarded: usize) -> Result<(), Error> {
+    match c.sock.recv_flags(1, MSG_PEEK | MSG_DONTWAIT) {
+        Ok(next) if next.is_empty() => {
+            log.stats.served += 1;
+            close(c);
+            Ok(())
+        }
+        Ok(_) => {
+            log.client_error(&c.peer, &unread_error(discarded));
+            close(c);
+            Ok(())
+        }
+        Err(e) if e.errno() == Some(libc::EAGAIN) => {
+            c.phase = Phase::Draining { discarded };
+            Ok(())
+        }
+        Err(e) => client_failed(log, c, e),
     }
 }
 
