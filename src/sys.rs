@@ -655,17 +655,6 @@ pub(crate) fn dup2(from: &OwnedFd, to: crate::output::Stream) -> io::Result<()> 
     cvt(unsafe { libc::dup2(from.as_raw_fd(), to.fd()) }).map(drop)
 }
 
-/// `fcntl(fd, F_SETFL, flags | O_NONBLOCK)` after `F_GETFL`. This changes the open file
-/// description, which every process sharing it sees.
-///
-#[doc = man!(fcntl(2))]
-pub(crate) fn set_status_nonblocking(fd: RawFd) -> io::Result<()> {
-    // SAFETY: F_GETFL takes no argument and returns the status flags or -1.
-    let flags = cvt(unsafe { libc::fcntl(fd, libc::F_GETFL) })?;
-    // SAFETY: F_SETFL takes an int argument and returns 0 or -1.
-    cvt(unsafe { libc::fcntl(fd, libc::F_SETFL, flags | libc::O_NONBLOCK) }).map(drop)
-}
-
 // ---------------------------------------------------------------------------------------------
 // RLIMIT_NOFILE (crate::limits)
 // ---------------------------------------------------------------------------------------------

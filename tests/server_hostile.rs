@@ -213,6 +213,98 @@ fn multiplex_leaves_a_terminal_blocking() {
     assert!(srv.wait_exit().success());
 }
 
+/// A socket given as stdout (the parent's end of a socketpair, say) is written without
+/// blocking through `send(MSG_DONTWAIT)`, never by setting `O_NONBLOCK` on the description
+/// the parent shares: while the server runs and after it exits, the parent's end stays
+/// blocking, on every backend and in every mode, and the lines still arrive.
+#[test]
+fn a_socket_as_stdout_keeps_its_blocking_description() {
+    let _serial = serial();
+    let runs = [
+        &["--backend", "select"][..],
+        &["--backend", "poll"],
+        &["--backend", "epoll"],
+        &["--mode", "select"],
+    ];
+    for args in runs {
+        let (ours, mut reader) = util::fd::socketpair();
+        reader.set_read_timeout(Some(LIMIT)).expect("SO_RCVTIMEO");
+        let stdout = OwnedFd::from(ours.try_clone().expect("dup"));
+        let mut all = vec!["--ports", "0"];
+        all.extend(args);
+        let mut srv = ServerProcess::start_with(&all, Setup::default().stdout(stdout));
+        assert_eq!(transact(srv.port(0)), welcome(srv.port(0)), "{args:?}");
+        let mut got = Vec::new();
+        let mut buf = [0u8; 256];
+        while !String::from_utf8_lossy(&got).contains("message : b'hi'") {
+            let n = reader.read(&mut buf).expect("the server's lines");
+            assert!(n > 0, "{args:?}: stdout closed early: {got:?}");
+            got.extend_from_slice(&buf[..n]);
+        }
+        assert!(!is_nonblocking(ours.as_raw_fd()), "{args:?}: while running");
+        srv.signal(Signal::SIGTERM);
+        assert!(
+            srv.wait_exit().success(),
+            "{args:?}: {:?}",
+            srv.stderr_all()
+        );
+        assert!(
+            !is_nonblocking(ours.as_raw_fd()),
+            "{args:?}: after the exit"
+        );
+    }
+}
+
+/// Stdout on a full device (`/dev/full`): in every mode the server names the errno once on
+/// stderr, counts the lines it lost in the totals line, and exits 1.
+#[test]
+fn a_full_device_as_stdout_is_named_counted_and_fails_the_exit() {
+    let _serial = serial();
+    for mode in ["multiplex", "select", "timeout", "blocking"] {
+        let full = std::fs::OpenOptions::new()
+            .write(true)
+            .open("/dev/full")
+            .expect("/dev/full");
+        let mut srv = ServerProcess::start_with(
+            &["--ports", "0,0", "--mode", mode],
+            Setup::default().stdout(full),
+        );
+        // The reply follows the message line: both lines were written (and lost) by then.
+        let reply = if mode == "blocking" {
+            b"welcome!".to_vec()
+        } else {
+            welcome(srv.port(0))
+        };
+        assert_eq!(transact(srv.port(0)), reply, "{mode}");
+        srv.signal(Signal::SIGTERM);
+        let status = srv.wait_exit();
+        let err = srv.stderr_all();
+        assert_eq!(status.code(), Some(1), "{mode}: {err:?}");
+        let named = err
+            .iter()
+            .filter(|l| {
+                l.as_str()
+                    == "pyselect-server: cannot write to stdout: OSError: [Errno 28] No space \
+                        left on device; its lines are lost and counted"
+            })
+            .count();
+        assert_eq!(named, 1, "{mode}: {err:?}");
+        let totals = err.last().expect("a totals line");
+        let (head, tail) = totals.split_once("; ").expect("a lost count");
+        assert_eq!(
+            find_totals(&[head.to_string()]),
+            Some(Totals::served(1)),
+            "{mode}"
+        );
+        let lost: u64 = tail
+            .strip_suffix(" output lines lost (a write failed)")
+            .and_then(|n| n.parse().ok())
+            .unwrap_or_else(|| panic!("{mode}: {totals}"));
+        // hello (select, timeout, multiplex: at least one) or hi (blocking), and the message.
+        assert!(lost >= 2, "{mode}: {totals}");
+    }
+}
+
 // ---------------------------------------------------------------------------------------------
 // Item 2: urgent bytes are not activity
 // ---------------------------------------------------------------------------------------------

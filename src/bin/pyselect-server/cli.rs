@@ -46,7 +46,12 @@ then closes, an error (a reset) when it sends more than that.
 Output: the serial modes print as the seed does, waiting while stdout or stderr is not
 read. Multiplex mode never keeps a client waiting on its output: on a pipe, lines the
 reader cannot take now wait in a queue of 64 KiB per stream, and lines beyond it are
-dropped and counted in the totals line (a terminal or a file is written as usual).
+dropped and counted in the totals line (a terminal or a file is written as usual). A pipe
+gets an open file description of its own (through /proc/self/fd) and a socket is written
+with MSG_DONTWAIT: no description shared with another process is changed, so none keeps
+O_NONBLOCK after the server exits. In every mode a write that fails (ENOSPC, EPIPE) loses
+its line: the error is named once on stderr, the totals line counts the lines lost, and
+the exit status is 1.
 
 options:
   --host H           address to listen on (default 127.0.0.1): an IPv4 address ('' or

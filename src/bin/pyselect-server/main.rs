@@ -98,7 +98,7 @@ fn main() -> ExitCode {
                     server::describe(&e)
                 ));
                 close_listeners(&mut listeners);
-                log.finish(None);
+                let _ = log.finish(None);
                 return ExitCode::FAILURE;
             }
         }
@@ -132,18 +132,17 @@ fn main() -> ExitCode {
     };
     drop(watch);
     close_listeners(&mut listeners);
+    // Output lost to a failed write (a full disk, a closed reader) makes the exit status 1.
+    let status = |output_lost: bool| match output_lost {
+        true => ExitCode::FAILURE,
+        false => ExitCode::SUCCESS,
+    };
     match outcome {
-        Ok(()) => {
-            log.finish(None);
-            ExitCode::SUCCESS
-        }
-        Err(Error::Interrupted(sig)) => {
-            log.finish(Some(sig));
-            ExitCode::SUCCESS
-        }
+        Ok(()) => status(log.finish(None)),
+        Err(Error::Interrupted(sig)) => status(log.finish(Some(sig))),
         Err(e) => {
             log.warn(&format!("stopping: {}", server::describe(&e)));
-            log.finish(None);
+            let _ = log.finish(None);
             ExitCode::FAILURE
         }
     }
