@@ -108,9 +108,10 @@ fn main() -> ExitCode {
         if left < FEW_CLIENT_FDS {
             log.warn(&format!(
                 "only {left} fds below FD_SETSIZE ({}) remain for clients after {} listeners; \
-                 use fewer ports",
+                 use fewer ports, or {}",
                 pyselect::FD_SETSIZE,
-                listeners.len()
+                listeners.len(),
+                server::no_fd_set_limit(opts.mode)
             ));
         }
     }

@@ -462,13 +462,23 @@ pub fn host_error(host: &str, e: &Error) -> String {
     )
 }
 
-/// The line that refuses a `--ports` list an `fd_set` cannot hold.
+/// The line that refuses a `--ports` list an `fd_set` cannot hold, with the remedies: fewer
+/// ports, or a readiness call without that limit.
 pub fn too_many_listeners(mode: Mode, ports: usize) -> String {
     format!(
         "--ports: {ports} listeners do not fit an fd_set in {} mode: select() takes only fds \
-         below FD_SETSIZE ({FD_SETSIZE}), and fds 0-2 are taken; use fewer ports",
-        mode.as_str()
+         below FD_SETSIZE ({FD_SETSIZE}), and fds 0-2 are taken; use fewer ports, or {}",
+        mode.as_str(),
+        no_fd_set_limit(mode)
     )
+}
+
+/// The options that lift `FD_SETSIZE`'s limit, from `mode`.
+pub fn no_fd_set_limit(mode: Mode) -> &'static str {
+    match mode {
+        Mode::Multiplex => "--backend poll|epoll",
+        _ => "--mode multiplex --backend poll|epoll",
+    }
 }
 
 /// The fds a select-based mode has left for clients below `FD_SETSIZE`, once the listeners
