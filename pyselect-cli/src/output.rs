@@ -90,7 +90,9 @@ pub enum Detached {
     /// A pipe or FIFO: the fd now names a new open file description of the same pipe,
     /// opened `O_NONBLOCK` through `/proc/self/fd`; the shell's description is untouched.
     PrivatePipe,
-    /// A socket: `O_NONBLOCK` set on its (shared) open file description.
+    /// A socket: its open file description, which other processes may share, is left as it
+    /// is; a queue made with [`LineQueue::on_socket`] writes to it with
+    /// `send(MSG_DONTWAIT)`, which never blocks whatever that description's flags.
     SharedSocket,
     /// A terminal, a regular file or another device: left as it is, blocking (a terminal
     /// the shell shares never becomes non-blocking; a file never keeps a writer waiting).
@@ -102,8 +104,12 @@ pub enum Detached {
 /// `select()` reports the fd writable (see [`LineQueue::pending`]). A line that does not fit
 /// the queue is dropped whole and counted ([`LineQueue::dropped`]). Lines keep their order.
 ///
-/// The fd should be non-blocking (see [`LineQueue::detach`]); on a blocking fd (a terminal)
-/// a write waits as `print()` does.
+/// The fd should be non-blocking (see [`LineQueue::detach`]), or a socket written with
+/// `MSG_DONTWAIT` ([`LineQueue::on_socket`]); on a blocking fd (a terminal) a write waits as
+/// `print()` does.
+///
+/// A write that fails (`ENOSPC` on `/dev/full`, `EPIPE` from a closed reader) loses its line:
+/// [`LineQueue::lost`] counts those lines, and [`LineQueue::error`] keeps the first error.
 #[derive(Debug)]
 pub struct LineQueue {
     fd: RawFd,
@@ -113,12 +119,20 @@ pub struct LineQueue {
     head: usize,
     limit: usize,
     dropped: u64,
+    /// Of `dropped`, the lines a failed write lost.
+    lost: u64,
+    /// The first failed write's error.
+    error: Option<io::Error>,
+    /// Write with `send(MSG_DONTWAIT | MSG_NOSIGNAL)` instead of `write`.
+    socket: bool,
 }
 
 impl LineQueue {
     /// Prepare `stream` (the process's stdout or stderr) for writes that must not block; see
-    /// [`Detached`]. Syscalls: `fstat`; for a pipe `open("/proc/self/fd/N")`, `dup2`, `close`;
-    /// for a socket `fcntl(F_GETFL)`, `fcntl(F_SETFL)`.
+    /// [`Detached`]. Syscalls: `fstat`; for a pipe `open("/proc/self/fd/N")`, `dup2`, `close`.
+    /// No description another process may share is changed: a socket's is left as it is
+    /// (write it with a queue from [`LineQueue::on_socket`]), so nothing needs restoring at
+    /// exit, whatever ends the program.
     pub fn detach(stream: Stream) -> io::Result<Detached> {
         let fd = stream.fd();
         match sys::file_type(fd)? {
@@ -128,10 +142,7 @@ impl LineQueue {
                 sys::close(private)?;
                 Ok(Detached::PrivatePipe)
             }
-            libc::S_IFSOCK => {
-                sys::set_status_nonblocking(fd)?;
-                Ok(Detached::SharedSocket)
-            }
+            libc::S_IFSOCK => Ok(Detached::SharedSocket),
             _ => Ok(Detached::Unchanged),
         }
     }
@@ -144,6 +155,19 @@ impl LineQueue {
             head: 0,
             limit,
             dropped: 0,
+            lost: 0,
+            error: None,
+            socket: false,
+        }
+    }
+
+    /// A queue for the socket `fd`, written with `send(MSG_DONTWAIT | MSG_NOSIGNAL)`: never
+    /// blocking, with the socket's open file description (and its `O_NONBLOCK` flag) left as
+    /// it is.
+    pub fn on_socket(fd: RawFd, limit: usize) -> LineQueue {
+        LineQueue {
+            socket: true,
+            ..LineQueue::new(fd, limit)
         }
     }
 
@@ -158,11 +182,15 @@ impl LineQueue {
         bytes.extend_from_slice(line.as_bytes());
         bytes.push(b'\n');
         match self.write_some(&bytes) {
-            Some(n) if n == bytes.len() => {}
+            Ok(n) if n == bytes.len() => {}
             // The rest of a line partly written must follow, whatever the limit. Nothing was
             // pending, so the queue is empty (`flush` and `drop_pending` leave it so).
-            Some(n) => self.buf.extend_from_slice(&bytes[n..]),
-            None => self.dropped += 1,
+            Ok(n) => self.buf.extend_from_slice(&bytes[n..]),
+            Err(e) => {
+                self.failed(e);
+                self.dropped += 1;
+                self.lost += 1;
+            }
         }
     }
 
@@ -180,21 +208,31 @@ impl LineQueue {
         self.buf.push(b'\n');
     }
 
-    /// One `write`: `Some(bytes written)` (0 when the fd has no room), `None` when the fd
-    /// failed for good (closed reader, bad fd): the caller counts the loss. On a blocking fd
-    /// (a terminal) a watched signal ends the wait as "no room", and stays pending.
-    fn write_some(&self, bytes: &[u8]) -> Option<usize> {
+    /// One `write` (or `send`): the bytes written (0 when the fd has no room), or the error
+    /// of an fd that failed for good (closed reader, bad fd, full device): the caller counts
+    /// the loss. On a blocking fd (a terminal) a watched signal ends the wait as "no room",
+    /// and stays pending.
+    fn write_some(&self, bytes: &[u8]) -> io::Result<usize> {
         loop {
             if signals::pending().is_some() {
-                return Some(0);
+                return Ok(0);
             }
-            match sys::write(self.fd, bytes) {
-                Ok(n) => return Some(n),
+            let written = match self.socket {
+                true => sys::sendto(self.fd, bytes, libc::MSG_DONTWAIT | libc::MSG_NOSIGNAL),
+                false => sys::write(self.fd, bytes),
+            };
+            match written {
+                Ok(n) => return Ok(n),
                 Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
-                Err(e) if e.kind() == io::ErrorKind::WouldBlock => return Some(0),
-                Err(_) => return None,
+                Err(e) if e.kind() == io::ErrorKind::WouldBlock => return Ok(0),
+                Err(e) => return Err(e),
             }
         }
+    }
+
+    /// Keep the first write error.
+    fn failed(&mut self, e: io::Error) {
+        self.error.get_or_insert(e);
     }
 
     /// Write what is queued until the fd has no more room. Returns `true` when the queue is
@@ -202,9 +240,12 @@ impl LineQueue {
     pub fn flush(&mut self) -> bool {
         while self.pending() {
             match self.write_some(&self.buf[self.head..]) {
-                Some(0) => return false,
-                Some(n) => self.head += n,
-                None => self.drop_pending(),
+                Ok(0) => return false,
+                Ok(n) => self.head += n,
+                Err(e) => {
+                    self.failed(e);
+                    self.lost += self.drop_pending();
+                }
             }
         }
         self.buf.clear();
@@ -212,12 +253,14 @@ impl LineQueue {
         true
     }
 
-    /// Count the lines still queued as dropped and empty the queue.
-    fn drop_pending(&mut self) {
+    /// Count the lines still queued as dropped and empty the queue; returns how many.
+    fn drop_pending(&mut self) -> u64 {
         let lines = self.buf[self.head..].iter().filter(|&&b| b == b'\n');
-        self.dropped += lines.count() as u64;
+        let n = lines.count() as u64;
+        self.dropped += n;
         self.buf.clear();
         self.head = 0;
+        n
     }
 
     /// Flush, waiting with `poll()` for room for at most `limit` in all (for the exit).
@@ -243,9 +286,20 @@ impl LineQueue {
         self.head < self.buf.len()
     }
 
-    /// Lines dropped so far: the queue was full, or the fd failed.
+    /// Lines dropped so far: the queue was full, or the fd failed ([`LineQueue::lost`] of
+    /// them).
     pub fn dropped(&self) -> u64 {
         self.dropped
+    }
+
+    /// Lines a failed write lost (a part of [`LineQueue::dropped`]).
+    pub fn lost(&self) -> u64 {
+        self.lost
+    }
+
+    /// The first failed write's error, if a write failed.
+    pub fn error(&self) -> Option<&io::Error> {
+        self.error.as_ref()
     }
 }
 

@@ -20,6 +20,7 @@
 //! Level-triggered throughout, as `select()` is: an fd that stays ready is reported again.
 
 use std::os::fd::RawFd;
+use std::time::Instant;
 
 use pyselect::{
     select_with, Epoll, Error, Poll, Syscall, EPOLLERR, EPOLLHUP, EPOLLIN, EPOLLOUT, EPOLLPRI,
@@ -106,7 +107,20 @@ impl Ready {
         self.readable.clear();
         self.writable.clear();
     }
+
+    /// Nothing ready?
+    fn is_empty(&self) -> bool {
+        self.urgent.is_empty() && self.readable.is_empty() && self.writable.is_empty()
+    }
 }
+
+/// The longest single wait, in seconds, on every backend: `INT_MAX` milliseconds, the most
+/// `poll(2)` and `epoll_wait(2)` take (Python's `timeout is too large` beyond it). A longer
+/// timeout is waited in parts ([`Readiness::wait`]).
+pub const LONGEST_WAIT: f64 = i32::MAX as f64 / 1e3;
+
+/// Events one `epoll_wait` returns at most: Python's default, `FD_SETSIZE - 1`.
+pub const MAX_EVENTS: i32 = FD_SETSIZE as i32 - 1;
 
 enum Call {
     Select(Syscall),
@@ -194,9 +208,33 @@ impl<T: Copy + PartialEq> Readiness<T> {
     }
 
     /// The round's one readiness call: wait at most `timeout` seconds (`None`: until
-    /// something is ready), and put what is ready in `ready` (cleared first).
-    pub fn wait(&mut self, timeout: Option<f64>, ready: &mut Ready) -> Result<(), Error> {
+    /// something is ready), and put what is ready in `ready` (cleared first). Returns whether
+    /// the call looked at every watched fd: false when epoll filled its [`MAX_EVENTS`] (the
+    /// rest stay ready for the next round), or when an `EINTR` (a stop and `SIGCONT`, say)
+    /// found the deadline passed and returned without asking the kernel again.
+    ///
+    /// This is the program's own wait, not Python's call: a timeout beyond the longest one
+    /// `poll(2)` and `epoll_wait(2)` take ([`LONGEST_WAIT`], `INT_MAX` ms) is waited in
+    /// parts of at most that, on every backend, until something is ready or it has all
+    /// passed.
+    pub fn wait(&mut self, timeout: Option<f64>, ready: &mut Ready) -> Result<bool, Error> {
+        let Some(timeout) = timeout else {
+            return self.wait_once(None, ready);
+        };
+        let start = Instant::now();
+        loop {
+            let left = (timeout - start.elapsed().as_secs_f64()).max(0.0);
+            let looked = self.wait_once(Some(left.min(LONGEST_WAIT)), ready)?;
+            if left <= LONGEST_WAIT || !ready.is_empty() {
+                return Ok(looked);
+            }
+        }
+    }
+
+    /// One readiness call of at most [`LONGEST_WAIT`] seconds; see [`Readiness::wait`].
+    fn wait_once(&mut self, timeout: Option<f64>, ready: &mut Ready) -> Result<bool, Error> {
         ready.clear();
+        let mut looked = true;
         match &mut self.call {
             Call::Select(syscall) => {
                 let sets = &mut self.sets;
@@ -230,7 +268,8 @@ impl<T: Copy + PartialEq> Readiness<T> {
             }
             // poll's timeout is in milliseconds (rounded up to whole ms by `Poll::poll`).
             Call::Poll(p) => {
-                let events = p.poll(timeout.map(|t| t * 1e3))?;
+                let ms = timeout.map(|t| (t * 1e3).min(f64::from(i32::MAX)));
+                let events = p.poll(ms)?;
                 let events = events.into_iter().map(|(fd, ev)| (fd, u32::from(ev)));
                 let masks = Masks {
                     urgent: u32::from(POLLPRI),
@@ -239,10 +278,11 @@ impl<T: Copy + PartialEq> Readiness<T> {
                 };
                 sort(&self.watched, events, masks, ready);
             }
-            // epoll's in seconds, as Python's; at most 1,023 events a call (the rest stay
-            // ready for the next round).
+            // epoll's in seconds, as Python's; at most MAX_EVENTS events a call (the rest
+            // stay ready for the next round).
             Call::Epoll(ep) => {
-                let events = ep.poll(timeout, None)?;
+                let events = ep.poll(timeout, Some(MAX_EVENTS))?;
+                looked = events.len() < MAX_EVENTS as usize;
                 let masks = Masks {
                     urgent: EPOLLPRI,
                     read: EPOLLIN | EPOLLERR | EPOLLHUP,
@@ -251,7 +291,7 @@ impl<T: Copy + PartialEq> Readiness<T> {
                 sort(&self.watched, events.into_iter(), masks, ready);
             }
         }
-        Ok(())
+        Ok(looked)
     }
 }
 

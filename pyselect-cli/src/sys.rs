@@ -84,6 +84,26 @@ pub(crate) fn write(fd: RawFd, buf: &[u8]) -> io::Result<usize> {
     Ok(n as usize)
 }
 
+/// `sendto(fd, buf, len, flags, NULL, 0)`, once: `send` with per-call flags, so a socket
+/// given as stdout is written without blocking while its description stays as it is.
+///
+#[doc = man!(sendto(2))]
+pub(crate) fn sendto(fd: RawFd, buf: &[u8], flags: i32) -> io::Result<usize> {
+    // SAFETY: `buf` is a live buffer of `buf.len()` readable bytes; a NULL address with length
+    // 0 is sendto(2)'s "connected socket" form.
+    let n = cvt(unsafe {
+        libc::sendto(
+            fd,
+            buf.as_ptr().cast(),
+            buf.len(),
+            flags,
+            std::ptr::null(),
+            0,
+        )
+    })?;
+    Ok(n as usize)
+}
+
 // ---------------------------------------------------------------------------------------------
 // Output streams that must not block (used by `crate::output`)
 // ---------------------------------------------------------------------------------------------
@@ -125,17 +145,6 @@ pub(crate) fn dup2(from: &OwnedFd, to: crate::output::Stream) -> io::Result<()> 
     // SAFETY: dup2(2) takes two integers; `from` is open (it is owned), and `to` is stdout or
     // stderr, owned by no object in the program, so no owner sees its fd silently swapped.
     cvt(unsafe { libc::dup2(from.as_raw_fd(), to.fd()) }).map(drop)
-}
-
-/// `fcntl(fd, F_SETFL, flags | O_NONBLOCK)` after `F_GETFL`. This changes the open file
-/// description, which every process sharing it sees.
-///
-#[doc = man!(fcntl(2))]
-pub(crate) fn set_status_nonblocking(fd: RawFd) -> io::Result<()> {
-    // SAFETY: F_GETFL takes no argument and returns the status flags or -1.
-    let flags = cvt(unsafe { libc::fcntl(fd, libc::F_GETFL) })?;
-    // SAFETY: F_SETFL takes an int argument and returns 0 or -1.
-    cvt(unsafe { libc::fcntl(fd, libc::F_SETFL, flags | libc::O_NONBLOCK) }).map(drop)
 }
 
 // ---------------------------------------------------------------------------------------------

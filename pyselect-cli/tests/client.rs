@@ -485,6 +485,38 @@ fn load_mode_with_oob_sends_the_urgent_byte_on_every_connection() {
     }
 }
 
+/// The documented longest `--timeout` (a year) is the client's own wait: on every backend it
+/// is waited in parts no longer than poll(2) and epoll_wait(2) take (INT_MAX ms), so the run
+/// goes through instead of failing at its first wait.
+#[test]
+fn load_mode_takes_the_longest_timeout_on_every_backend() {
+    for backend in ["select", "poll", "epoll"] {
+        let (listener, port) = tcp_listener_v4();
+        let server = serve(listener, move |listener| {
+            for _ in 0..3 {
+                let (mut stream, _) = accept(&listener);
+                assert_eq!(read_message(&mut stream, 2), b"hi");
+                reply(stream, &welcome(port));
+            }
+        });
+        let out = run_client(&[
+            "--port",
+            &port.to_string(),
+            "--connections",
+            "3",
+            "--backend",
+            backend,
+            "--timeout",
+            "31536000",
+        ]);
+        assert_eq!(out.code(), 0, "{backend}: {out:?}");
+        let summary = parse_summary(out.stdout.trim_end());
+        assert_eq!(num::<u64>(&summary, "transactions"), 3, "{backend}");
+        assert_eq!(num::<u64>(&summary, "errors"), 0, "{backend}");
+        server.join();
+    }
+}
+
 /// Start a load run against a server that never replies, wait until both in-flight
 /// transactions have sent their message (so the client is in its select loop), signal it.
 fn interrupt_load_run(sig: Signal) -> Output {

@@ -18,6 +18,7 @@ use std::time::Instant;
 
 use nix::sys::signal::Signal;
 use pyselect::{Epoll, EPOLLIN};
+use util::proc::{SYS_EPOLL_WAIT, SYS_POLL, SYS_PSELECT6};
 use util::server::{
     client, connect, find_totals, nofile_of, nofile_or_skip, read_to_eof, server, transact,
     welcome, Totals,
@@ -291,6 +292,116 @@ fn idle_clients_are_closed_on_every_backend() {
         assert!(srv.wait_exit().success());
         let totals = find_totals(&srv.stderr_all()).expect("totals line");
         assert_eq!((totals.served, totals.idle_closed), (1, 1), "{backend}");
+    }
+}
+
+/// An idle timeout longer than one poll(2) or epoll_wait(2) takes (INT_MAX ms, 24.8 days)
+/// is the server's own wait, waited in parts: every backend serves under it, up to the
+/// largest value the option takes.
+#[test]
+fn idle_timeouts_past_int_max_milliseconds_serve_on_every_backend() {
+    for backend in ["select", "poll", "epoll"] {
+        for idle in ["2147483.648", "999999999"] {
+            let mut srv = server(&["--backend", backend, "--idle-timeout", idle]).listening();
+            let mut waiting = connect(srv.addr(0));
+            assert_eq!(
+                transact(srv.port(1)),
+                welcome(srv.port(1)),
+                "{backend} {idle}"
+            );
+            waiting.write_all(b"hi").expect("send");
+            assert_eq!(
+                read_to_eof(&mut waiting),
+                welcome(srv.port(0)),
+                "{backend} {idle}"
+            );
+            srv.signal(Signal::SIGTERM);
+            let status = srv.wait_exit();
+            let stderr = srv.stderr_all();
+            assert!(status.success(), "{backend} {idle}: {status:?}; {stderr:?}");
+            let totals = find_totals(&stderr).expect("totals line");
+            assert_eq!(totals, Totals::served(2), "{backend} {idle}: {stderr:?}");
+        }
+    }
+}
+
+/// The process's state letter in `/proc/PID/stat` (`T` once stopped).
+fn proc_state(pid: u32) -> char {
+    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).expect("/proc/PID/stat");
+    stat[stat.rfind(')').expect("(comm)") + 2..]
+        .chars()
+        .next()
+        .expect("a state")
+}
+
+/// A server stopped (SIGSTOP, as Ctrl-Z) for longer than its idle timeout while its clients
+/// send their messages: once continued (SIGCONT), it serves every one of them, and closes
+/// none as idle. (epoll_wait fails with EINTR on SIGCONT, and Python's retry then finds its
+/// deadline passed and returns nothing: that round did not look at the fds, so its idle
+/// sweep must not close what it did not see.) The clients' deadlines are known to fall in the
+/// stop when it starts within the idle timeout of the first connect; on a machine too slow
+/// for that, the run is repeated with a longer timeout.
+#[test]
+fn a_server_stopped_past_its_idle_timeout_serves_what_came_meanwhile() {
+    const N: usize = 50;
+    for backend in ["select", "poll", "epoll"] {
+        let mut decided = false;
+        for idle in [0.2, 1.0, 5.0] {
+            let idle_arg = idle.to_string();
+            let mut srv = server(&[
+                "--ports",
+                "0",
+                "--backend",
+                backend,
+                "--idle-timeout",
+                &idle_arg,
+            ])
+            .listening();
+            let first_connect = Instant::now();
+            let mut clients: Vec<TcpStream> = (0..N).map(|_| connect(srv.addr(0))).collect();
+            assert!(
+                srv.wait_stdout_count("hello socket1", N),
+                "{backend}: accepted"
+            );
+            srv.wait_blocked(&[SYS_PSELECT6, SYS_POLL, SYS_EPOLL_WAIT]);
+            srv.signal(Signal::SIGSTOP);
+            assert!(
+                wait_until(LIMIT, || proc_state(srv.pid()) == 'T'),
+                "stopped"
+            );
+            let stopped = Instant::now();
+            if stopped.duration_since(first_connect).as_secs_f64() >= idle {
+                // Some deadline may have passed before the stop: inconclusive, try longer.
+                srv.signal(Signal::SIGCONT);
+                continue;
+            }
+            for c in &mut clients {
+                c.write_all(b"hi")
+                    .expect("send while the server is stopped");
+            }
+            // Every client's deadline (its accept + idle, both before `stopped`) passes while
+            // the server is stopped: a condition on the clock, not a wait for an event.
+            let all_due = stopped + std::time::Duration::from_secs_f64(idle);
+            assert!(wait_until(LIMIT, || Instant::now() > all_due));
+            assert_eq!(proc_state(srv.pid()), 'T', "{backend}: still stopped");
+            srv.signal(Signal::SIGCONT);
+            for (i, c) in clients.iter_mut().enumerate() {
+                let (data, end) = util::server::read_to_end(c);
+                assert_eq!(
+                    (data, end),
+                    (welcome(srv.port(0)), util::server::End::Eof),
+                    "{backend}, idle {idle}: client {i} of {N}; stderr: {:?}",
+                    srv.stderr_all()
+                );
+            }
+            srv.signal(Signal::SIGTERM);
+            assert!(srv.wait_exit().success());
+            let totals = find_totals(&srv.stderr_all()).expect("totals line");
+            assert_eq!(totals, Totals::served(N as u64), "{backend}, idle {idle}");
+            decided = true;
+            break;
+        }
+        assert!(decided, "{backend}: never stopped within the idle timeout");
     }
 }
 

@@ -213,6 +213,98 @@ fn multiplex_leaves_a_terminal_blocking() {
     assert!(srv.wait_exit().success());
 }
 
+/// A socket given as stdout (the parent's end of a socketpair, say) is written without
+/// blocking through `send(MSG_DONTWAIT)`, never by setting `O_NONBLOCK` on the description
+/// the parent shares: while the server runs and after it exits, the parent's end stays
+/// blocking, on every backend and in every mode, and the lines still arrive.
+#[test]
+fn a_socket_as_stdout_keeps_its_blocking_description() {
+    let _serial = serial();
+    let runs = [
+        &["--backend", "select"][..],
+        &["--backend", "poll"],
+        &["--backend", "epoll"],
+        &["--mode", "select"],
+    ];
+    for args in runs {
+        let (ours, mut reader) = util::fd::socketpair();
+        reader.set_read_timeout(Some(LIMIT)).expect("SO_RCVTIMEO");
+        let stdout = OwnedFd::from(ours.try_clone().expect("dup"));
+        let mut all = vec!["--ports", "0"];
+        all.extend(args);
+        let mut srv = ServerProcess::start_with(&all, Setup::default().stdout(stdout));
+        assert_eq!(transact(srv.port(0)), welcome(srv.port(0)), "{args:?}");
+        let mut got = Vec::new();
+        let mut buf = [0u8; 256];
+        while !String::from_utf8_lossy(&got).contains("message : b'hi'") {
+            let n = reader.read(&mut buf).expect("the server's lines");
+            assert!(n > 0, "{args:?}: stdout closed early: {got:?}");
+            got.extend_from_slice(&buf[..n]);
+        }
+        assert!(!is_nonblocking(ours.as_raw_fd()), "{args:?}: while running");
+        srv.signal(Signal::SIGTERM);
+        assert!(
+            srv.wait_exit().success(),
+            "{args:?}: {:?}",
+            srv.stderr_all()
+        );
+        assert!(
+            !is_nonblocking(ours.as_raw_fd()),
+            "{args:?}: after the exit"
+        );
+    }
+}
+
+/// Stdout on a full device (`/dev/full`): in every mode the server names the errno once on
+/// stderr, counts the lines it lost in the totals line, and exits 1.
+#[test]
+fn a_full_device_as_stdout_is_named_counted_and_fails_the_exit() {
+    let _serial = serial();
+    for mode in ["multiplex", "select", "timeout", "blocking"] {
+        let full = std::fs::OpenOptions::new()
+            .write(true)
+            .open("/dev/full")
+            .expect("/dev/full");
+        let mut srv = ServerProcess::start_with(
+            &["--ports", "0,0", "--mode", mode],
+            Setup::default().stdout(full),
+        );
+        // The reply follows the message line: both lines were written (and lost) by then.
+        let reply = if mode == "blocking" {
+            b"welcome!".to_vec()
+        } else {
+            welcome(srv.port(0))
+        };
+        assert_eq!(transact(srv.port(0)), reply, "{mode}");
+        srv.signal(Signal::SIGTERM);
+        let status = srv.wait_exit();
+        let err = srv.stderr_all();
+        assert_eq!(status.code(), Some(1), "{mode}: {err:?}");
+        let named = err
+            .iter()
+            .filter(|l| {
+                l.as_str()
+                    == "pyselect-server: cannot write to stdout: OSError: [Errno 28] No space \
+                        left on device; its lines are lost and counted"
+            })
+            .count();
+        assert_eq!(named, 1, "{mode}: {err:?}");
+        let totals = err.last().expect("a totals line");
+        let (head, tail) = totals.split_once("; ").expect("a lost count");
+        assert_eq!(
+            find_totals(&[head.to_string()]),
+            Some(Totals::served(1)),
+            "{mode}"
+        );
+        let lost: u64 = tail
+            .strip_suffix(" output lines lost (a write failed)")
+            .and_then(|n| n.parse().ok())
+            .unwrap_or_else(|| panic!("{mode}: {totals}"));
+        // hello (select, timeout, multiplex: at least one) or hi (blocking), and the message.
+        assert!(lost >= 2, "{mode}: {totals}");
+    }
+}
+
 // ---------------------------------------------------------------------------------------------
 // Item 2: urgent bytes are not activity
 // ---------------------------------------------------------------------------------------------
@@ -273,6 +365,7 @@ fn multiplex_replies_to_messages_longer_than_1024_bytes() {
 fn replies_to_messages_longer_than_1024_bytes(backend: &str) {
     let _serial = serial();
     let mut srv = ServerProcess::start(&["--ports", "0,0", "--quiet", "--backend", backend]);
+    let idle_fds = srv.fd_count();
     let message = "x".repeat(1500);
     let port = srv.port(0).to_string();
     let out = client(&[
@@ -291,6 +384,13 @@ fn replies_to_messages_longer_than_1024_bytes(backend: &str) {
         out.stdout[0].starts_with("transactions=200 errors=0 "),
         "{:?}",
         out.stdout
+    );
+    // A long message's connection is counted once the client's close is read, which may come
+    // after the client has exited: stop the server only when it holds no client any more.
+    assert!(
+        util::wait_until(LIMIT, || srv.fd_count() == idle_fds),
+        "{backend}: the server still holds {} client fds",
+        srv.fd_count().saturating_sub(idle_fds)
     );
     srv.signal(Signal::SIGTERM);
     srv.wait_exit();
@@ -330,6 +430,41 @@ fn multiplex_drains_at_most_64_kib_after_a_long_message() {
     srv.wait_exit();
     let totals = find_totals(&srv.stderr_all()).expect("totals");
     assert_eq!((totals.served, totals.errors), (0, 1));
+}
+
+/// A message of more than 64 KiB past its first 1024 bytes, then a half-close: the client gets
+/// its reply and a clean EOF, and the server counts it served, on every backend (no line
+/// claims a reset that never happened).
+#[test]
+fn multiplex_serves_a_message_past_the_drain_bound_followed_by_a_half_close() {
+    for backend in ["select", "poll", "epoll"] {
+        let mut srv = ServerProcess::start(&["--ports", "0", "--quiet", "--backend", backend]);
+        let idle_fds = srv.fd_count();
+        // The bound itself, and one byte past it (the issue's case: the read that passes the
+        // bound takes the last byte, and the EOF comes next).
+        for extra in [64 * 1024, 64 * 1024 + 1] {
+            let mut s = connect(srv.addr(0));
+            s.write_all(&vec![b'x'; 1024 + extra]).expect("send");
+            s.shutdown(std::net::Shutdown::Write).expect("half-close");
+            let (reply, end) = read_to_end(&mut s);
+            assert_eq!(
+                (reply, end),
+                (welcome(srv.port(0)), util::server::End::Eof),
+                "{backend}, {extra}"
+            );
+            // The reply and EOF come before the server reads the rest: wait for its close.
+            assert!(util::wait_until(LIMIT, || srv.fd_count() == idle_fds));
+        }
+        srv.signal(Signal::SIGTERM);
+        srv.wait_exit();
+        let stderr = srv.stderr_all();
+        assert_eq!(
+            find_totals(&stderr),
+            Some(Totals::served(2)),
+            "{backend}: {stderr:?}"
+        );
+        assert!(!stderr.iter().any(|l| l.contains("reset")), "{stderr:?}");
+    }
 }
 
 /// The most a loopback connection's two socket buffers can hold: the maximums of
@@ -378,13 +513,20 @@ fn zeros(n: usize) -> String {
 #[test]
 fn select_modes_refuse_more_listeners_than_an_fd_set_holds() {
     let ports = zeros(1100);
-    for mode in ["select", "multiplex"] {
+    // The refusal names the remedy that lifts the limit, not only fewer ports.
+    for (mode, remedy) in [
+        (
+            "select",
+            "use fewer ports, or --mode multiplex --backend poll|epoll",
+        ),
+        ("multiplex", "use fewer ports, or --backend poll|epoll"),
+    ] {
         let out = server(&["--mode", mode, "--ports", &ports]).run_to_exit();
         assert_eq!(out.status.code(), Some(2), "{mode}: {:?}", out.stderr);
         assert_eq!(out.stderr.len(), 1, "{mode}: {:?}", out.stderr);
         let line = &out.stderr[0];
         assert!(
-            line.contains("FD_SETSIZE (1024)") && line.ends_with("use fewer ports"),
+            line.contains("FD_SETSIZE (1024)") && line.ends_with(remedy),
             "{line}"
         );
         assert!(!line.contains("listening"), "{line}");
@@ -403,8 +545,9 @@ fn select_modes_warn_when_few_fds_remain_for_clients() {
         .strip_prefix("pyselect-server: only ")
         .and_then(|r| {
             r.strip_suffix(
-            " fds below FD_SETSIZE (1024) remain for clients after 990 listeners; use fewer ports",
-        )
+                " fds below FD_SETSIZE (1024) remain for clients after 990 listeners; use fewer \
+             ports, or --mode multiplex --backend poll|epoll",
+            )
         })
         .and_then(|n| n.parse().ok())
         .unwrap_or_else(|| panic!("no warning: {err:?}"));

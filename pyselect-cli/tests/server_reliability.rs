@@ -728,6 +728,25 @@ fn bad_startup_arguments_fail_with_one_line_naming_the_problem() {
         (&["--mode", "turbo"][..], "turbo"),
         (&["--ports", "70000"][..], "70000"),
         (&["--ports", "5050,70000"][..], "70000"),
+        // A port given twice is named, not left to fail bind() as "Address already in use".
+        (
+            &["--ports", "5075,5075"][..],
+            "--ports: port 5075 is given twice",
+        ),
+        // Below the clock's resolution the timeout would be 0: every client closed at once.
+        (
+            &["--idle-timeout", "1e-10"][..],
+            "below the clock's resolution (1 ns)",
+        ),
+        // Modes that make no select() call refuse --syscall select, as they refuse --backend.
+        (
+            &["--mode", "timeout", "--syscall", "select"][..],
+            "--syscall select needs --mode select or multiplex",
+        ),
+        (
+            &["--mode", "blocking", "--syscall", "select"][..],
+            "--syscall select needs --mode select or multiplex",
+        ),
     ] {
         let run = server(args).run_to_exit();
         assert_eq!(run.status.code(), Some(2), "{args:?}: {:?}", run.stderr);

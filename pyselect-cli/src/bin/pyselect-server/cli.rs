@@ -46,12 +46,18 @@ clients that are slow, silent or hostile.
 As in the seed, the serial modes read a message with one recv(1024): when a client sends
 more, close() leaves bytes unread, the kernel resets the connection and the client may lose
 the reply; the totals count it as an error. Multiplex mode reads the rest and discards it
-(up to 64 KiB), after shutting its write side, so the reply arrives.
+(up to 64 KiB), after shutting its write side, so the reply arrives: served when the client
+then closes, an error (a reset) when it sends more than that.
 
 Output: the serial modes print as the seed does, waiting while stdout or stderr is not
 read. Multiplex mode never keeps a client waiting on its output: on a pipe, lines the
 reader cannot take now wait in a queue of 64 KiB per stream, and lines beyond it are
-dropped and counted in the totals line (a terminal or a file is written as usual).
+dropped and counted in the totals line (a terminal or a file is written as usual). A pipe
+gets an open file description of its own (through /proc/self/fd) and a socket is written
+with MSG_DONTWAIT: no description shared with another process is changed, so none keeps
+O_NONBLOCK after the server exits. In every mode a write that fails (ENOSPC, EPIPE) loses
+its line: the error is named once on stderr, the totals line counts the lines lost, and
+the exit status is 1.
 
 options:
   --host H           address to listen on (default 127.0.0.1): an IPv4 address ('' or
@@ -72,12 +78,15 @@ options:
                      unlimited), with a line on stderr when that is below 10,000
                      connections' worth
   --count N          exit 0 after N connections were answered
-  --idle-timeout S   multiplex: close a client silent for S seconds (default 10);
-                     urgent (MSG_OOB) bytes alone do not count as activity
+  --idle-timeout S   multiplex: close a client silent for S seconds (default 10; from
+                     1e-9, the clock's resolution, to below 1e9; a wait longer than
+                     poll/epoll_wait take, INT_MAX ms, is made in parts); urgent
+                     (MSG_OOB) bytes alone do not count as activity
   --backlog N        listen() backlog (default 128, as Python's listen())
   --quiet            no per-connection lines on stdout (for benchmarks)
   --syscall S        libc (default: glibc's select(), seen as pselect6 in strace) or
-                     select (the kernel's own select syscall; x86-64 Linux only)
+                     select (the kernel's own select syscall; x86-64 Linux only), for
+                     the modes that call select(): select, and multiplex's select backend
   -h, --help         this text
   -V, --version      the version
 
@@ -123,11 +132,16 @@ pub struct Options {
 /// What parsing found: options to run with, or a request for help or the version.
 pub type Parsed = common::Parsed<Options>;
 
+/// The ports, in order. A port other than 0 (the kernel's choice, each time a new one) given
+/// twice could only fail to bind the second time: it is named here instead.
 fn parse_ports(text: &str) -> Result<Vec<u16>, String> {
     let mut ports = Vec::new();
     for part in text.split(',') {
         let part = part.trim();
         match part.parse::<u16>() {
+            Ok(p) if p != 0 && ports.contains(&p) => {
+                return Err(format!("--ports: port {p} is given twice"))
+            }
             Ok(p) => ports.push(p),
             Err(_) => return Err(format!("bad port {part:?}: expected 0-65535")),
         }
@@ -164,11 +178,18 @@ impl Options {
     }
 }
 
+/// `--idle-timeout`: seconds, at least the 1 ns the monotonic clock counts in (less would
+/// be 0 once on the clock, and close every client at once) and below 1e9.
 fn parse_seconds(text: &str) -> Result<Duration, String> {
     match text.parse::<f64>() {
-        Ok(s) if s.is_finite() && s > 0.0 && s < 1e9 => Ok(Duration::from_secs_f64(s)),
+        Ok(s) if s.is_finite() && s > 0.0 && s < 1e9 => match Duration::from_secs_f64(s) {
+            d if d.is_zero() => Err(format!(
+                "bad --idle-timeout {text:?}: below the clock's resolution (1 ns)"
+            )),
+            d => Ok(d),
+        },
         _ => Err(format!(
-            "bad --idle-timeout {text:?}: expected seconds, more than 0"
+            "bad --idle-timeout {text:?}: expected seconds, more than 0 and less than 1e9"
         )),
     }
 }
@@ -208,6 +229,12 @@ pub fn parse(args: impl IntoIterator<Item = OsString>) -> Result<Parsed, String>
         return Err(format!(
             "--syscall select needs the select backend, not --backend {}",
             opts.backend.as_str()
+        ));
+    }
+    if opts.syscall == Syscall::Select && matches!(opts.mode, Mode::Timeout | Mode::Blocking) {
+        return Err(format!(
+            "--syscall select needs --mode select or multiplex: the {} mode makes no select() call",
+            opts.mode.as_str()
         ));
     }
     if opts.backend != Backend::Select && opts.mode != Mode::Multiplex {
@@ -276,6 +303,26 @@ mod tests {
             (
                 &["--backend", "poll", "--syscall", "select"][..],
                 "--syscall select needs the select backend, not --backend poll",
+            ),
+            (
+                &["--mode", "timeout", "--syscall", "select"][..],
+                "--syscall select needs --mode select or multiplex: the timeout mode makes no select() call",
+            ),
+            (
+                &["--syscall", "select", "--mode", "blocking"][..],
+                "--syscall select needs --mode select or multiplex: the blocking mode makes no select() call",
+            ),
+            (
+                &["--ports", "5075,0,0,5075"][..],
+                "--ports: port 5075 is given twice",
+            ),
+            (
+                &["--idle-timeout", "1e-10"][..],
+                "bad --idle-timeout \"1e-10\": below the clock's resolution (1 ns)",
+            ),
+            (
+                &["--idle-timeout", "0"][..],
+                "bad --idle-timeout \"0\": expected seconds, more than 0 and less than 1e9",
             ),
             (
                 &["--backend", "kqueue"][..],

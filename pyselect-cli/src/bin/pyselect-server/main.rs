@@ -97,7 +97,7 @@ fn main() -> ExitCode {
                     server::describe(&e)
                 ));
                 close_listeners(&mut listeners);
-                log.finish(None);
+                let _ = log.finish(None);
                 return ExitCode::FAILURE;
             }
         }
@@ -107,9 +107,10 @@ fn main() -> ExitCode {
         if left < FEW_CLIENT_FDS {
             log.warn(&format!(
                 "only {left} fds below FD_SETSIZE ({}) remain for clients after {} listeners; \
-                 use fewer ports",
+                 use fewer ports, or {}",
                 pyselect::FD_SETSIZE,
-                listeners.len()
+                listeners.len(),
+                server::no_fd_set_limit(opts.mode)
             ));
         }
     }
@@ -131,18 +132,17 @@ fn main() -> ExitCode {
     };
     drop(watch);
     close_listeners(&mut listeners);
+    // Output lost to a failed write (a full disk, a closed reader) makes the exit status 1.
+    let status = |output_lost: bool| match output_lost {
+        true => ExitCode::FAILURE,
+        false => ExitCode::SUCCESS,
+    };
     match outcome {
-        Ok(()) => {
-            log.finish(None);
-            ExitCode::SUCCESS
-        }
-        Err(Error::Interrupted(sig)) => {
-            log.finish(Some(sig));
-            ExitCode::SUCCESS
-        }
+        Ok(()) => status(log.finish(None)),
+        Err(Error::Interrupted(sig)) => status(log.finish(Some(sig))),
         Err(e) => {
             log.warn(&format!("stopping: {}", server::describe(&e)));
-            log.finish(None);
+            let _ = log.finish(None);
             ExitCode::FAILURE
         }
     }

@@ -16,7 +16,9 @@
 //! 4. writable: the rest of a reply that did not fit, sent when the socket has room; and the
 //!    server's own stdout and stderr when lines wait for a reader.
 //!
-//! Then the clients silent past `--idle-timeout` are closed. After each event the client is
+//! Then the clients silent past `--idle-timeout` are closed: those whose deadline had passed
+//! when a round's wait began, so that the wait (then with timeout 0) looked at them after it
+//! (a stopped server, resumed, serves the messages that came meanwhile). After each event the client is
 //! watched for what its phase waits for (message, or room for the reply), or unregistered and
 //! closed (for epoll: `epoll_ctl` `ADD` on accept, `MOD` only when a reply must wait for room,
 //! `DEL` before `close`). With the select backend, a connection whose fd does not fit an
@@ -27,7 +29,8 @@
 //! A message longer than 1024 bytes: as the seed, only the first `recv(1024)` is the message;
 //! the reply is followed by `shutdown(SHUT_WR)` and the rest is read and discarded until the
 //! client closes (at most [`DRAIN_MAX`] bytes, within the idle timeout), so the reply arrives
-//! instead of a reset.
+//! instead of a reset. The client is served when its EOF follows, whatever the length; more
+//! bytes than that bound are closed on unread, a reset counted as an error.
 //!
 //! No client waits on the server's stdout or stderr: a pipe gets a private non-blocking
 //! description, and a line its reader cannot take now waits in a bounded queue (flushed
@@ -44,7 +47,7 @@ use std::net::{Shutdown, SocketAddr};
 use std::os::fd::RawFd;
 use std::time::{Duration, Instant};
 
-use pyselect::consts::MSG_DONTWAIT;
+use pyselect::consts::{MSG_DONTWAIT, MSG_PEEK};
 use pyselect::{Error, FileNo, Socket, FD_SETSIZE};
 use pyselect_cli::pyrepr::{addr_repr, bytes_repr};
 
@@ -58,8 +61,9 @@ use crate::server::{Listener, Log, SIZE};
 /// cannot starve the clients already in the sets.
 pub const ACCEPTS_PER_ROUND: usize = 64;
 
-/// Bytes read and discarded after an over-long message, at most, before the server gives up
-/// and closes (the kernel then resets the connection).
+/// Bytes read and discarded after an over-long message before the server stops reading (at
+/// most one 4 KiB read past it): then the client's EOF makes it served, more bytes an error
+/// (closing with them unread resets the connection).
 pub const DRAIN_MAX: usize = 64 * 1024;
 
 /// Where a client stands.
@@ -184,8 +188,10 @@ pub fn run(
     while !log.done() {
         // 1. The one readiness call, on everything that can make progress.
         watch_output(watch, log);
-        let timeout = next_wake(&mut clients, paused_until);
-        watch.wait(timeout, &mut ready)?;
+        // The time this round looks from: its timeout counts from it.
+        let now = Instant::now();
+        let timeout = next_wake(&mut clients, paused_until, now);
+        let looked = watch.wait(timeout, &mut ready)?;
         clients.round += 1;
         // 2. Urgent data.
         for &fd in &ready.urgent {
@@ -224,7 +230,9 @@ pub fn run(
                 None => log.flush(fd),
             }
         }
-        expire(log, watch, &mut clients, idle);
+        if looked {
+            expire(log, watch, &mut clients, idle, now);
+        }
         if paused_until.is_some_and(|t| t <= Instant::now()) {
             paused_until = None;
             self::watch(listeners, watch)?;
@@ -246,10 +254,9 @@ fn watch_output(watch: &mut Watch, log: &Log) {
     }
 }
 
-/// The time to the nearest idle deadline or the end of an accept pause, `None` (wait for
-/// ever) when there is none.
-fn next_wake(clients: &mut Clients, paused_until: Option<Instant>) -> Option<f64> {
-    let now = Instant::now();
+/// The time from `now` to the nearest idle deadline or the end of an accept pause (0 when it
+/// has passed), `None` (wait for ever) when there is none.
+fn next_wake(clients: &mut Clients, paused_until: Option<Instant>, now: Instant) -> Option<f64> {
     let wake = clients.nearest().into_iter().chain(paused_until).min();
     wake.map(|t| t.saturating_duration_since(now).as_secs_f64())
 }
@@ -279,11 +286,21 @@ fn settle(log: &mut Log, watch: &mut Watch, clients: &mut Clients, fd: RawFd) {
     *slot = None;
 }
 
-/// Close the clients whose idle deadline has passed, from the front of the deadline queue.
-fn expire(log: &mut Log, watch: &mut Watch, clients: &mut Clients, idle: Duration) {
-    let now = Instant::now();
+/// Close the clients whose idle deadline had passed when this round's wait began (`looked`),
+/// from the front of the deadline queue, after a wait that looked at every fd. Such a wait
+/// had timeout 0: what it did not find ready had sent nothing by its deadline. A deadline
+/// that passes during the wait, or while the process is stopped (Ctrl-Z and `fg`, a
+/// debugger, a paused VM), waits for the next round's look: a message that arrived
+/// meanwhile is served, not expired.
+fn expire(
+    log: &mut Log,
+    watch: &mut Watch,
+    clients: &mut Clients,
+    idle: Duration,
+    looked: Instant,
+) {
     while let Some(&(t, fd)) = clients.deadlines.front() {
-        if t > now {
+        if t > looked {
             break;
         }
         clients.deadlines.pop_front();
@@ -428,18 +445,17 @@ fn receive(
     }
 }
 
-/// Read and discard what follows an over-long message; at EOF the client was served.
+/// Read and discard what follows an over-long message; at EOF the client was served. Past
+/// [`DRAIN_MAX`] bytes, see [`past_the_bound`].
 fn drain(log: &mut Log, c: &mut Client, mut discarded: usize) -> Result<(), Error> {
     let mut buf = [0u8; 4096];
     loop {
+        if discarded > DRAIN_MAX {
+            return past_the_bound(log, c, discarded);
+        }
         match c.sock.recv_into(&mut buf, MSG_DONTWAIT) {
             Ok(0) => {
                 log.stats.served += 1;
-                close(c);
-                return Ok(());
-            }
-            Ok(n) if discarded + n > DRAIN_MAX => {
-                log.client_error(&c.peer, &unread_error(discarded + n));
                 close(c);
                 return Ok(());
             }
@@ -450,6 +466,30 @@ fn drain(log: &mut Log, c: &mut Client, mut discarded: usize) -> Result<(), Erro
             }
             Err(e) => return client_failed(log, c, e),
         }
+    }
+}
+
+/// More than [`DRAIN_MAX`] bytes discarded: nothing more is read, but what comes next decides
+/// (one `recvfrom(MSG_PEEK)`). The client's EOF: it had its reply and closes cleanly, served.
+/// More bytes: closing with them unread makes the kernel reset the connection, an error.
+/// Nothing yet: the client waits for its next event (or its idle deadline) to tell.
+fn past_the_bound(log: &mut Log, c: &mut Client, discarded: usize) -> Result<(), Error> {
+    match c.sock.recv_flags(1, MSG_PEEK | MSG_DONTWAIT) {
+        Ok(next) if next.is_empty() => {
+            log.stats.served += 1;
+            close(c);
+            Ok(())
+        }
+        Ok(_) => {
+            log.client_error(&c.peer, &unread_error(discarded));
+            close(c);
+            Ok(())
+        }
+        Err(e) if e.errno() == Some(libc::EAGAIN) => {
+            c.phase = Phase::Draining { discarded };
+            Ok(())
+        }
+        Err(e) => client_failed(log, c, e),
     }
 }
 

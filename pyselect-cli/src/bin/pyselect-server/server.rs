@@ -10,7 +10,7 @@ use pyselect::consts::{MSG_DONTWAIT, MSG_PEEK, SOL_SOCKET, SO_REUSEADDR};
 use pyselect::signals::Signal;
 use pyselect::{Error, Family, FileNo, Socket, Type, FD_SETSIZE};
 use pyselect_cli::host::host_addr;
-use pyselect_cli::output::{self, LineQueue, Stream};
+use pyselect_cli::output::{self, Detached, LineQueue, Stream};
 use pyselect_cli::pyrepr::{addr_repr, bytes_repr};
 
 use crate::cli::{Mode, Options};
@@ -55,27 +55,63 @@ pub struct Stats {
 #[derive(Debug)]
 enum Sink {
     /// One blocking `write` per line, as the seed's `print()`; a watched signal ends the wait.
-    Blocking(RawFd),
+    /// A write that fails loses its line: counted, and the first error kept.
+    Blocking {
+        fd: RawFd,
+        lost: u64,
+        error: Option<std::io::Error>,
+    },
     /// Never blocking: queued within a bound, else dropped and counted (multiplex).
     Queued(LineQueue),
 }
 
 impl Sink {
+    fn blocking(fd: RawFd) -> Sink {
+        Sink::Blocking {
+            fd,
+            lost: 0,
+            error: None,
+        }
+    }
+
     fn line(&mut self, line: &str) {
         match self {
-            // A closed stdout must not stop the server; a watched signal that ends the write
-            // stays pending and stops the server at its next call.
-            Sink::Blocking(fd) => {
-                let _ = output::write_all(*fd, format!("{line}\n").as_bytes());
+            // A failed write must not stop the server: the line is lost and counted. A
+            // watched signal that ends the write (no errno) stays pending and stops the
+            // server at its next call.
+            Sink::Blocking { fd, lost, error } => {
+                if let Err(e) = output::write_all(*fd, format!("{line}\n").as_bytes()) {
+                    if e.raw_os_error().is_some() {
+                        *lost += 1;
+                        error.get_or_insert(e);
+                    }
+                }
             }
             Sink::Queued(q) => q.write_line(line),
         }
     }
 
+    /// Lines not written: dropped from a full queue, or lost to a failed write.
     fn dropped(&self) -> u64 {
         match self {
-            Sink::Blocking(_) => 0,
+            Sink::Blocking { lost, .. } => *lost,
             Sink::Queued(q) => q.dropped(),
+        }
+    }
+
+    /// Lines a failed write lost.
+    fn lost(&self) -> u64 {
+        match self {
+            Sink::Blocking { lost, .. } => *lost,
+            Sink::Queued(q) => q.lost(),
+        }
+    }
+
+    /// The first failed write's error.
+    fn error(&self) -> Option<&std::io::Error> {
+        match self {
+            Sink::Blocking { error, .. } => error.as_ref(),
+            Sink::Queued(q) => q.error(),
         }
     }
 }
@@ -95,6 +131,8 @@ pub struct Log {
     count: Option<u64>,
     out: Sink,
     err: Sink,
+    /// The first failed write to stdout has been named on stderr.
+    out_failure_told: bool,
     pub stats: Stats,
     started: Instant,
 }
@@ -105,31 +143,40 @@ impl Log {
         Log {
             quiet: opts.quiet,
             count: opts.count,
-            out: Sink::Blocking(1),
-            err: Sink::Blocking(2),
+            out: Sink::blocking(1),
+            err: Sink::blocking(2),
+            out_failure_told: false,
             stats: Stats::default(),
             started: Instant::now(),
         }
     }
 
     /// Switch to lines that never block (multiplex mode): stdout and stderr pipes get a private
-    /// non-blocking description (a terminal stays blocking), and lines the reader cannot take
-    /// wait in a queue of [`OUTPUT_QUEUE_LIMIT`] bytes, or are dropped and counted.
+    /// non-blocking description, sockets are written with `MSG_DONTWAIT` (a description
+    /// another process may share is never changed; a terminal stays blocking), and lines the
+    /// reader cannot take wait in a queue of [`OUTPUT_QUEUE_LIMIT`] bytes, or are dropped and
+    /// counted.
     pub fn never_block(&mut self) {
-        for stream in [Stream::Stdout, Stream::Stderr] {
+        let mut socket = [false; 2];
+        for (i, stream) in [Stream::Stdout, Stream::Stderr].into_iter().enumerate() {
             let fd = stream.fd();
             match LineQueue::detach(stream) {
-                // A closed stream: its lines are dropped and counted.
+                Ok(Detached::SharedSocket) => socket[i] = true,
+                Ok(_) => {}
+                // A closed stream: its lines are lost and counted.
                 Err(e) if e.raw_os_error() == Some(libc::EBADF) => {}
                 Err(e) => self.warn(&format!(
                     "fd {fd} stays blocking: {}",
                     describe(&Error::Os(e))
                 )),
-                Ok(_) => {}
             }
         }
-        self.out = Sink::Queued(LineQueue::new(1, OUTPUT_QUEUE_LIMIT));
-        self.err = Sink::Queued(LineQueue::new(2, OUTPUT_QUEUE_LIMIT));
+        let queue = |fd: RawFd| match socket[fd as usize - 1] {
+            true => LineQueue::on_socket(fd, OUTPUT_QUEUE_LIMIT),
+            false => LineQueue::new(fd, OUTPUT_QUEUE_LIMIT),
+        };
+        self.out = Sink::Queued(queue(1));
+        self.err = Sink::Queued(queue(2));
     }
 
     /// The output queues (multiplex mode), each with whether lines wait for room: then its
@@ -137,7 +184,7 @@ impl Log {
     pub fn output(&self) -> impl Iterator<Item = (RawFd, bool)> + '_ {
         [&self.out, &self.err].into_iter().filter_map(|s| match s {
             Sink::Queued(q) => Some((q.fileno(), q.pending())),
-            Sink::Blocking(_) => None,
+            Sink::Blocking { .. } => None,
         })
     }
 
@@ -150,6 +197,26 @@ impl Log {
                 }
             }
         }
+        self.tell_out_failure();
+    }
+
+    /// Name the first failed write to stdout, once, on stderr (its lines are counted in the
+    /// totals line). A failing stderr cannot be told about on stderr: the totals line's count
+    /// and the exit status are its report.
+    fn tell_out_failure(&mut self) {
+        if self.out_failure_told {
+            return;
+        }
+        if let Some(e) = self.out.error() {
+            self.out_failure_told = true;
+            let line = format!(
+                "pyselect-server: cannot write to stdout: {}; its lines are lost and counted",
+                describe(&Error::Os(std::io::Error::from_raw_os_error(
+                    e.raw_os_error().unwrap_or(0)
+                )))
+            );
+            self.err.line(&line);
+        }
     }
 
     /// A per-connection line on stdout, unless `--quiet`; with `--quiet` the line is not
@@ -157,6 +224,7 @@ impl Log {
     pub fn say(&mut self, line: impl FnOnce() -> String) {
         if !self.quiet {
             self.out.line(&line());
+            self.tell_out_failure();
         }
     }
 
@@ -247,8 +315,10 @@ impl Log {
 
     /// Print the totals line on stderr. After a stop signal it waits at most [`FINISH_WAIT`]
     /// in all for a reader (the queued lines and the totals line share one deadline), and on
-    /// a terminal after Ctrl-C it starts on a fresh line (after the `^C`).
-    pub fn finish(mut self, stopped_by: Option<Signal>) {
+    /// a terminal after Ctrl-C it starts on a fresh line (after the `^C`). Returns whether
+    /// output was lost to a failed write (then the exit status is 1): the totals line counts
+    /// those lines apart from the ones dropped for a reader that did not read.
+    pub fn finish(mut self, stopped_by: Option<Signal>) -> bool {
         let deadline = Instant::now() + FINISH_WAIT;
         let left = || deadline.saturating_duration_since(Instant::now());
         // Lines still queued get what is left of the wait for a reader; then they count as
@@ -258,6 +328,7 @@ impl Log {
                 q.flush_within(left());
             }
         }
+        self.tell_out_failure();
         let s = &self.stats;
         let mut line = format!(
             "pyselect-server: {} served, {} errors, {} idle-closed, {} closed silently, {} refused in {:.1} s",
@@ -268,31 +339,41 @@ impl Log {
             s.refused,
             self.started.elapsed().as_secs_f64()
         );
-        let dropped = self.out.dropped() + self.err.dropped();
-        if dropped > 0 {
+        let lost = self.out.lost() + self.err.lost();
+        let unread = self.out.dropped() + self.err.dropped() - lost;
+        if unread > 0 {
             line.push_str(&format!(
-                "; {dropped} output lines dropped (stdout or stderr not read)"
+                "; {unread} output lines dropped (stdout or stderr not read)"
             ));
+        }
+        if lost > 0 {
+            line.push_str(&format!("; {lost} output lines lost (a write failed)"));
         }
         if stopped_by == Some(Signal::SIGINT) && std::io::stderr().is_terminal() {
             line.insert(0, '\n');
         }
-        match (&mut self.err, stopped_by) {
+        // Whether the totals line itself was lost to a failed write (a reader too slow for
+        // the wait after a signal loses nothing to an error).
+        let totals_lost = match (&mut self.err, stopped_by) {
             // Written at once when stderr has room (one write); else queued and flushed
             // within what is left of the wait.
             (Sink::Queued(q), _) => {
+                let before = q.lost();
                 q.write_line(&line);
                 q.flush_within(left());
+                q.lost() > before
             }
-            (Sink::Blocking(fd), Some(_)) => {
+            (Sink::Blocking { fd, .. }, Some(_)) => {
                 line.push('\n');
                 let _ = output::write_within(*fd, line.as_bytes(), left());
+                false
             }
-            (Sink::Blocking(fd), None) => {
+            (Sink::Blocking { fd, .. }, None) => {
                 line.push('\n');
-                let _ = output::write_all(*fd, line.as_bytes());
+                output::write_all(*fd, line.as_bytes()).is_err_and(|e| e.raw_os_error().is_some())
             }
-        }
+        };
+        lost > 0 || totals_lost
     }
 }
 
@@ -382,13 +463,23 @@ pub fn host_error(host: &str, e: &Error) -> String {
     )
 }
 
-/// The line that refuses a `--ports` list an `fd_set` cannot hold.
+/// The line that refuses a `--ports` list an `fd_set` cannot hold, with the remedies: fewer
+/// ports, or a readiness call without that limit.
 pub fn too_many_listeners(mode: Mode, ports: usize) -> String {
     format!(
         "--ports: {ports} listeners do not fit an fd_set in {} mode: select() takes only fds \
-         below FD_SETSIZE ({FD_SETSIZE}), and fds 0-2 are taken; use fewer ports",
-        mode.as_str()
+         below FD_SETSIZE ({FD_SETSIZE}), and fds 0-2 are taken; use fewer ports, or {}",
+        mode.as_str(),
+        no_fd_set_limit(mode)
     )
+}
+
+/// The options that lift `FD_SETSIZE`'s limit, from `mode`.
+pub fn no_fd_set_limit(mode: Mode) -> &'static str {
+    match mode {
+        Mode::Multiplex => "--backend poll|epoll",
+        _ => "--mode multiplex --backend poll|epoll",
+    }
 }
 
 /// The fds a select-based mode has left for clients below `FD_SETSIZE`, once the listeners

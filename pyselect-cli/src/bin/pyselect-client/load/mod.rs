@@ -390,7 +390,7 @@ impl Load<'_> {
         };
         let wait = nearest.saturating_duration_since(Instant::now());
         match self.waiter.wait(Some(wait.as_secs_f64()), &mut self.ready) {
-            Ok(()) => Ok(()),
+            Ok(_) => Ok(()),
             Err(Error::Interrupted(sig)) => Err(End::Signal(sig)),
             Err(e) => Err(End::Fatal(format!("the readiness call failed: {e}"))),
         }
