@@ -33,14 +33,15 @@ fn raise_on_second() -> pyselect::Result<()> {
     }
 }
 
-/// A wait for ever on `r` through each retrying call, with the syscall its thread blocks in.
-fn waits(
-    r: &OwnedFd,
-) -> Vec<(
+/// One wait: its name, the syscall its thread blocks in, and the call.
+type Wait<'a> = (
     &'static str,
     i64,
-    Box<dyn FnMut() -> pyselect::Result<()> + '_>,
-)> {
+    Box<dyn FnMut() -> pyselect::Result<()> + 'a>,
+);
+
+/// A wait for ever on `r` through each retrying call, with the syscall its thread blocks in.
+fn waits(r: &OwnedFd) -> Vec<Wait<'_>> {
     let fd = r.as_raw_fd();
     vec![
         (
