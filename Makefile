@@ -14,6 +14,10 @@ BACKEND  ?=
 MESSAGE  ?= hi
 TRACEDIR ?= target/strace
 export CARGO
+# pyselect-py (PyO3) is built for the python3 first on PATH, by every cargo call alike, so that
+# lint, doc and the staged module share one build of it.
+PYO3_PYTHON ?= $(shell python3 -c 'import sys; print(sys.executable)' 2>/dev/null)
+export PYO3_PYTHON
 # The binaries are wherever cargo builds them (CARGO_TARGET_DIR, build.target-dir, a --target
 # triple): scripts/cargo-bin builds them and prints the paths cargo reports, so an old
 # target/release/ is never run instead.
@@ -33,7 +37,8 @@ need = command -v $(1) >/dev/null 2>&1 || { \
 STRACE_FILTER := trace=socket,bind,listen,setsockopt,ioctl,accept,accept4,select,pselect6,poll,recvfrom,sendto,write,close,shutdown,rt_sigaction,getsockname,connect,getsockopt,getpeername,epoll_create1,epoll_ctl,epoll_wait
 
 .PHONY: help all build release test lint fmt fmt-check clippy doc msrv-check bench deps \
-        run-server run-clients demo strace-server strace-clients compare clean
+        run-server run-clients demo strace-server strace-clients compare clean \
+        cpython-tests py-stage py-run
 
 help:
 	@echo "make run-server   run the server (MODE=$(MODE) PORTS=$(PORTS) HOST=$(HOST) BACKEND=$(BACKEND))"
@@ -43,6 +48,8 @@ help:
 	@echo "make strace-server / strace-clients   the same under strace -f, trace in $(TRACEDIR)/ (BACKEND= too)"
 	@echo "make compare      one connection, pyselect beside CPython under strace (MODE=, BACKEND= for multiplex)"
 	@echo "make test         lint plus every test;  make lint, make doc, make msrv-check, make bench"
+	@echo "make cpython-tests  CPython's own select/poll/epoll/selectors tests against pyselect (pyselect-py/)"
+	@echo "make py-run PROG=x.py  run a Python program with pyselect's select in place of select"
 	@echo "binaries: where cargo builds them (CARGO_TARGET_DIR honoured); scripts/cargo-bin NAME prints the path"
 
 all: build
@@ -71,10 +78,28 @@ lint: fmt-check clippy
 test: deps lint doc msrv-check
 	$(CARGO) test --workspace --lib --bins --tests
 	$(CARGO) test --workspace --doc
+	$(MAKE) --no-print-directory cpython-tests
 
 # Cargo.lock builds with the declared rust-version (no older toolchain needed to check it).
 msrv-check:
 	./scripts/msrv-check
+
+# CPython's own test_select, test_poll, test_epoll, test_selectors and _test_eintr's select
+# part, unmodified, with pyselect (pyselect-py/) standing in for select, then for selectors;
+# one line per suite. Built for, and run by, the python3 first on PATH.
+cpython-tests: deps
+	python3 pyselect-py/cpython_tests.py
+
+# The Python module, built for python3 and staged; prints the directory for PYTHONPATH.
+py-stage:
+	@python3 pyselect-py/stage.py
+
+# A Python program on pyselect's select (SELECTORS=1: and selectors):
+#   make py-run PROG=path/to/seed_select_server.py
+py-run:
+	@test -n "$(PROG)" || { echo "usage: make py-run PROG=program.py [SELECTORS=1]"; exit 2; }
+	@stage=$$(python3 pyselect-py/stage.py) && PYTHONPATH="$$stage" exec python3 -m pyselect_py.run \
+	  $(if $(SELECTORS),--selectors) $(call quote,$(PROG))
 
 doc:
 	RUSTDOCFLAGS="-D warnings" $(CARGO) doc --workspace --no-deps

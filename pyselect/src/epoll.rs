@@ -72,7 +72,10 @@ const DEFAULT_MAXEVENTS: i32 = FD_SETSIZE as i32 - 1;
 /// ep.unregister(&a)?;                           // epoll_ctl(EPOLL_CTL_DEL)
 /// ep.close()?;                                  // close(2)
 /// assert!(ep.closed());
-/// assert_eq!(ep.fileno(), -1);
+/// assert_eq!(
+///     ep.fileno().unwrap_err().to_string(),
+///     "I/O operation on closed epoll object"
+/// );
 /// assert_eq!(
 ///     ep.poll(None, None).unwrap_err().to_string(),
 ///     "I/O operation on closed epoll object"
@@ -105,8 +108,7 @@ const DEFAULT_MAXEVENTS: i32 = FD_SETSIZE as i32 - 1;
 ///   garbage `u64`.
 /// - A `maxevents` too large to allocate is [`Error::Os`] `ENOMEM` (Python's `MemoryError`);
 ///   one the kernel refuses (above `INT_MAX / 12`) is its `[Errno 22]`.
-/// - `Epoll` has no `__enter__`/`__exit__`: `Drop` closes it, and `fileno()` of a closed
-///   object is -1 where Python raises the closed `ValueError`.
+/// - `Epoll` has no `__enter__`/`__exit__`: `Drop` closes it.
 /// - CPython allocates the event buffer on every `poll`; pyselect reuses one per thread when
 ///   `maxevents` is at most 1,023 (the kernel sees the same call, strace prints the same line).
 /// - Like `select()`, `poll` returns [`Error::Interrupted`] at once when a watched signal is
@@ -119,7 +121,9 @@ pub struct Epoll {
 
 impl fmt::Debug for Epoll {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.debug_struct("Epoll").field("fd", &self.fileno()).finish()
+        f.debug_struct("Epoll")
+            .field("fd", &FileNo::fileno(self))
+            .finish()
     }
 }
 
@@ -242,13 +246,14 @@ impl Epoll {
         self.fd.is_none()
     }
 
-    /// No syscall: the epoll fd, or -1 once closed.
+    /// No syscall: the epoll fd, as Python's `epoll.fileno()`; once closed, its
+    /// `Value("I/O operation on closed epoll object")`.
     ///
-    /// Python's `epoll.fileno()` raises the closed `ValueError` instead; -1 is what a closed
-    /// [`crate::Socket`] gives, so that a closed epoll passed where an fd is expected fails
+    /// The [`FileNo`] and [`AsRawFd`] impls give -1 once closed instead (what a closed
+    /// [`crate::Socket`] gives), so that a closed epoll passed where an fd is expected fails
     /// with the negative-fd error.
-    pub fn fileno(&self) -> RawFd {
-        self.fd.as_ref().map_or(-1, AsRawFd::as_raw_fd)
+    pub fn fileno(&self) -> Result<RawFd> {
+        self.open_fd()
     }
 
     /// The open fd, or CPython's closed-object `ValueError`.
@@ -296,14 +301,14 @@ fn wait(
 /// No syscall: the epoll fd, -1 once closed.
 impl FileNo for Epoll {
     fn fileno(&self) -> RawFd {
-        Epoll::fileno(self)
+        self.fd.as_ref().map_or(-1, AsRawFd::as_raw_fd)
     }
 }
 
 /// No syscall: the epoll fd, -1 once closed.
 impl AsRawFd for Epoll {
     fn as_raw_fd(&self) -> RawFd {
-        self.fileno()
+        FileNo::fileno(self)
     }
 }
 

@@ -36,6 +36,10 @@ pub enum Error {
     Key(String),
     /// Python's `RuntimeError`: the object is in a state that forbids the call.
     Runtime(String),
+    /// The error of the host's check ([`crate::signals::set_eintr_check`]) that ended a wait
+    /// after `EINTR`: in Python, the exception a signal handler raised. Carried whole, so the
+    /// host gets its own error back with `downcast`.
+    Check(Box<dyn std::error::Error + Send + Sync>),
 }
 
 /// Python's messages, word for word, each built next to the variant that carries it. Every
@@ -195,6 +199,8 @@ impl Error {
             Error::NotImplemented(_) => "NotImplementedError",
             Error::Key(_) => "KeyError",
             Error::Runtime(_) => "RuntimeError",
+            // Whatever the handler raised; its class is the host's.
+            Error::Check(_) => "Exception",
         }
     }
 
@@ -217,6 +223,7 @@ impl fmt::Display for Error {
             Error::Interrupted(Signal::SIGINT) => Ok(()),
             Error::Interrupted(sig) => write!(f, "interrupted by {}", sig.as_str()),
             Error::AddrInfo(code, m) => write!(f, "[Errno {code}] {m}"),
+            Error::Check(e) => write!(f, "{e}"),
         }
     }
 }
@@ -225,6 +232,7 @@ impl std::error::Error for Error {
     fn source(&self) -> Option<&(dyn std::error::Error + 'static)> {
         match self {
             Error::Os(e) => Some(e),
+            Error::Check(e) => Some(e.as_ref()),
             _ => None,
         }
     }
@@ -250,7 +258,7 @@ impl From<Error> for io::Error {
             Error::AddrInfo(..) => io::ErrorKind::NotFound,
             Error::NotImplemented(_) => io::ErrorKind::Unsupported,
             Error::Key(_) => io::ErrorKind::NotFound,
-            Error::Runtime(_) => io::ErrorKind::Other,
+            Error::Runtime(_) | Error::Check(_) => io::ErrorKind::Other,
         };
         io::Error::new(kind, e)
     }

@@ -110,43 +110,30 @@ where
         return Err(Error::raw_select_unavailable());
     }
 
-    if let Some(sig) = signals::take_pending() {
-        return Err(Error::Interrupted(sig));
-    }
+    signals::refuse_pending()?;
     // CPython reads the monotonic clock here, just before the first syscall (a zero timeout
     // reads none: its deadline is `Now`).
     let deadline = wait.map(|(_, ns)| Deadline::start(ns));
     let mut tv = wait.map(|(tv, _)| tv);
-    loop {
-        // On failure Linux's select(2) leaves the sets as they were (select(2): "the file
-        // descriptor sets are unmodified"; POSIX leaves them unspecified), so a retry after
-        // EINTR passes the caller's sets again without copying them.
-        let ret = call(
+    // On failure Linux's select(2) leaves the sets as they were (select(2): "the file
+    // descriptor sets are unmodified"; POSIX leaves them unspecified), so a retry after EINTR
+    // passes the caller's sets again without copying them. No timeout: retry with NULL.
+    let done = timeout::pep475(deadline, |left| {
+        if let Some(left) = left {
+            tv = Some(timeout::remaining_timeval(left));
+        }
+        call(
             syscall,
             nfds,
             r.raw_set(),
             w.raw_set(),
             x.raw_set(),
             tv.as_mut(),
-        );
-        match ret {
-            Ok(_) => break,
-            Err(e) if e.raw_os_error() == Some(libc::EINTR) => {
-                if let Some(sig) = signals::take_pending() {
-                    return Err(Error::Interrupted(sig));
-                }
-                // No timeout: retry with NULL.
-                let Some(deadline) = deadline else {
-                    continue;
-                };
-                match deadline.left() {
-                    // The deadline has passed: three empty lists, no further syscall.
-                    None => return Ok((Vec::new(), Vec::new(), Vec::new())),
-                    Some(left) => tv = Some(timeout::remaining_timeval(left)),
-                }
-            }
-            Err(e) => return Err(Error::Os(e)),
-        }
+        )
+    })?;
+    if done.is_none() {
+        // The deadline has passed: three empty lists, no further syscall.
+        return Ok((Vec::new(), Vec::new(), Vec::new()));
     }
     Ok((r.ready(), w.ready(), x.ready()))
 }

@@ -26,6 +26,7 @@
 //! the next `EINTR` or the next call (CPython has the same window).
 
 use std::sync::atomic::Ordering;
+use std::sync::RwLock;
 
 use nix::sys::signal::SigAction;
 /// A signal number, as [`notify`] takes it and [`Error::Interrupted`] carries it: `nix`'s own
@@ -103,5 +104,67 @@ pub fn pending() -> Option<Signal> {
     match PENDING.load(Ordering::SeqCst) {
         0 => None,
         n => Signal::try_from(n).ok(),
+    }
+}
+
+/// The host's check, run after every `EINTR` of a wait (see [`set_eintr_check`]).
+pub type EintrCheck = fn() -> Result<()>;
+
+/// The check [`set_eintr_check`] installed; `None` for none.
+static EINTR_CHECK: RwLock<Option<EintrCheck>> = RwLock::new(None);
+
+/// Install (or with `None`, remove) the host's check, process-wide, and return the previous
+/// one: after every `EINTR` of a wait that retries (PEP 475: [`crate::select()`],
+/// [`crate::Poll::poll`], [`crate::Epoll::poll`], the selectors, the socket methods), once a
+/// watched signal ([`notify`]) has been looked for, the loop calls `check`. `Ok(())` retries
+/// with the time left; an error ends the call with that error.
+///
+/// This is CPython's `PyErr_CheckSignals()` in its retry loops: a host that runs signal
+/// handlers of its own (an interpreter, say) runs them here, and a handler that raises ends
+/// the wait with its exception (wrap it in [`Error::Check`]). The check runs only after
+/// `EINTR` (and between the sends of `Socket::sendall`, as CPython's), so the syscalls are
+/// the same with or without it.
+///
+/// ```
+/// use pyselect::signals;
+/// use pyselect::Error;
+///
+/// fn check() -> pyselect::Result<()> {
+///     // run the host's handlers; one raised:
+///     Err(Error::Check("raised by a handler".into()))
+/// }
+/// let previous = signals::set_eintr_check(Some(check));
+/// assert!(previous.is_none());
+/// signals::set_eintr_check(previous);
+/// ```
+pub fn set_eintr_check(check: Option<EintrCheck>) -> Option<EintrCheck> {
+    let mut slot = EINTR_CHECK
+        .write()
+        .unwrap_or_else(|poisoned| poisoned.into_inner());
+    std::mem::replace(&mut *slot, check)
+}
+
+/// CPython's `PyErr_CheckSignals()`, what every PEP 475 loop does after `EINTR` (and
+/// `Socket::sendall` between sends): a watched signal is [`Error::Interrupted`]; otherwise the
+/// host's check decides (none installed: go on).
+pub(crate) fn check_signals() -> Result<()> {
+    if let Some(sig) = take_pending() {
+        return Err(Error::Interrupted(sig));
+    }
+    // Copied out, so that the lock is not held while the check runs (it may wait again).
+    let check = *EINTR_CHECK
+        .read()
+        .unwrap_or_else(|poisoned| poisoned.into_inner());
+    match check {
+        Some(check) => check(),
+        None => Ok(()),
+    }
+}
+
+/// A watched signal already pending is [`Error::Interrupted`] before a wait's first syscall.
+pub(crate) fn refuse_pending() -> Result<()> {
+    match take_pending() {
+        Some(sig) => Err(Error::Interrupted(sig)),
+        None => Ok(()),
     }
 }

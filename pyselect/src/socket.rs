@@ -46,13 +46,6 @@ impl fmt::Debug for Socket {
     }
 }
 
-fn interrupted_or_retry() -> Result<()> {
-    match signals::take_pending() {
-        Some(sig) => Err(Error::Interrupted(sig)),
-        None => Ok(()),
-    }
-}
-
 fn is_eintr(e: &io::Error) -> bool {
     e.raw_os_error() == Some(libc::EINTR)
 }
@@ -122,7 +115,7 @@ impl Socket {
             Err(e) => e,
         };
         let wait = if is_eintr(&err) {
-            interrupted_or_retry()?;
+            signals::check_signals()?;
             self.timeout_ns != Some(0)
         } else {
             self.timeout_ns.is_some_and(|t| t > 0) && err.raw_os_error() == Some(libc::EINPROGRESS)
@@ -206,7 +199,8 @@ impl Socket {
                 sys::sendto(fd, data, libc::MSG_NOSIGNAL)
             })?;
             data = &data[n..];
-            interrupted_or_retry()?;
+            // As CPython's sendall: the signal handlers run between sends.
+            signals::check_signals()?;
         }
         Ok(())
     }
@@ -308,20 +302,20 @@ impl Socket {
         if self.fd.is_none() {
             return Ok(());
         }
-        loop {
-            let ms = match deadline {
-                None => -1,
-                Some(d) => match d.left() {
-                    Some(left) => timeout::poll_ms(left),
-                    None => return Err(Error::Timeout),
-                },
-            };
-            match sys::poll_one(self.fileno(), events, ms) {
-                Ok(0) => return Err(Error::Timeout),
-                Ok(_) => return Ok(()),
-                Err(e) if is_eintr(&e) => interrupted_or_retry()?,
-                Err(e) => return Err(Error::Os(e)),
-            }
+        let ms = match deadline {
+            None => -1,
+            Some(d) => match d.left() {
+                Some(left) => timeout::poll_ms(left),
+                None => return Err(Error::Timeout),
+            },
+        };
+        // A retry after EINTR waits for the time left; once it has passed, a timeout.
+        let fd = self.fileno();
+        match timeout::pep475(deadline, |left| {
+            sys::poll_one(fd, events, left.map_or(ms, timeout::poll_ms))
+        })? {
+            None | Some(0) => Err(Error::Timeout),
+            Some(_) => Ok(()),
         }
     }
 
@@ -341,20 +335,18 @@ impl Socket {
         let events = if writing { libc::POLLOUT } else { libc::POLLIN };
         // A watched signal that arrived while the program was busy elsewhere is reported
         // before blocking, as CPython runs its handlers before the next call.
-        interrupted_or_retry()?;
+        signals::refuse_pending()?;
         loop {
             if deadline.is_some() {
                 self.wait_for(events, deadline)?;
             }
-            let err = loop {
-                match f(self.fileno()) {
-                    Ok(r) => return Ok(r),
-                    Err(e) if is_eintr(&e) => interrupted_or_retry()?,
-                    Err(e) => break e,
-                }
-            };
-            if deadline.is_none() || !would_block(&err) {
-                return Err(Error::Os(err));
+            // The call itself has no deadline: EINTR retries it as it was.
+            match timeout::pep475(None, |_| f(self.fileno())) {
+                Ok(Some(r)) => return Ok(r),
+                Err(Error::Os(e)) if deadline.is_some() && would_block(&e) => {}
+                Err(e) => return Err(e),
+                // Without a deadline pep475 never gives up on its own.
+                Ok(None) => return Err(Error::Timeout),
             }
         }
     }

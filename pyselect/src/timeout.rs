@@ -208,33 +208,25 @@ impl Deadline {
     }
 }
 
-/// PEP 475 for the calls that take whole milliseconds, `poll(2)` and `epoll_wait(2)`, as CPython's
-/// `select.poll.poll` and `select.epoll.poll` loop: `call(ms)`; on `EINTR`, a signal the program
-/// watches ([`crate::signals`]) ends the wait with [`Error::Interrupted`], any other is retried
-/// with the time left until `timeout.wait` (rounded up to whole ms; an infinite wait stays -1),
-/// or gives `Ok(None)` once that has passed. A watched signal already pending ends it before
-/// the first call, as CPython runs signal handlers before it.
-pub(crate) fn retry_ms<T>(
-    timeout: MsTimeout,
-    mut call: impl FnMut(i32) -> std::io::Result<T>,
+/// PEP 475: the one retry loop of every call that waits ([`crate::select()`], `poll(2)`,
+/// `epoll_wait(2)`, the socket calls), as CPython's: `call(None)` first; on `EINTR`,
+/// [`crate::signals`] decides (a watched signal or the host's check ends the call with its
+/// error), else `call` again: with `None` when there is no deadline (the same argument), with
+/// `Some(time left)` while the deadline has not passed, and `Ok(None)` once it has. Any other
+/// error is [`Error::Os`].
+pub(crate) fn pep475<T>(
+    deadline: Option<Deadline>,
+    mut call: impl FnMut(Option<Duration>) -> std::io::Result<T>,
 ) -> Result<Option<T>> {
-    if let Some(sig) = crate::signals::take_pending() {
-        return Err(Error::Interrupted(sig));
-    }
-    let MsTimeout { mut ms, wait } = timeout;
-    // No deadline (no timeout, or a negative one): a retry passes the same argument.
-    let deadline = wait.map(Deadline::start);
+    let mut left = None;
     loop {
-        match call(ms) {
+        match call(left) {
             Ok(done) => return Ok(Some(done)),
             Err(e) if e.raw_os_error() == Some(libc::EINTR) => {
-                if let Some(sig) = crate::signals::take_pending() {
-                    return Err(Error::Interrupted(sig));
-                }
+                crate::signals::check_signals()?;
                 if let Some(deadline) = deadline {
-                    // What is left, rounded up to whole ms (`_PyTime_ROUND_CEILING`).
                     match deadline.left() {
-                        Some(left) => ms = poll_ms(left),
+                        Some(l) => left = Some(l),
                         None => return Ok(None),
                     }
                 }
@@ -242,6 +234,23 @@ pub(crate) fn retry_ms<T>(
             Err(e) => return Err(Error::Os(e)),
         }
     }
+}
+
+/// [`pep475`] for the calls that take whole milliseconds, `poll(2)` and `epoll_wait(2)`, as
+/// CPython's `select.poll.poll` and `select.epoll.poll`: `call(ms)`, retried with the time left
+/// until `timeout.wait` rounded up to whole ms (an infinite wait stays -1), or `Ok(None)` once
+/// that has passed. A watched signal already pending ends it before the first call, as CPython
+/// runs signal handlers before it.
+pub(crate) fn retry_ms<T>(
+    timeout: MsTimeout,
+    mut call: impl FnMut(i32) -> std::io::Result<T>,
+) -> Result<Option<T>> {
+    crate::signals::refuse_pending()?;
+    let MsTimeout { ms, wait } = timeout;
+    // No deadline (no timeout, or a negative one): a retry passes the same argument.
+    let deadline = wait.map(Deadline::start);
+    // What is left, rounded up to whole ms (`_PyTime_ROUND_CEILING`).
+    pep475(deadline, |left| call(left.map_or(ms, poll_ms)))
 }
 
 #[cfg(test)]

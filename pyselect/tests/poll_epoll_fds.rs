@@ -103,14 +103,14 @@ fn the_epoll_fd_is_cloexec_closed_by_drop_and_close_reports_errors() {
         "the_epoll_fd_is_cloexec_closed_by_drop_and_close_reports_errors",
         || {
             let ep = Epoll::with_options(-1, EPOLL_CLOEXEC).unwrap();
-            let fd = ep.fileno();
+            let fd = ep.fileno().unwrap();
             // SAFETY: F_GETFD only reads the flags of an fd.
             let flags = unsafe { libc::fcntl(fd, libc::F_GETFD) };
             assert!(flags >= 0 && flags & libc::FD_CLOEXEC != 0, "flags {flags}");
             // Even flags 0 gives a close-on-exec fd, as CPython's.
             let ep0 = Epoll::with_options(5, 0).unwrap();
             // SAFETY: as above.
-            let flags0 = unsafe { libc::fcntl(ep0.fileno(), libc::F_GETFD) };
+            let flags0 = unsafe { libc::fcntl(ep0.fileno().unwrap(), libc::F_GETFD) };
             assert!(flags0 & libc::FD_CLOEXEC != 0);
             drop(ep0);
             drop(ep);
@@ -118,9 +118,14 @@ fn the_epoll_fd_is_cloexec_closed_by_drop_and_close_reports_errors() {
 
             // close(): once closes, twice does nothing.
             let mut ep = Epoll::new().unwrap();
-            let fd = ep.fileno();
+            let fd = ep.fileno().unwrap();
             ep.close().unwrap();
-            assert!(ep.closed() && ep.fileno() == -1 && !is_open(fd));
+            assert!(ep.closed() && !is_open(fd));
+            // As CPython's epoll.fileno() after close; the FileNo impl gives -1.
+            let err = ep.fileno().unwrap_err();
+            assert_eq!(err.to_string(), "I/O operation on closed epoll object");
+            assert!(matches!(err, Error::Value(_)));
+            assert_eq!(pyselect::FileNo::fileno(&ep), -1);
             ep.close().unwrap();
 
             // close(2) failing is reported (CPython's epoll.close() swallows it, gh-146205),
@@ -128,7 +133,7 @@ fn the_epoll_fd_is_cloexec_closed_by_drop_and_close_reports_errors() {
             let mut ep = Epoll::new().unwrap();
             // SAFETY: closes the epoll's fd behind its back, on purpose; this process has no
             // other thread that could be handed the number in between.
-            assert_eq!(unsafe { libc::close(ep.fileno()) }, 0);
+            assert_eq!(unsafe { libc::close(ep.fileno().unwrap()) }, 0);
             let err = ep.close().unwrap_err();
             assert_eq!(err.errno(), Some(libc::EBADF));
             assert_eq!(err.to_string(), "[Errno 9] Bad file descriptor");
@@ -137,12 +142,12 @@ fn the_epoll_fd_is_cloexec_closed_by_drop_and_close_reports_errors() {
 
             // fromfd wraps what it is given and owns it.
             let inner = Epoll::new().unwrap();
-            let dup = dup_at_least(inner.fileno(), 3);
+            let dup = dup_at_least(inner.fileno().unwrap(), 3);
             let dup_fd = dup.as_raw_fd();
             let mut outer = Epoll::fromfd(dup);
-            assert_eq!(outer.fileno(), dup_fd);
+            assert_eq!(outer.fileno().unwrap(), dup_fd);
             outer.close().unwrap();
-            assert!(!is_open(dup_fd) && is_open(inner.fileno()));
+            assert!(!is_open(dup_fd) && is_open(inner.fileno().unwrap()));
         },
     );
 }
@@ -159,7 +164,7 @@ fn no_fd_is_leaked_on_any_error_path() {
             errors.extend(Epoll::with_options(-2, 0).err());
             errors.extend(Epoll::with_options(-1, 1).err());
             let mut ep = Epoll::new().unwrap();
-            let own = ep.fileno();
+            let own = ep.fileno().unwrap();
             errors.extend(
                 ep.register(&r, None)
                     .and_then(|()| ep.register(&r, None))

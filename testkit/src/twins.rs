@@ -171,7 +171,7 @@ pub fn run_script(text: &str) -> Vec<String> {
         let args: Vec<&str> = words.collect();
         let fd = |tok: &str, e: &Option<Epoll>| -> RawFd {
             if tok == "E" {
-                e.as_ref().expect("an epoll object").fileno()
+                pyselect::FileNo::fileno(e.as_ref().expect("an epoll object"))
             } else {
                 tok.parse().expect("fd")
             }

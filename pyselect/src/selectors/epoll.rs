@@ -84,8 +84,9 @@ impl<F: FileNo, D> EpollSelector<F, D> {
         Ok(EpollSelector(PollLike::new(Epoll::new()?)))
     }
 
-    /// No syscall: the epoll fd, -1 once closed (Python's `EpollSelector.fileno()`).
-    pub fn fileno(&self) -> RawFd {
+    /// No syscall: the epoll fd (Python's `EpollSelector.fileno()`); once closed,
+    /// `Value("I/O operation on closed epoll object")`, as CPython's.
+    pub fn fileno(&self) -> Result<RawFd> {
         self.0.selector.fileno()
     }
 }
@@ -148,13 +149,13 @@ impl<F: FileNo, D> Selector<F, D> for EpollSelector<F, D> {
 /// No syscall: the epoll fd, -1 once closed.
 impl<F, D> FileNo for EpollSelector<F, D> {
     fn fileno(&self) -> RawFd {
-        self.0.selector.fileno()
+        FileNo::fileno(&self.0.selector)
     }
 }
 
 /// No syscall: the epoll fd, -1 once closed.
 impl<F, D> AsRawFd for EpollSelector<F, D> {
     fn as_raw_fd(&self) -> RawFd {
-        self.0.selector.fileno()
+        FileNo::fileno(&self.0.selector)
     }
 }
