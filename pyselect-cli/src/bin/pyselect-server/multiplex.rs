@@ -55,7 +55,7 @@ use crate::readiness::{Interest, Readiness, Ready};
 
 /// The server's readiness call: its fds carry no tag.
 pub type Watch = Readiness<()>;
-use crate::server::{Listener, Log, SIZE};
+use crate::server::{Failure, Listener, Log, SIZE};
 
 /// Connections one listener accepts per round at most, so that a burst of new connections
 /// cannot starve the clients already in the sets.
@@ -278,7 +278,7 @@ fn settle(log: &mut Log, watch: &mut Watch, clients: &mut Clients, fd: RawFd) {
     if !c.closed {
         match watch.set(fd, c.interest(), ()) {
             Ok(()) => return,
-            Err(e) => log.client_error(&c.peer, &e),
+            Err(e) => log.client_error(&c.peer, e),
         }
     }
     let _ = watch.remove(fd);
@@ -332,17 +332,9 @@ fn client_failed(log: &mut Log, c: &mut Client, e: Error) -> Result<(), Error> {
     if let Error::Interrupted(_) = e {
         return Err(e);
     }
-    log.client_error(&c.peer, &e);
+    log.client_error(&c.peer, e);
     close(c);
     Ok(())
-}
-
-/// The error of a client closed while bytes of its over-long message were still coming.
-fn unread_error(discarded: usize) -> Error {
-    Error::Os(std::io::Error::other(format!(
-        "closed after discarding {discarded} bytes past the first {SIZE} with more unread: \
-             the kernel reset the connection"
-    )))
 }
 
 /// Accept on listener `i` until `EAGAIN`, at most [`ACCEPTS_PER_ROUND`] connections. Returns a
@@ -373,7 +365,7 @@ fn accept(
         }
         // Watched for its message from the next round on (epoll_ctl(ADD) for epoll).
         if let Err(e) = watch.set(sock.fileno(), Interest::READ_URGENT, ()) {
-            log.client_error(&peer, &e);
+            log.client_error(&peer, e);
             continue;
         }
         log.hello(&listeners[i]);
@@ -481,7 +473,7 @@ fn past_the_bound(log: &mut Log, c: &mut Client, discarded: usize) -> Result<(),
             Ok(())
         }
         Ok(_) => {
-            log.client_error(&c.peer, &unread_error(discarded));
+            log.client_error(&c.peer, Failure::DrainedTooMuch { discarded });
             close(c);
             Ok(())
         }
