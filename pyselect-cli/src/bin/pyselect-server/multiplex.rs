@@ -42,13 +42,13 @@
 //! `hello socketN` and the message line. poll: the same with `poll`; epoll: `epoll_wait`,
 //! and `epoll_ctl(ADD)` after `accept4` and `epoll_ctl(DEL)` before `close`.
 
-use std::collections::VecDeque;
 use std::net::{Shutdown, SocketAddr};
 use std::os::fd::RawFd;
 use std::time::{Duration, Instant};
 
 use pyselect::consts::{MSG_DONTWAIT, MSG_PEEK};
 use pyselect::{Error, FileNo, Socket, FD_SETSIZE};
+use pyselect_cli::deadlines::DeadlineQueue;
 use pyselect_cli::pyrepr::{addr_repr, bytes_repr};
 
 use crate::readiness::{Interest, Readiness, Ready};
@@ -110,11 +110,9 @@ impl Client {
 /// The clients, indexed by fd: what a ready fd stands for.
 struct Clients {
     by_fd: Vec<Option<Client>>,
-    /// Idle deadlines in the order they were set, each with its client's fd. Every deadline is
-    /// "now + `--idle-timeout`", so the queue is sorted; an entry whose client has since moved
-    /// its deadline, or is gone, is skipped. The nearest deadline is at the front: no round
-    /// scans every client (with epoll, a round costs what is ready, not what is watched).
-    deadlines: VecDeque<(Instant, RawFd)>,
+    /// Idle deadlines, each with its client's fd, nearest first: no round scans every client.
+    /// An entry whose client has since moved its deadline, or is gone, is stale.
+    deadlines: DeadlineQueue<RawFd>,
     round: u64,
 }
 
@@ -132,26 +130,27 @@ impl Clients {
         if self.by_fd.len() <= i {
             self.by_fd.resize_with(i + 1, || None);
         }
-        self.deadlines.push_back((c.deadline, fd));
+        self.deadlines.push(c.deadline, fd);
         self.by_fd[i] = Some(c);
     }
 
-    /// Is this queued deadline still its client's?
-    fn live(&self, (t, fd): (Instant, RawFd)) -> bool {
-        let c = self.by_fd.get(fd as usize).and_then(Option::as_ref);
-        c.is_some_and(|c| c.deadline == t)
+    /// The nearest idle deadline.
+    fn nearest(&mut self) -> Option<Instant> {
+        let by_fd = &self.by_fd;
+        self.deadlines.nearest(|t, fd| live(by_fd, t, fd))
     }
 
-    /// The nearest idle deadline (stale entries dropped on the way).
-    fn nearest(&mut self) -> Option<Instant> {
-        while let Some(&front) = self.deadlines.front() {
-            if self.live(front) {
-                return Some(front.0);
-            }
-            self.deadlines.pop_front();
-        }
-        None
+    /// The fd of the next client whose idle deadline is not after `now`.
+    fn pop_due(&mut self, now: Instant) -> Option<RawFd> {
+        let by_fd = &self.by_fd;
+        self.deadlines.pop_due(now, |t, fd| live(by_fd, t, fd))
     }
+}
+
+/// Is the queued deadline `t` still the deadline of the client on `fd`?
+fn live(by_fd: &[Option<Client>], t: Instant, fd: RawFd) -> bool {
+    let c = by_fd.get(fd as usize).and_then(Option::as_ref);
+    c.is_some_and(|c| c.deadline == t)
 }
 
 /// `settimeout(0.0)` on each listener, before `bind()`: `accept()` never blocks, so a client
@@ -179,7 +178,7 @@ pub fn run(
 ) -> Result<(), Error> {
     let mut clients = Clients {
         by_fd: Vec::new(),
-        deadlines: VecDeque::new(),
+        deadlines: DeadlineQueue::default(),
         round: 0,
     };
     let mut paused_until: Option<Instant> = None;
@@ -273,7 +272,7 @@ fn settle(log: &mut Log, watch: &mut Watch, clients: &mut Clients, fd: RawFd) {
     };
     if !c.closed && c.deadline != c.queued {
         c.queued = c.deadline;
-        clients.deadlines.push_back((c.deadline, fd));
+        clients.deadlines.push(c.deadline, fd);
     }
     if !c.closed {
         match watch.set(fd, c.interest(), ()) {
@@ -299,14 +298,7 @@ fn expire(
     idle: Duration,
     looked: Instant,
 ) {
-    while let Some(&(t, fd)) = clients.deadlines.front() {
-        if t > looked {
-            break;
-        }
-        clients.deadlines.pop_front();
-        if !clients.live((t, fd)) {
-            continue;
-        }
+    while let Some(fd) = clients.pop_due(looked) {
         let Some(c) = clients.by_fd[fd as usize].as_mut() else {
             continue;
         };

@@ -22,7 +22,6 @@
 //! Memory is flat: the slot table is allocated once; a reply is checked in a fixed buffer;
 //! only the latency samples grow (one `u32` per successful transaction).
 
-use std::collections::VecDeque;
 use std::net::SocketAddr;
 use std::os::fd::RawFd;
 use std::time::{Duration, Instant};
@@ -30,6 +29,7 @@ use std::time::{Duration, Instant};
 use pyselect::consts::{MSG_OOB, MSG_PEEK, SOL_SOCKET, SO_ERROR};
 use pyselect::signals::{self, Signal};
 use pyselect::{Error, Family, Socket, Syscall, Type, FD_SETSIZE};
+use pyselect_cli::deadlines::DeadlineQueue;
 use pyselect_cli::output::{eprint_line, print_line};
 use pyselect_cli::pyrepr::bytes_repr;
 use pyselect_cli::readiness;
@@ -332,10 +332,9 @@ struct Load<'a> {
     /// `welcome <port>!`.
     expected: Vec<u8>,
     slots: Vec<Option<Transaction>>,
-    /// Each transaction's deadline with its slot, in the order they were set. A deadline is
-    /// its start + `--timeout`, so the queue is sorted and the nearest is at the front. An
-    /// entry whose slot has since been freed (or holds a later transaction) is skipped.
-    deadlines: VecDeque<(Instant, usize)>,
+    /// Each transaction's deadline (its start + `--timeout`) with its slot, nearest first. An
+    /// entry whose slot has since been freed (or holds a later transaction) is stale.
+    deadlines: DeadlineQueue<usize>,
     /// Slots holding a transaction.
     in_flight: usize,
     /// What the round's readiness call found (kept to reuse its memory).
@@ -367,7 +366,7 @@ impl Load<'_> {
                         self.waiter
                             .set(tx.sock.fileno(), tx.interest(), i)
                             .map_err(|e| End::Fatal(format!("cannot watch a socket: {e}")))?;
-                        self.deadlines.push_back((tx.deadline, i));
+                        self.deadlines.push(tx.deadline, i);
                         self.in_flight += 1;
                         *slot = Some(tx);
                         break;
@@ -449,34 +448,20 @@ impl Load<'_> {
         }
     }
 
-    /// Is this queued deadline still its slot's transaction's? (A later transaction in the
-    /// same slot has a later deadline; were two ever equal, either entry expires it rightly.)
-    fn live(&self, (t, slot): (Instant, usize)) -> bool {
-        self.slots[slot].as_ref().is_some_and(|tx| tx.deadline == t)
-    }
-
-    /// The nearest deadline of a transaction in flight (stale entries dropped on the way).
+    /// The nearest deadline of a transaction in flight.
     fn nearest(&mut self) -> Option<Instant> {
-        while let Some(&front) = self.deadlines.front() {
-            if self.live(front) {
-                return Some(front.0);
-            }
-            self.deadlines.pop_front();
-        }
-        None
+        let slots = &self.slots;
+        self.deadlines.nearest(|t, slot| live(slots, t, slot))
     }
 
     /// Fail the transactions whose deadline has passed: the front of the deadline queue.
     fn expire(&mut self) {
         let now = Instant::now();
-        while let Some(&(t, slot)) = self.deadlines.front() {
-            if t > now {
+        loop {
+            let slots = &self.slots;
+            let Some(slot) = self.deadlines.pop_due(now, |t, slot| live(slots, t, slot)) else {
                 break;
-            }
-            self.deadlines.pop_front();
-            if !self.live((t, slot)) {
-                continue;
-            }
+            };
             if let Some(tx) = self.slots[slot].as_ref() {
                 if let Step::Failed(kind, line) = tx.timed_out(self.cfg) {
                     self.stats.failure(kind, line);
@@ -490,6 +475,13 @@ impl Load<'_> {
     fn in_flight(&self) -> usize {
         self.in_flight
     }
+}
+
+/// Is the queued deadline `t` still the deadline of the transaction in `slot`? (A later
+/// transaction in the same slot has a later deadline; were two ever equal, either entry
+/// expires it rightly.)
+fn live(slots: &[Option<Transaction>], t: Instant, slot: usize) -> bool {
+    slots[slot].as_ref().is_some_and(|tx| tx.deadline == t)
 }
 
 /// Run the load, print the summary, and return the exit status: 0 when every transaction
@@ -525,7 +517,7 @@ pub fn run(cfg: &Config) -> Result<u8, String> {
         cfg,
         expected: format!("welcome {}!", cfg.addr.port()).into_bytes(),
         slots: (0..width).map(|_| None).collect(),
-        deadlines: VecDeque::with_capacity(width),
+        deadlines: DeadlineQueue::with_capacity(width),
         ready: Ready::default(),
         in_flight: 0,
         waiter,
