@@ -51,10 +51,7 @@ use pyselect::{Error, FileNo, Socket, FD_SETSIZE};
 use pyselect_cli::deadlines::DeadlineQueue;
 use pyselect_cli::pyrepr::{addr_repr, bytes_repr};
 
-use crate::readiness::{Interest, Readiness, Ready};
-
-/// The server's readiness call: its fds carry no tag.
-pub type Watch = Readiness<()>;
+use crate::readiness::{Interest, Readiness, ReadyFds};
 use crate::server::{Failure, Listener, Log, SIZE};
 
 /// Connections one listener accepts per round at most, so that a burst of new connections
@@ -89,8 +86,8 @@ struct Client {
     /// Urgent data was read: the segment that carried it stays queued until a normal read
     /// passes it, and closing with it queued would send the client a reset instead of a FIN.
     urgent_seen: bool,
-    /// Done with: [`settle`] unregisters and closes it.
-    closed: bool,
+    /// Done with: [`settle`] unregisters and closes it (see [`mark_for_close`]).
+    to_close: bool,
     /// The round it was accepted in: that round's readiness call did not watch it, so an
     /// event for its fd in that round belonged to a client closed earlier in the round.
     joined: u64,
@@ -159,21 +156,24 @@ pub fn prepare(server_socket: &mut Socket) -> Result<(), Error> {
     server_socket.settimeout(Some(0.0))
 }
 
-/// Watch the listeners for connections (before the "listening on" line: from then on the
+/// Register the listeners for connections (before the "listening on" line: from then on the
 /// trace shows only the loop).
-pub fn watch(listeners: &[Listener], watch: &mut Watch) -> Result<(), Error> {
+pub fn register_listeners(
+    listeners: &[Listener],
+    readiness: &mut Readiness<()>,
+) -> Result<(), Error> {
     for l in listeners {
-        watch.set(l.fileno(), Interest::READ, ())?;
+        readiness.set(l.fileno(), Interest::READ, ())?;
     }
     Ok(())
 }
 
-/// The loop of the module doc, on `watch` (the listeners already watched), until `--count`
+/// The loop of the module doc, on `readiness` (the listeners already registered), until `--count`
 /// or a signal.
 pub fn run(
     listeners: &[Listener],
     log: &mut Log,
-    watch: &mut Watch,
+    readiness: &mut Readiness<()>,
     idle: Duration,
 ) -> Result<(), Error> {
     let mut clients = Clients {
@@ -182,21 +182,21 @@ pub fn run(
         round: 0,
     };
     let mut paused_until: Option<Instant> = None;
-    let mut ready = Ready::default();
+    let mut ready = ReadyFds::default();
 
     while !log.done() {
         // 1. The one readiness call, on everything that can make progress.
-        watch_output(watch, log);
+        set_output_interest(readiness, log);
         // The time this round looks from: its timeout counts from it.
         let now = Instant::now();
         let timeout = next_wake(&mut clients, paused_until, now);
-        let looked = watch.wait(timeout, &mut ready)?;
+        let looked = readiness.wait(timeout, &mut ready)?;
         clients.round += 1;
         // 2. Urgent data.
         for &fd in &ready.urgent {
             if let Some(c) = clients.ready(fd) {
                 urgent(log, c)?;
-                settle(log, watch, &mut clients, fd);
+                settle(log, readiness, &mut clients, fd);
             }
         }
         // 3. Readable: new connections, messages (--count N stops at the Nth reply).
@@ -205,17 +205,17 @@ pub fn run(
                 break;
             }
             if let Some(i) = listeners.iter().position(|l| l.fileno() == fd) {
-                if let Some(pause) = accept(log, listeners, i, idle, watch, &mut clients)? {
+                if let Some(pause) = accept(log, listeners, i, idle, readiness, &mut clients)? {
                     if paused_until.is_none() {
                         for l in listeners {
-                            watch.remove(l.fileno())?;
+                            readiness.remove(l.fileno())?;
                         }
                     }
                     paused_until = Some(Instant::now() + pause);
                 }
             } else if let Some(c) = clients.ready(fd) {
                 receive(log, listeners, c, idle)?;
-                settle(log, watch, &mut clients, fd);
+                settle(log, readiness, &mut clients, fd);
             }
         }
         // 4. Writable: the rest of replies, and waiting output lines.
@@ -223,18 +223,18 @@ pub fn run(
             match clients.ready(fd) {
                 Some(c) if !log.done() => {
                     flush(log, listeners, c)?;
-                    settle(log, watch, &mut clients, fd);
+                    settle(log, readiness, &mut clients, fd);
                 }
                 Some(_) => {}
                 None => log.flush(fd),
             }
         }
         if looked {
-            expire(log, watch, &mut clients, idle, now);
+            expire(log, readiness, &mut clients, idle, now);
         }
         if paused_until.is_some_and(|t| t <= Instant::now()) {
             paused_until = None;
-            self::watch(listeners, watch)?;
+            register_listeners(listeners, readiness)?;
         }
     }
     Ok(())
@@ -243,11 +243,11 @@ pub fn run(
 /// The output queues with lines waiting for a reader are watched for room, the others not.
 /// An fd epoll refuses stays unwatched: its lines wait for the exit's flush (or are dropped and
 /// counted), and no client waits for them.
-fn watch_output(watch: &mut Watch, log: &Log) {
+fn set_output_interest(readiness: &mut Readiness<()>, log: &Log) {
     for (fd, waiting) in log.output() {
-        let _ = match (waiting, watch.watched(fd).is_some()) {
-            (true, false) => watch.set(fd, Interest::WRITE, ()),
-            (false, true) => watch.remove(fd),
+        let _ = match (waiting, readiness.registered(fd).is_some()) {
+            (true, false) => readiness.set(fd, Interest::WRITE, ()),
+            (false, true) => readiness.remove(fd),
             _ => Ok(()),
         };
     }
@@ -263,24 +263,24 @@ fn next_wake(clients: &mut Clients, paused_until: Option<Instant>, now: Instant)
 /// After a client's event: a client done with is unregistered, then closed; any other is
 /// watched for what its phase waits for, and a moved idle deadline is queued. A failed
 /// `epoll_ctl(MOD)` (no syscall can fail for select and poll) is this client's failure.
-fn settle(log: &mut Log, watch: &mut Watch, clients: &mut Clients, fd: RawFd) {
+fn settle(log: &mut Log, readiness: &mut Readiness<()>, clients: &mut Clients, fd: RawFd) {
     let Some(slot) = clients.by_fd.get_mut(fd as usize) else {
         return;
     };
     let Some(c) = slot.as_mut() else {
         return;
     };
-    if !c.closed && c.deadline != c.queued {
+    if !c.to_close && c.deadline != c.queued {
         c.queued = c.deadline;
         clients.deadlines.push(c.deadline, fd);
     }
-    if !c.closed {
-        match watch.set(fd, c.interest(), ()) {
+    if !c.to_close {
+        match readiness.set(fd, c.interest(), ()) {
             Ok(()) => return,
             Err(e) => log.client_error(&c.peer, e),
         }
     }
-    let _ = watch.remove(fd);
+    let _ = readiness.remove(fd);
     let _ = c.sock.close();
     *slot = None;
 }
@@ -293,7 +293,7 @@ fn settle(log: &mut Log, watch: &mut Watch, clients: &mut Clients, fd: RawFd) {
 /// meanwhile is served, not expired.
 fn expire(
     log: &mut Log,
-    watch: &mut Watch,
+    readiness: &mut Readiness<()>,
     clients: &mut Clients,
     idle: Duration,
     looked: Instant,
@@ -309,14 +309,14 @@ fn expire(
             addr_repr(&c.peer),
             idle.as_secs_f64()
         ));
-        close(c);
-        settle(log, watch, clients, fd);
+        mark_for_close(c);
+        settle(log, readiness, clients, fd);
     }
 }
 
 /// Done with the client: [`settle`] unregisters and closes it right after this event.
-fn close(c: &mut Client) {
-    c.closed = true;
+fn mark_for_close(c: &mut Client) {
+    c.to_close = true;
 }
 
 /// Pass a watched signal up; anything else is this client's failure.
@@ -325,7 +325,7 @@ fn client_failed(log: &mut Log, c: &mut Client, e: Error) -> Result<(), Error> {
         return Err(e);
     }
     log.client_error(&c.peer, e);
-    close(c);
+    mark_for_close(c);
     Ok(())
 }
 
@@ -336,7 +336,7 @@ fn accept(
     listeners: &[Listener],
     i: usize,
     idle: Duration,
-    watch: &mut Watch,
+    readiness: &mut Readiness<()>,
     clients: &mut Clients,
 ) -> Result<Option<Duration>, Error> {
     for _ in 0..ACCEPTS_PER_ROUND {
@@ -345,7 +345,7 @@ fn accept(
             // EAGAIN (all accepted) ends the round silently; see `Log::accept_failed`.
             Err(e) => return log.accept_failed(e),
         };
-        if !watch.takes(sock.fileno()) {
+        if !readiness.takes(sock.fileno()) {
             log.stats.refused += 1;
             log.warn(&format!(
                 "[{}] refused: fd {} does not fit an fd_set (FD_SETSIZE {}); closing it",
@@ -356,7 +356,7 @@ fn accept(
             continue; // dropping `sock` closes it
         }
         // Watched for its message from the next round on (epoll_ctl(ADD) for epoll).
-        if let Err(e) = watch.set(sock.fileno(), Interest::READ_URGENT, ()) {
+        if let Err(e) = readiness.set(sock.fileno(), Interest::READ_URGENT, ()) {
             log.client_error(&peer, e);
             continue;
         }
@@ -370,7 +370,7 @@ fn accept(
             deadline,
             queued: deadline,
             urgent_seen: false,
-            closed: false,
+            to_close: false,
             joined: clients.round,
         });
     }
@@ -380,7 +380,7 @@ fn accept(
 /// Urgent data from the except set. It is printed but does not move the idle deadline: a
 /// client that sends only urgent bytes is still idle.
 fn urgent(log: &mut Log, c: &mut Client) -> Result<(), Error> {
-    if c.closed {
+    if c.to_close {
         return Ok(());
     }
     match c.sock.recv_oob(1) {
@@ -403,7 +403,7 @@ fn receive(
     c: &mut Client,
     idle: Duration,
 ) -> Result<(), Error> {
-    if c.closed {
+    if c.to_close {
         return Ok(());
     }
     if let Phase::Draining { discarded } = c.phase {
@@ -412,7 +412,7 @@ fn receive(
     match c.sock.recv_flags(SIZE, MSG_DONTWAIT) {
         Ok(msg) if msg.is_empty() => {
             log.stats.silent_eof += 1;
-            close(c);
+            mark_for_close(c);
             Ok(())
         }
         Ok(msg) => {
@@ -440,7 +440,7 @@ fn drain(log: &mut Log, c: &mut Client, mut discarded: usize) -> Result<(), Erro
         match c.sock.recv_into(&mut buf, MSG_DONTWAIT) {
             Ok(0) => {
                 log.stats.served += 1;
-                close(c);
+                mark_for_close(c);
                 return Ok(());
             }
             Ok(n) => discarded += n,
@@ -461,12 +461,12 @@ fn past_the_bound(log: &mut Log, c: &mut Client, discarded: usize) -> Result<(),
     match c.sock.recv_flags(1, MSG_PEEK | MSG_DONTWAIT) {
         Ok(next) if next.is_empty() => {
             log.stats.served += 1;
-            close(c);
+            mark_for_close(c);
             Ok(())
         }
         Ok(_) => {
             log.client_error(&c.peer, Failure::DrainedTooMuch { discarded });
-            close(c);
+            mark_for_close(c);
             Ok(())
         }
         Err(e) if e.errno() == Some(libc::EAGAIN) => {
@@ -483,7 +483,7 @@ fn flush(log: &mut Log, listeners: &[Listener], c: &mut Client) -> Result<(), Er
     let Phase::Replying { sent, drain } = c.phase else {
         return Ok(());
     };
-    if c.closed {
+    if c.to_close {
         return Ok(());
     }
     let reply = &listeners[c.listener].reply;
@@ -505,7 +505,7 @@ fn flush(log: &mut Log, listeners: &[Listener], c: &mut Client) -> Result<(), Er
                 // Release the urgent byte's segment (EAGAIN is the expected answer).
                 let _ = c.sock.recv_flags(1, MSG_DONTWAIT);
             }
-            close(c);
+            mark_for_close(c);
             Ok(())
         }
         Err(e) if e.errno() == Some(libc::EAGAIN) => Ok(()),
