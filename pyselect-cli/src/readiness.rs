@@ -37,8 +37,6 @@ pub enum Backend {
 
 impl Backend {
     /// The backend's name, as `--backend` takes it.
-    // The client names backends through its option table only.
-    #[allow(dead_code)]
     pub fn as_str(self) -> &'static str {
         match self {
             Backend::Select => "select",
@@ -65,8 +63,6 @@ impl Interest {
         write: false,
     };
     /// Readable or urgent data: a server's client, for its message or a `MSG_OOB` byte.
-    // Only the server watches for urgent data.
-    #[allow(dead_code)]
     pub const READ_URGENT: Interest = Interest {
         read: true,
         urgent: true,
