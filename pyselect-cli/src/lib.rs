@@ -3,6 +3,7 @@
 //!
 //! - [`cli`]: the command-line dialect of both programs, on `lexopt`.
 //! - [`readiness`]: the one readiness call of an event loop (`--backend select|poll|epoll`).
+//! - [`deadlines`]: the queue of an event loop's deadlines (idle connections, transactions).
 //! - [`output`]: lines on stdout/stderr, one `write(2)` each; blocking, or never blocking.
 //! - [`limits`]: raise `RLIMIT_NOFILE` for programs that watch thousands of fds.
 //! - [`host`]: the `--host` rule of both programs.
@@ -14,6 +15,7 @@
 #![deny(rust_2018_idioms)]
 
 pub mod cli;
+pub mod deadlines;
 pub mod host;
 pub mod limits;
 pub mod output;

@@ -37,8 +37,6 @@ pub enum Backend {
 
 impl Backend {
     /// The backend's name, as `--backend` takes it.
-    // The client names backends through its option table only.
-    #[allow(dead_code)]
     pub fn as_str(self) -> &'static str {
         match self {
             Backend::Select => "select",
@@ -65,8 +63,6 @@ impl Interest {
         write: false,
     };
     /// Readable or urgent data: a server's client, for its message or a `MSG_OOB` byte.
-    // Only the server watches for urgent data.
-    #[allow(dead_code)]
     pub const READ_URGENT: Interest = Interest {
         read: true,
         urgent: true,
@@ -92,16 +88,16 @@ impl Interest {
 
 /// What one wait found, as `select()` returns it: the fds with urgent data, the readable and
 /// the writable ones (an error or hang-up counts as readable or writable, whichever the fd
-/// was watched for, so that the next call on it reports the error). One `Ready` serves every
+/// was watched for, so that the next call on it reports the error). One `ReadyFds` serves every
 /// round: [`Readiness::wait`] clears and refills it.
 #[derive(Debug, Default)]
-pub struct Ready {
+pub struct ReadyFds {
     pub urgent: Vec<RawFd>,
     pub readable: Vec<RawFd>,
     pub writable: Vec<RawFd>,
 }
 
-impl Ready {
+impl ReadyFds {
     fn clear(&mut self) {
         self.urgent.clear();
         self.readable.clear();
@@ -137,7 +133,7 @@ pub struct Readiness<T> {
     watched: Vec<Option<(Interest, T)>>,
     /// The select backend's read, write and except lists, rebuilt in one pass over `watched`
     /// each round (kept to reuse their memory).
-    sets: Ready,
+    sets: ReadyFds,
 }
 
 impl<T: Copy + PartialEq> Readiness<T> {
@@ -152,7 +148,7 @@ impl<T: Copy + PartialEq> Readiness<T> {
         Ok(Readiness {
             call,
             watched: Vec::new(),
-            sets: Ready::default(),
+            sets: ReadyFds::default(),
         })
     }
 
@@ -162,7 +158,7 @@ impl<T: Copy + PartialEq> Readiness<T> {
     }
 
     /// What `fd` is watched for, and its tag; `None` when it is not watched.
-    pub fn watched(&self, fd: RawFd) -> Option<(Interest, T)> {
+    pub fn registered(&self, fd: RawFd) -> Option<(Interest, T)> {
         self.watched.get(fd as usize).copied().flatten()
     }
 
@@ -170,7 +166,7 @@ impl<T: Copy + PartialEq> Readiness<T> {
     /// `MOD` when its interest changes (no syscall for select and poll), nothing when neither
     /// changes.
     pub fn set(&mut self, fd: RawFd, interest: Interest, tag: T) -> Result<(), Error> {
-        let before = self.watched(fd);
+        let before = self.registered(fd);
         if before == Some((interest, tag)) {
             return Ok(());
         }
@@ -217,7 +213,7 @@ impl<T: Copy + PartialEq> Readiness<T> {
     /// `poll(2)` and `epoll_wait(2)` take ([`LONGEST_WAIT`], `INT_MAX` ms) is waited in
     /// parts of at most that, on every backend, until something is ready or it has all
     /// passed.
-    pub fn wait(&mut self, timeout: Option<f64>, ready: &mut Ready) -> Result<bool, Error> {
+    pub fn wait(&mut self, timeout: Option<f64>, ready: &mut ReadyFds) -> Result<bool, Error> {
         let Some(timeout) = timeout else {
             return self.wait_once(None, ready);
         };
@@ -232,7 +228,7 @@ impl<T: Copy + PartialEq> Readiness<T> {
     }
 
     /// One readiness call of at most [`LONGEST_WAIT`] seconds; see [`Readiness::wait`].
-    fn wait_once(&mut self, timeout: Option<f64>, ready: &mut Ready) -> Result<bool, Error> {
+    fn wait_once(&mut self, timeout: Option<f64>, ready: &mut ReadyFds) -> Result<bool, Error> {
         ready.clear();
         let mut looked = true;
         match &mut self.call {
@@ -300,7 +296,7 @@ fn sort<T: Copy>(
     watched: &[Option<(Interest, T)>],
     events: impl Iterator<Item = (RawFd, u32)>,
     m: Masks,
-    ready: &mut Ready,
+    ready: &mut ReadyFds,
 ) {
     for (fd, ev) in events {
         let Some((interest, _)) = watched.get(fd as usize).copied().flatten() else {

@@ -424,8 +424,24 @@ fn multiplex_drains_at_most_64_kib_after_a_long_message() {
         })
     };
     let _ = read_to_end(&mut s);
-    srv.wait_stderr(|l| l.contains("bytes past the first 1024 with more unread"));
+    let line = srv.wait_stderr(|l| l.contains("bytes past the first 1024 with more unread"));
     assert!(writer.join().unwrap(), "the server read everything");
+    // The server's own verdict, not a failed call: no Python exception names it.
+    let discarded = line
+        .strip_prefix(&format!(
+            "pyselect-server: {} closed after discarding ",
+            peer(&s)
+        ))
+        .and_then(|rest| {
+            rest.strip_suffix(
+                " bytes past the first 1024 with more unread: the kernel reset the connection",
+            )
+        })
+        .unwrap_or_else(|| panic!("{line:?}"));
+    assert!(
+        discarded.parse::<usize>().is_ok_and(|n| n > 64 * 1024),
+        "{line:?}"
+    );
     srv.signal(Signal::SIGTERM);
     srv.wait_exit();
     let totals = find_totals(&srv.stderr_all()).expect("totals");
@@ -467,6 +483,12 @@ fn multiplex_serves_a_message_past_the_drain_bound_followed_by_a_half_close() {
     }
 }
 
+/// How the server names this connection's peer: `[('127.0.0.1', 40000)]`.
+fn peer(s: &std::net::TcpStream) -> String {
+    let local = s.local_addr().expect("getsockname");
+    format!("[('{}', {})]", local.ip(), local.port())
+}
+
 /// The most a loopback connection's two socket buffers can hold: the maximums of
 /// `net.ipv4.tcp_rmem` and `tcp_wmem` (32 MiB + 4 MiB on a stock kernel; 64 MiB if unreadable).
 fn socket_buffers_max() -> usize {
@@ -494,7 +516,17 @@ fn serial_modes_count_a_reset_by_unread_bytes_as_an_error() {
         let mut s = connect(srv.addr(0));
         s.write_all(&[b'x'; 1500]).expect("send");
         let _ = read_to_end(&mut s);
-        srv.wait_stderr(|l| l.contains("unread"));
+        let line = srv.wait_stderr(|l| l.contains("unread"));
+        // The server's own verdict, not a failed call: no Python exception names it.
+        assert_eq!(
+            line,
+            format!(
+                "pyselect-server: {} closed with bytes past the first 1024 unread: the kernel \
+                 reset the connection",
+                peer(&s)
+            ),
+            "{mode}"
+        );
         srv.signal(Signal::SIGTERM);
         srv.wait_exit();
         let totals = find_totals(&srv.stderr_all()).expect("totals");

@@ -78,7 +78,7 @@ fn main() -> ExitCode {
     };
 
     let mut log = Log::new(&opts);
-    let mut watch = None;
+    let mut readiness = None;
     if opts.mode == Mode::Multiplex {
         log.never_block();
         if opts.backend != Backend::Select {
@@ -87,9 +87,9 @@ fn main() -> ExitCode {
         // The readiness call ready, the listeners watched (epoll_create1, epoll_ctl), before
         // the "listening on" line.
         let ready = Readiness::new(opts.backend, opts.syscall)
-            .and_then(|mut w| multiplex::watch(&listeners, &mut w).map(|()| w));
+            .and_then(|mut r| multiplex::register_listeners(&listeners, &mut r).map(|()| r));
         match ready {
-            Ok(w) => watch = Some(w),
+            Ok(r) => readiness = Some(r),
             Err(e) => {
                 log.warn(&format!(
                     "cannot start the {} backend: {}",
@@ -126,11 +126,11 @@ fn main() -> ExitCode {
         opts.mode.as_str()
     ));
 
-    let outcome = match watch.as_mut() {
-        Some(watch) => multiplex::run(&listeners, &mut log, watch, opts.idle_timeout),
+    let outcome = match readiness.as_mut() {
+        Some(readiness) => multiplex::run(&listeners, &mut log, readiness, opts.idle_timeout),
         None => run(&opts, &listeners, &mut log),
     };
-    drop(watch);
+    drop(readiness);
     close_listeners(&mut listeners);
     // Output lost to a failed write (a full disk, a closed reader) makes the exit status 1.
     let status = |output_lost: bool| match output_lost {

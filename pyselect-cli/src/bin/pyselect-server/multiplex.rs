@@ -42,20 +42,17 @@
 //! `hello socketN` and the message line. poll: the same with `poll`; epoll: `epoll_wait`,
 //! and `epoll_ctl(ADD)` after `accept4` and `epoll_ctl(DEL)` before `close`.
 
-use std::collections::VecDeque;
 use std::net::{Shutdown, SocketAddr};
 use std::os::fd::RawFd;
 use std::time::{Duration, Instant};
 
 use pyselect::consts::{MSG_DONTWAIT, MSG_PEEK};
 use pyselect::{Error, FileNo, Socket, FD_SETSIZE};
+use pyselect_cli::deadlines::DeadlineQueue;
 use pyselect_cli::pyrepr::{addr_repr, bytes_repr};
 
-use crate::readiness::{Interest, Readiness, Ready};
-
-/// The server's readiness call: its fds carry no tag.
-pub type Watch = Readiness<()>;
-use crate::server::{Listener, Log, SIZE};
+use crate::readiness::{Interest, Readiness, ReadyFds};
+use crate::server::{Failure, Listener, Log, SIZE};
 
 /// Connections one listener accepts per round at most, so that a burst of new connections
 /// cannot starve the clients already in the sets.
@@ -89,8 +86,8 @@ struct Client {
     /// Urgent data was read: the segment that carried it stays queued until a normal read
     /// passes it, and closing with it queued would send the client a reset instead of a FIN.
     urgent_seen: bool,
-    /// Done with: [`settle`] unregisters and closes it.
-    closed: bool,
+    /// Done with: [`settle`] unregisters and closes it (see [`mark_for_close`]).
+    to_close: bool,
     /// The round it was accepted in: that round's readiness call did not watch it, so an
     /// event for its fd in that round belonged to a client closed earlier in the round.
     joined: u64,
@@ -110,11 +107,9 @@ impl Client {
 /// The clients, indexed by fd: what a ready fd stands for.
 struct Clients {
     by_fd: Vec<Option<Client>>,
-    /// Idle deadlines in the order they were set, each with its client's fd. Every deadline is
-    /// "now + `--idle-timeout`", so the queue is sorted; an entry whose client has since moved
-    /// its deadline, or is gone, is skipped. The nearest deadline is at the front: no round
-    /// scans every client (with epoll, a round costs what is ready, not what is watched).
-    deadlines: VecDeque<(Instant, RawFd)>,
+    /// Idle deadlines, each with its client's fd, nearest first: no round scans every client.
+    /// An entry whose client has since moved its deadline, or is gone, is stale.
+    deadlines: DeadlineQueue<RawFd>,
     round: u64,
 }
 
@@ -132,26 +127,27 @@ impl Clients {
         if self.by_fd.len() <= i {
             self.by_fd.resize_with(i + 1, || None);
         }
-        self.deadlines.push_back((c.deadline, fd));
+        self.deadlines.push(c.deadline, fd);
         self.by_fd[i] = Some(c);
     }
 
-    /// Is this queued deadline still its client's?
-    fn live(&self, (t, fd): (Instant, RawFd)) -> bool {
-        let c = self.by_fd.get(fd as usize).and_then(Option::as_ref);
-        c.is_some_and(|c| c.deadline == t)
+    /// The nearest idle deadline.
+    fn nearest(&mut self) -> Option<Instant> {
+        let by_fd = &self.by_fd;
+        self.deadlines.nearest(|t, fd| live(by_fd, t, fd))
     }
 
-    /// The nearest idle deadline (stale entries dropped on the way).
-    fn nearest(&mut self) -> Option<Instant> {
-        while let Some(&front) = self.deadlines.front() {
-            if self.live(front) {
-                return Some(front.0);
-            }
-            self.deadlines.pop_front();
-        }
-        None
+    /// The fd of the next client whose idle deadline is not after `now`.
+    fn pop_due(&mut self, now: Instant) -> Option<RawFd> {
+        let by_fd = &self.by_fd;
+        self.deadlines.pop_due(now, |t, fd| live(by_fd, t, fd))
     }
+}
+
+/// Is the queued deadline `t` still the deadline of the client on `fd`?
+fn live(by_fd: &[Option<Client>], t: Instant, fd: RawFd) -> bool {
+    let c = by_fd.get(fd as usize).and_then(Option::as_ref);
+    c.is_some_and(|c| c.deadline == t)
 }
 
 /// `settimeout(0.0)` on each listener, before `bind()`: `accept()` never blocks, so a client
@@ -160,44 +156,47 @@ pub fn prepare(server_socket: &mut Socket) -> Result<(), Error> {
     server_socket.settimeout(Some(0.0))
 }
 
-/// Watch the listeners for connections (before the "listening on" line: from then on the
+/// Register the listeners for connections (before the "listening on" line: from then on the
 /// trace shows only the loop).
-pub fn watch(listeners: &[Listener], watch: &mut Watch) -> Result<(), Error> {
+pub fn register_listeners(
+    listeners: &[Listener],
+    readiness: &mut Readiness<()>,
+) -> Result<(), Error> {
     for l in listeners {
-        watch.set(l.fileno(), Interest::READ, ())?;
+        readiness.set(l.fileno(), Interest::READ, ())?;
     }
     Ok(())
 }
 
-/// The loop of the module doc, on `watch` (the listeners already watched), until `--count`
+/// The loop of the module doc, on `readiness` (the listeners already registered), until `--count`
 /// or a signal.
 pub fn run(
     listeners: &[Listener],
     log: &mut Log,
-    watch: &mut Watch,
+    readiness: &mut Readiness<()>,
     idle: Duration,
 ) -> Result<(), Error> {
     let mut clients = Clients {
         by_fd: Vec::new(),
-        deadlines: VecDeque::new(),
+        deadlines: DeadlineQueue::default(),
         round: 0,
     };
     let mut paused_until: Option<Instant> = None;
-    let mut ready = Ready::default();
+    let mut ready = ReadyFds::default();
 
     while !log.done() {
         // 1. The one readiness call, on everything that can make progress.
-        watch_output(watch, log);
+        set_output_interest(readiness, log);
         // The time this round looks from: its timeout counts from it.
         let now = Instant::now();
         let timeout = next_wake(&mut clients, paused_until, now);
-        let looked = watch.wait(timeout, &mut ready)?;
+        let looked = readiness.wait(timeout, &mut ready)?;
         clients.round += 1;
         // 2. Urgent data.
         for &fd in &ready.urgent {
             if let Some(c) = clients.ready(fd) {
                 urgent(log, c)?;
-                settle(log, watch, &mut clients, fd);
+                settle(log, readiness, &mut clients, fd);
             }
         }
         // 3. Readable: new connections, messages (--count N stops at the Nth reply).
@@ -206,17 +205,17 @@ pub fn run(
                 break;
             }
             if let Some(i) = listeners.iter().position(|l| l.fileno() == fd) {
-                if let Some(pause) = accept(log, listeners, i, idle, watch, &mut clients)? {
+                if let Some(pause) = accept(log, listeners, i, idle, readiness, &mut clients)? {
                     if paused_until.is_none() {
                         for l in listeners {
-                            watch.remove(l.fileno())?;
+                            readiness.remove(l.fileno())?;
                         }
                     }
                     paused_until = Some(Instant::now() + pause);
                 }
             } else if let Some(c) = clients.ready(fd) {
                 receive(log, listeners, c, idle)?;
-                settle(log, watch, &mut clients, fd);
+                settle(log, readiness, &mut clients, fd);
             }
         }
         // 4. Writable: the rest of replies, and waiting output lines.
@@ -224,18 +223,18 @@ pub fn run(
             match clients.ready(fd) {
                 Some(c) if !log.done() => {
                     flush(log, listeners, c)?;
-                    settle(log, watch, &mut clients, fd);
+                    settle(log, readiness, &mut clients, fd);
                 }
                 Some(_) => {}
                 None => log.flush(fd),
             }
         }
         if looked {
-            expire(log, watch, &mut clients, idle, now);
+            expire(log, readiness, &mut clients, idle, now);
         }
         if paused_until.is_some_and(|t| t <= Instant::now()) {
             paused_until = None;
-            self::watch(listeners, watch)?;
+            register_listeners(listeners, readiness)?;
         }
     }
     Ok(())
@@ -244,11 +243,11 @@ pub fn run(
 /// The output queues with lines waiting for a reader are watched for room, the others not.
 /// An fd epoll refuses stays unwatched: its lines wait for the exit's flush (or are dropped and
 /// counted), and no client waits for them.
-fn watch_output(watch: &mut Watch, log: &Log) {
+fn set_output_interest(readiness: &mut Readiness<()>, log: &Log) {
     for (fd, waiting) in log.output() {
-        let _ = match (waiting, watch.watched(fd).is_some()) {
-            (true, false) => watch.set(fd, Interest::WRITE, ()),
-            (false, true) => watch.remove(fd),
+        let _ = match (waiting, readiness.registered(fd).is_some()) {
+            (true, false) => readiness.set(fd, Interest::WRITE, ()),
+            (false, true) => readiness.remove(fd),
             _ => Ok(()),
         };
     }
@@ -264,24 +263,24 @@ fn next_wake(clients: &mut Clients, paused_until: Option<Instant>, now: Instant)
 /// After a client's event: a client done with is unregistered, then closed; any other is
 /// watched for what its phase waits for, and a moved idle deadline is queued. A failed
 /// `epoll_ctl(MOD)` (no syscall can fail for select and poll) is this client's failure.
-fn settle(log: &mut Log, watch: &mut Watch, clients: &mut Clients, fd: RawFd) {
+fn settle(log: &mut Log, readiness: &mut Readiness<()>, clients: &mut Clients, fd: RawFd) {
     let Some(slot) = clients.by_fd.get_mut(fd as usize) else {
         return;
     };
     let Some(c) = slot.as_mut() else {
         return;
     };
-    if !c.closed && c.deadline != c.queued {
+    if !c.to_close && c.deadline != c.queued {
         c.queued = c.deadline;
-        clients.deadlines.push_back((c.deadline, fd));
+        clients.deadlines.push(c.deadline, fd);
     }
-    if !c.closed {
-        match watch.set(fd, c.interest(), ()) {
+    if !c.to_close {
+        match readiness.set(fd, c.interest(), ()) {
             Ok(()) => return,
-            Err(e) => log.client_error(&c.peer, &e),
+            Err(e) => log.client_error(&c.peer, e),
         }
     }
-    let _ = watch.remove(fd);
+    let _ = readiness.remove(fd);
     let _ = c.sock.close();
     *slot = None;
 }
@@ -294,19 +293,12 @@ fn settle(log: &mut Log, watch: &mut Watch, clients: &mut Clients, fd: RawFd) {
 /// meanwhile is served, not expired.
 fn expire(
     log: &mut Log,
-    watch: &mut Watch,
+    readiness: &mut Readiness<()>,
     clients: &mut Clients,
     idle: Duration,
     looked: Instant,
 ) {
-    while let Some(&(t, fd)) = clients.deadlines.front() {
-        if t > looked {
-            break;
-        }
-        clients.deadlines.pop_front();
-        if !clients.live((t, fd)) {
-            continue;
-        }
+    while let Some(fd) = clients.pop_due(looked) {
         let Some(c) = clients.by_fd[fd as usize].as_mut() else {
             continue;
         };
@@ -317,14 +309,14 @@ fn expire(
             addr_repr(&c.peer),
             idle.as_secs_f64()
         ));
-        close(c);
-        settle(log, watch, clients, fd);
+        mark_for_close(c);
+        settle(log, readiness, clients, fd);
     }
 }
 
 /// Done with the client: [`settle`] unregisters and closes it right after this event.
-fn close(c: &mut Client) {
-    c.closed = true;
+fn mark_for_close(c: &mut Client) {
+    c.to_close = true;
 }
 
 /// Pass a watched signal up; anything else is this client's failure.
@@ -332,17 +324,9 @@ fn client_failed(log: &mut Log, c: &mut Client, e: Error) -> Result<(), Error> {
     if let Error::Interrupted(_) = e {
         return Err(e);
     }
-    log.client_error(&c.peer, &e);
-    close(c);
+    log.client_error(&c.peer, e);
+    mark_for_close(c);
     Ok(())
-}
-
-/// The error of a client closed while bytes of its over-long message were still coming.
-fn unread_error(discarded: usize) -> Error {
-    Error::Os(std::io::Error::other(format!(
-        "closed after discarding {discarded} bytes past the first {SIZE} with more unread: \
-             the kernel reset the connection"
-    )))
 }
 
 /// Accept on listener `i` until `EAGAIN`, at most [`ACCEPTS_PER_ROUND`] connections. Returns a
@@ -352,7 +336,7 @@ fn accept(
     listeners: &[Listener],
     i: usize,
     idle: Duration,
-    watch: &mut Watch,
+    readiness: &mut Readiness<()>,
     clients: &mut Clients,
 ) -> Result<Option<Duration>, Error> {
     for _ in 0..ACCEPTS_PER_ROUND {
@@ -361,7 +345,7 @@ fn accept(
             // EAGAIN (all accepted) ends the round silently; see `Log::accept_failed`.
             Err(e) => return log.accept_failed(e),
         };
-        if !watch.takes(sock.fileno()) {
+        if !readiness.takes(sock.fileno()) {
             log.stats.refused += 1;
             log.warn(&format!(
                 "[{}] refused: fd {} does not fit an fd_set (FD_SETSIZE {}); closing it",
@@ -372,8 +356,8 @@ fn accept(
             continue; // dropping `sock` closes it
         }
         // Watched for its message from the next round on (epoll_ctl(ADD) for epoll).
-        if let Err(e) = watch.set(sock.fileno(), Interest::READ_URGENT, ()) {
-            log.client_error(&peer, &e);
+        if let Err(e) = readiness.set(sock.fileno(), Interest::READ_URGENT, ()) {
+            log.client_error(&peer, e);
             continue;
         }
         log.hello(&listeners[i]);
@@ -386,7 +370,7 @@ fn accept(
             deadline,
             queued: deadline,
             urgent_seen: false,
-            closed: false,
+            to_close: false,
             joined: clients.round,
         });
     }
@@ -396,7 +380,7 @@ fn accept(
 /// Urgent data from the except set. It is printed but does not move the idle deadline: a
 /// client that sends only urgent bytes is still idle.
 fn urgent(log: &mut Log, c: &mut Client) -> Result<(), Error> {
-    if c.closed {
+    if c.to_close {
         return Ok(());
     }
     match c.sock.recv_oob(1) {
@@ -419,7 +403,7 @@ fn receive(
     c: &mut Client,
     idle: Duration,
 ) -> Result<(), Error> {
-    if c.closed {
+    if c.to_close {
         return Ok(());
     }
     if let Phase::Draining { discarded } = c.phase {
@@ -428,7 +412,7 @@ fn receive(
     match c.sock.recv_flags(SIZE, MSG_DONTWAIT) {
         Ok(msg) if msg.is_empty() => {
             log.stats.silent_eof += 1;
-            close(c);
+            mark_for_close(c);
             Ok(())
         }
         Ok(msg) => {
@@ -456,7 +440,7 @@ fn drain(log: &mut Log, c: &mut Client, mut discarded: usize) -> Result<(), Erro
         match c.sock.recv_into(&mut buf, MSG_DONTWAIT) {
             Ok(0) => {
                 log.stats.served += 1;
-                close(c);
+                mark_for_close(c);
                 return Ok(());
             }
             Ok(n) => discarded += n,
@@ -477,12 +461,12 @@ fn past_the_bound(log: &mut Log, c: &mut Client, discarded: usize) -> Result<(),
     match c.sock.recv_flags(1, MSG_PEEK | MSG_DONTWAIT) {
         Ok(next) if next.is_empty() => {
             log.stats.served += 1;
-            close(c);
+            mark_for_close(c);
             Ok(())
         }
         Ok(_) => {
-            log.client_error(&c.peer, &unread_error(discarded));
-            close(c);
+            log.client_error(&c.peer, Failure::DrainedTooMuch { discarded });
+            mark_for_close(c);
             Ok(())
         }
         Err(e) if e.errno() == Some(libc::EAGAIN) => {
@@ -499,7 +483,7 @@ fn flush(log: &mut Log, listeners: &[Listener], c: &mut Client) -> Result<(), Er
     let Phase::Replying { sent, drain } = c.phase else {
         return Ok(());
     };
-    if c.closed {
+    if c.to_close {
         return Ok(());
     }
     let reply = &listeners[c.listener].reply;
@@ -521,7 +505,7 @@ fn flush(log: &mut Log, listeners: &[Listener], c: &mut Client) -> Result<(), Er
                 // Release the urgent byte's segment (EAGAIN is the expected answer).
                 let _ = c.sock.recv_flags(1, MSG_DONTWAIT);
             }
-            close(c);
+            mark_for_close(c);
             Ok(())
         }
         Err(e) if e.errno() == Some(libc::EAGAIN) => Ok(()),

@@ -249,9 +249,9 @@ impl Log {
     }
 
     /// Note a failed connection on stderr.
-    pub fn client_error(&mut self, peer: &SocketAddr, e: &Error) {
+    pub fn client_error(&mut self, peer: &SocketAddr, failure: impl Into<Failure>) {
         self.stats.errors += 1;
-        self.warn(&format!("[{}] {}", addr_repr(peer), describe(e)));
+        self.warn(&format!("[{}] {}", addr_repr(peer), failure.into()));
     }
 
     /// The serial modes' per-client policy: run `serve` (recv, print, sendall, close) and
@@ -260,12 +260,12 @@ impl Log {
     pub fn serve(
         &mut self,
         peer: &SocketAddr,
-        serve: impl FnOnce(&mut Log) -> Result<(), Error>,
+        serve: impl FnOnce(&mut Log) -> Result<(), Failure>,
     ) -> Result<(), Error> {
         match serve(self) {
             Ok(()) => self.stats.served += 1,
-            Err(e @ Error::Interrupted(_)) => return Err(e),
-            Err(e) => self.client_error(peer, &e),
+            Err(Failure::Call(e @ Error::Interrupted(_))) => return Err(e),
+            Err(failure) => self.client_error(peer, failure),
         }
         Ok(())
     }
@@ -374,6 +374,44 @@ impl Log {
             }
         };
         lost > 0 || totals_lost
+    }
+}
+
+/// Why a connection failed: a call the kernel refused, or a verdict of the server's own (no
+/// call failed, so no Python exception names it).
+#[derive(Debug)]
+pub enum Failure {
+    /// A socket call failed (a reset, a bad fd, ...): printed as Python's `ClassName: message`.
+    Call(Error),
+    /// Serial modes: the message filled the one `recv(1024)` and more bytes waited unread, so
+    /// the close made the kernel reset the connection.
+    UnreadTail,
+    /// Multiplex mode: `discarded` bytes past the first 1024 were read and thrown away, the
+    /// bound was passed and more kept coming, so the close made the kernel reset the
+    /// connection.
+    DrainedTooMuch { discarded: usize },
+}
+
+impl From<Error> for Failure {
+    fn from(e: Error) -> Failure {
+        Failure::Call(e)
+    }
+}
+
+impl std::fmt::Display for Failure {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Failure::Call(e) => f.write_str(&describe(e)),
+            Failure::UnreadTail => write!(
+                f,
+                "closed with bytes past the first {SIZE} unread: the kernel reset the connection"
+            ),
+            Failure::DrainedTooMuch { discarded } => write!(
+                f,
+                "closed after discarding {discarded} bytes past the first {SIZE} with more \
+                 unread: the kernel reset the connection"
+            ),
+        }
     }
 }
 
@@ -509,16 +547,14 @@ fn out_of_fds(e: &Error) -> bool {
 /// and more wait unread, `close()` makes the kernel answer with a reset, and the client may
 /// lose the reply: that is not a served client. (One `recvfrom(MSG_PEEK)`, only after a full
 /// read; the seed's own behaviour is kept.)
-pub fn close_serially(client: &mut Socket, msg: &[u8]) -> Result<(), Error> {
+pub fn close_serially(client: &mut Socket, msg: &[u8]) -> Result<(), Failure> {
     let unread = msg.len() == SIZE
         && client
             .recv_flags(1, MSG_PEEK | MSG_DONTWAIT)
             .is_ok_and(|b| !b.is_empty());
     client.close()?;
     if unread {
-        return Err(Error::Os(std::io::Error::other(
-            "closed with bytes past the first 1024 unread: the kernel reset the connection",
-        )));
+        return Err(Failure::UnreadTail);
     }
     Ok(())
 }

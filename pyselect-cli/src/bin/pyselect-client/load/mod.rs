@@ -22,7 +22,6 @@
 //! Memory is flat: the slot table is allocated once; a reply is checked in a fixed buffer;
 //! only the latency samples grow (one `u32` per successful transaction).
 
-use std::collections::VecDeque;
 use std::net::SocketAddr;
 use std::os::fd::RawFd;
 use std::time::{Duration, Instant};
@@ -30,6 +29,7 @@ use std::time::{Duration, Instant};
 use pyselect::consts::{MSG_OOB, MSG_PEEK, SOL_SOCKET, SO_ERROR};
 use pyselect::signals::{self, Signal};
 use pyselect::{Error, Family, Socket, Syscall, Type, FD_SETSIZE};
+use pyselect_cli::deadlines::DeadlineQueue;
 use pyselect_cli::output::{eprint_line, print_line};
 use pyselect_cli::pyrepr::bytes_repr;
 use pyselect_cli::readiness;
@@ -37,11 +37,8 @@ use pyselect_cli::readiness;
 mod stats;
 
 pub use readiness::Backend;
-use readiness::{Interest, Readiness, Ready};
+use readiness::{Interest, Readiness, ReadyFds};
 use stats::{Progress, Stats};
-
-/// Load mode's readiness call: each watched socket is tagged with its transaction's slot.
-type Waiter = Readiness<usize>;
 
 /// What load mode needs to know.
 #[derive(Clone, Debug)]
@@ -167,10 +164,10 @@ fn would_block(e: &Error) -> bool {
 impl Transaction {
     /// Open a non-blocking socket and start connecting. `Err` is fatal for the whole run (no
     /// socket, or an fd that `select()` cannot take).
-    fn start(cfg: &Config, waiter: &Waiter) -> Result<(Transaction, Step), String> {
+    fn start(cfg: &Config, readiness: &Readiness<usize>) -> Result<(Transaction, Step), String> {
         let mut sock = Socket::new(Family::of(&cfg.addr), Type::Stream)
             .map_err(|e| format!("cannot create a socket: {e}{}", fd_limit_hint(&e)))?;
-        if !waiter.takes(sock.fileno()) {
+        if !readiness.takes(sock.fileno()) {
             return Err(format!(
                 "socket fd {} is not below FD_SETSIZE ({FD_SETSIZE}): too many open files for \
                  select(); lower --concurrency",
@@ -332,15 +329,15 @@ struct Load<'a> {
     /// `welcome <port>!`.
     expected: Vec<u8>,
     slots: Vec<Option<Transaction>>,
-    /// Each transaction's deadline with its slot, in the order they were set. A deadline is
-    /// its start + `--timeout`, so the queue is sorted and the nearest is at the front. An
-    /// entry whose slot has since been freed (or holds a later transaction) is skipped.
-    deadlines: VecDeque<(Instant, usize)>,
+    /// Each transaction's deadline (its start + `--timeout`) with its slot, nearest first. An
+    /// entry whose slot has since been freed (or holds a later transaction) is stale.
+    deadlines: DeadlineQueue<usize>,
     /// Slots holding a transaction.
     in_flight: usize,
     /// What the round's readiness call found (kept to reuse its memory).
-    ready: Ready,
-    waiter: Waiter,
+    ready: ReadyFds,
+    /// The readiness call: each watched socket is tagged with its transaction's slot.
+    readiness: Readiness<usize>,
     stats: Stats,
     started: u64,
 }
@@ -361,13 +358,13 @@ impl Load<'_> {
                     return Err(End::Signal(sig));
                 }
                 self.started += 1;
-                let (tx, step) = Transaction::start(cfg, &self.waiter).map_err(End::Fatal)?;
+                let (tx, step) = Transaction::start(cfg, &self.readiness).map_err(End::Fatal)?;
                 match step {
                     Step::Pending => {
-                        self.waiter
+                        self.readiness
                             .set(tx.sock.fileno(), tx.interest(), i)
                             .map_err(|e| End::Fatal(format!("cannot watch a socket: {e}")))?;
-                        self.deadlines.push_back((tx.deadline, i));
+                        self.deadlines.push(tx.deadline, i);
                         self.in_flight += 1;
                         *slot = Some(tx);
                         break;
@@ -389,7 +386,10 @@ impl Load<'_> {
             return Err(End::Finished);
         };
         let wait = nearest.saturating_duration_since(Instant::now());
-        match self.waiter.wait(Some(wait.as_secs_f64()), &mut self.ready) {
+        match self
+            .readiness
+            .wait(Some(wait.as_secs_f64()), &mut self.ready)
+        {
             Ok(_) => Ok(()),
             Err(Error::Interrupted(sig)) => Err(End::Signal(sig)),
             Err(e) => Err(End::Fatal(format!("the readiness call failed: {e}"))),
@@ -414,7 +414,7 @@ impl Load<'_> {
 
     /// Advance the transaction on `fd`, found ready for writing (`write`) or reading.
     fn advance_one(&mut self, fd: RawFd, write: bool) -> Result<(), End> {
-        let Some((_, slot)) = self.waiter.watched(fd) else {
+        let Some((_, slot)) = self.readiness.registered(fd) else {
             return Ok(());
         };
         let Some(tx) = self.slots[slot].as_mut() else {
@@ -426,7 +426,7 @@ impl Load<'_> {
             tx.on_readable(self.cfg, &self.expected)
         };
         match step {
-            Step::Pending => match self.waiter.set(fd, tx.interest(), slot) {
+            Step::Pending => match self.readiness.set(fd, tx.interest(), slot) {
                 Ok(()) => return Ok(()),
                 Err(e) => {
                     let line = format!("cannot watch a socket: {e}");
@@ -437,7 +437,7 @@ impl Load<'_> {
             Step::Failed(kind, line) => self.stats.failure(kind, line),
             Step::Stop(sig) => return Err(End::Signal(sig)),
         }
-        let _ = self.waiter.remove(fd);
+        let _ = self.readiness.remove(fd);
         self.free(slot);
         Ok(())
     }
@@ -449,39 +449,25 @@ impl Load<'_> {
         }
     }
 
-    /// Is this queued deadline still its slot's transaction's? (A later transaction in the
-    /// same slot has a later deadline; were two ever equal, either entry expires it rightly.)
-    fn live(&self, (t, slot): (Instant, usize)) -> bool {
-        self.slots[slot].as_ref().is_some_and(|tx| tx.deadline == t)
-    }
-
-    /// The nearest deadline of a transaction in flight (stale entries dropped on the way).
+    /// The nearest deadline of a transaction in flight.
     fn nearest(&mut self) -> Option<Instant> {
-        while let Some(&front) = self.deadlines.front() {
-            if self.live(front) {
-                return Some(front.0);
-            }
-            self.deadlines.pop_front();
-        }
-        None
+        let slots = &self.slots;
+        self.deadlines.nearest(|t, slot| live(slots, t, slot))
     }
 
     /// Fail the transactions whose deadline has passed: the front of the deadline queue.
     fn expire(&mut self) {
         let now = Instant::now();
-        while let Some(&(t, slot)) = self.deadlines.front() {
-            if t > now {
+        loop {
+            let slots = &self.slots;
+            let Some(slot) = self.deadlines.pop_due(now, |t, slot| live(slots, t, slot)) else {
                 break;
-            }
-            self.deadlines.pop_front();
-            if !self.live((t, slot)) {
-                continue;
-            }
+            };
             if let Some(tx) = self.slots[slot].as_ref() {
                 if let Step::Failed(kind, line) = tx.timed_out(self.cfg) {
                     self.stats.failure(kind, line);
                 }
-                let _ = self.waiter.remove(tx.sock.fileno());
+                let _ = self.readiness.remove(tx.sock.fileno());
             }
             self.free(slot);
         }
@@ -490,6 +476,13 @@ impl Load<'_> {
     fn in_flight(&self) -> usize {
         self.in_flight
     }
+}
+
+/// Is the queued deadline `t` still the deadline of the transaction in `slot`? (A later
+/// transaction in the same slot has a later deadline; were two ever equal, either entry
+/// expires it rightly.)
+fn live(slots: &[Option<Transaction>], t: Instant, slot: usize) -> bool {
+    slots[slot].as_ref().is_some_and(|tx| tx.deadline == t)
 }
 
 /// Run the load, print the summary, and return the exit status: 0 when every transaction
@@ -517,18 +510,18 @@ pub fn run(cfg: &Config) -> Result<u8, String> {
             }
         }
     }
-    let waiter = Waiter::new(cfg.backend, Syscall::Libc)
+    let readiness = Readiness::new(cfg.backend, Syscall::Libc)
         .map_err(|e| format!("cannot start the readiness call: {e}"))?;
-    let held = open_held(cfg, hold, &waiter)?;
+    let held = open_held(cfg, hold, &readiness)?;
     let held = cfg.hold.map(|_| held);
     let mut load = Load {
         cfg,
         expected: format!("welcome {}!", cfg.addr.port()).into_bytes(),
         slots: (0..width).map(|_| None).collect(),
-        deadlines: VecDeque::with_capacity(width),
-        ready: Ready::default(),
+        deadlines: DeadlineQueue::with_capacity(width),
+        ready: ReadyFds::default(),
         in_flight: 0,
-        waiter,
+        readiness,
         stats: Stats::new(cfg.connections),
         started: 0,
     };
@@ -669,7 +662,11 @@ fn held_state(held: Option<Vec<Socket>>) -> Option<HeldState> {
 /// `--hold M`: M connections opened one after another (blocking `connect`) before the load
 /// starts, sending nothing, kept open until the run ends. The server watches each of them for
 /// its message all along (until its `--idle-timeout` closes them: give it a long one).
-fn open_held(cfg: &Config, hold: usize, waiter: &Waiter) -> Result<Vec<Socket>, String> {
+fn open_held(
+    cfg: &Config,
+    hold: usize,
+    readiness: &Readiness<usize>,
+) -> Result<Vec<Socket>, String> {
     let mut held = Vec::with_capacity(hold);
     for i in 0..hold {
         if let Some(sig) = signals::take_pending() {
@@ -684,7 +681,7 @@ fn open_held(cfg: &Config, hold: usize, waiter: &Waiter) -> Result<Vec<Socket>, 
                 fd_limit_hint(&e)
             )
         })?;
-        if !waiter.takes(sock.fileno()) {
+        if !readiness.takes(sock.fileno()) {
             return Err(format!(
                 "held connection fd {} is not below FD_SETSIZE ({FD_SETSIZE}); lower --hold or \
                  use --backend poll or epoll",
