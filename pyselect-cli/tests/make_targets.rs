@@ -41,6 +41,7 @@ fn scratch() -> &'static Path {
             "Cargo.lock",
             "pyselect",
             "pyselect-cli",
+            "pyselect-py",
             "testkit",
             "Makefile",
             "scripts",
