@@ -14,8 +14,9 @@
 //! message longer than 1024 bytes is read in part and the close resets the connection
 //! (counted as an error, not as served).
 //!
-//! The accept-failure rest, the counting and `--count` are the program's own; the bare
-//! seed program, without them, is `examples/seed_select_server.rs`.
+//! The accept-failure rest, the counting and `--count` are the program's own; the seed's
+//! servers bare, without them, are `examples/seed_select_server.rs` (its third server, the
+//! `select.select` one, line for line).
 
 use std::net::SocketAddr;
 

@@ -18,8 +18,9 @@
 //! Each `accept()` is a `poll()` of up to 1000 ms, so an idle server wakes once a second per
 //! port, and a client on one port waits while the server polls the other.
 //!
-//! The accept-failure rest, the counting and `--count` are the program's own; the bare
-//! seed program (its third server), without them, is `examples/seed_select_server.rs`.
+//! The accept-failure rest, the counting and `--count` are the program's own; the seed's
+//! servers bare, without them, are `examples/seed_select_server.rs` (its third server, the
+//! `select.select` one, line for line).
 
 use std::net::SocketAddr;
 
