@@ -13,24 +13,43 @@
 //! While it waits in `recv()` for one client, nobody else is served. As in the seed, a
 //! message longer than 1024 bytes is read in part and the close resets the connection
 //! (counted as an error, not as served).
+//!
+//! The accept-failure rest, the counting and `--count` are the program's own; the seed's
+//! servers bare, without them, are `examples/seed_select_server.rs` (its third server, the
+//! `select.select` one, line for line).
 
-use pyselect::Error;
+use std::net::SocketAddr;
 
-use crate::server::{close_serially, Listener, Log, SIZE};
+use pyselect::{Error, Socket};
 
-pub fn run(server_socket: &Listener, log: &mut Log) -> Result<(), Error> {
-    while !log.done() {
-        let Some((mut client_socket, client_addr)) = log.accepted(server_socket.sock.accept())?
-        else {
-            continue;
+use crate::lines::Lines;
+use crate::server::{accept_failed, close_serially, rest, Failure, Listener, Stats, SIZE};
+
+pub fn run(server_socket: &Listener, out: &mut Lines, stats: &mut Stats) -> Result<(), Error> {
+    while !stats.done() {
+        let (mut client_socket, client_addr) = match server_socket.sock.accept() {
+            Ok(pair) => pair,
+            Err(e) => {
+                rest(accept_failed(out, e)?)?;
+                continue;
+            }
         };
-        log.say(|| "hi".to_string());
-        log.serve(&client_addr, |log| {
-            let msg = client_socket.recv(SIZE)?;
-            log.message(&client_addr, &msg);
-            client_socket.sendall(&server_socket.reply)?;
-            close_serially(&mut client_socket, &msg)
-        })?;
+        out.print("hi");
+        let served = serve(&mut client_socket, &client_addr, &server_socket.reply, out);
+        stats.tally(out, &client_addr, served)?;
     }
     Ok(())
+}
+
+/// recv, print, sendall, close: the seed's lines, each failure this client's alone.
+fn serve(
+    client_socket: &mut Socket,
+    client_addr: &SocketAddr,
+    reply: &[u8],
+    out: &mut Lines,
+) -> Result<(), Failure> {
+    let msg = client_socket.recv(SIZE)?;
+    out.message(client_addr, &msg);
+    client_socket.sendall(reply)?;
+    close_serially(client_socket, &msg)
 }

@@ -5,6 +5,7 @@
 
 mod blocking;
 mod cli;
+mod lines;
 mod multiplex;
 mod select;
 mod server;
@@ -18,8 +19,9 @@ use pyselect_cli::output::eprint_line;
 use pyselect_cli::readiness;
 
 use cli::{Mode, Options, Parsed};
+use lines::Lines;
 use readiness::{Backend, Readiness};
-use server::{Listener, Log};
+use server::{Listener, Stats};
 
 /// How few fds below FD_SETSIZE left for clients earn a warning in the select-based modes.
 const FEW_CLIENT_FDS: usize = 64;
@@ -77,12 +79,13 @@ fn main() -> ExitCode {
         }
     };
 
-    let mut log = Log::new(&opts);
+    let mut out = Lines::new(opts.quiet);
+    let mut stats = Stats::new(opts.count);
     let mut readiness = None;
     if opts.mode == Mode::Multiplex {
-        log.never_block();
+        out.never_block();
         if opts.backend != Backend::Select {
-            raise_nofile(&opts, &mut log);
+            raise_nofile(&opts, &mut out);
         }
         // The readiness call ready, the listeners watched (epoll_create1, epoll_ctl), before
         // the "listening on" line.
@@ -91,13 +94,13 @@ fn main() -> ExitCode {
         match ready {
             Ok(r) => readiness = Some(r),
             Err(e) => {
-                log.warn(&format!(
+                out.warn(&format!(
                     "cannot start the {} backend: {}",
                     opts.backend.as_str(),
                     server::describe(&e)
                 ));
                 close_listeners(&mut listeners);
-                let _ = log.finish(None);
+                let _ = out.finish(stats.totals(), None);
                 return ExitCode::FAILURE;
             }
         }
@@ -105,7 +108,7 @@ fn main() -> ExitCode {
     if opts.uses_fd_set() {
         let left = server::fds_left_for_clients(&listeners);
         if left < FEW_CLIENT_FDS {
-            log.warn(&format!(
+            out.warn(&format!(
                 "only {left} fds below FD_SETSIZE ({}) remain for clients after {} listeners; \
                  use fewer ports, or {}",
                 pyselect::FD_SETSIZE,
@@ -120,15 +123,21 @@ fn main() -> ExitCode {
         Backend::Select => String::new(),
         other => format!(", {} backend", other.as_str()),
     };
-    log.warn(&format!(
+    out.warn(&format!(
         "listening on {} ({} mode{backend})",
         places.join(" "),
         opts.mode.as_str()
     ));
 
     let outcome = match readiness.as_mut() {
-        Some(readiness) => multiplex::run(&listeners, &mut log, readiness, opts.idle_timeout),
-        None => run(&opts, &listeners, &mut log),
+        Some(readiness) => multiplex::run(
+            &listeners,
+            &mut out,
+            &mut stats,
+            readiness,
+            opts.idle_timeout,
+        ),
+        None => run(&opts, &listeners, &mut out, &mut stats),
     };
     drop(readiness);
     close_listeners(&mut listeners);
@@ -138,11 +147,11 @@ fn main() -> ExitCode {
         false => ExitCode::SUCCESS,
     };
     match outcome {
-        Ok(()) => status(log.finish(None)),
-        Err(Error::Interrupted(sig)) => status(log.finish(Some(sig))),
+        Ok(()) => status(out.finish(stats.totals(), None)),
+        Err(Error::Interrupted(sig)) => status(out.finish(stats.totals(), Some(sig))),
         Err(e) => {
-            log.warn(&format!("stopping: {}", server::describe(&e)));
-            let _ = log.finish(None);
+            out.warn(&format!("stopping: {}", server::describe(&e)));
+            let _ = out.finish(stats.totals(), None);
             ExitCode::FAILURE
         }
     }
@@ -150,11 +159,16 @@ fn main() -> ExitCode {
 
 /// Run the chosen serial mode until `--count` or a signal. (Multiplex mode runs in `main`,
 /// on the readiness call made ready before the "listening on" line.)
-fn run(opts: &Options, listeners: &[Listener], log: &mut Log) -> Result<(), Error> {
+fn run(
+    opts: &Options,
+    listeners: &[Listener],
+    out: &mut Lines,
+    stats: &mut Stats,
+) -> Result<(), Error> {
     match opts.mode {
-        Mode::Blocking => blocking::run(&listeners[0], log),
-        Mode::Timeout => timeout::run(listeners, log),
-        Mode::Select => select::run(listeners, log, opts.syscall),
+        Mode::Blocking => blocking::run(&listeners[0], out, stats),
+        Mode::Timeout => timeout::run(listeners, out, stats),
+        Mode::Select => select::run(listeners, out, stats, opts.syscall),
         // Never reached: `main` runs multiplex mode on its readiness call.
         Mode::Multiplex => Ok(()),
     }
@@ -163,15 +177,15 @@ fn run(opts: &Options, listeners: &[Listener], log: &mut Log) -> Result<(), Erro
 /// poll and epoll: as many fds as RLIMIT_NOFILE's hard limit allows (what
 /// [`CONNECTIONS_GOAL`] connections need when it is unlimited); one stderr line when that is
 /// fewer than they need.
-fn raise_nofile(opts: &Options, log: &mut Log) {
+fn raise_nofile(opts: &Options, out: &mut Lines) {
     let wanted = CONNECTIONS_GOAL + opts.ports.len() as u64 + 8;
     match pyselect_cli::limits::raise_nofile(wanted) {
         Ok(limit) => {
             if let Some(line) = limit.shortfall() {
-                log.warn(&line);
+                out.warn(&line);
             }
         }
-        Err(e) => log.warn(&format!(
+        Err(e) => out.warn(&format!(
             "cannot raise RLIMIT_NOFILE: {}",
             server::describe(&e)
         )),

@@ -51,8 +51,9 @@ use pyselect::{Error, FileNo, Socket, FD_SETSIZE};
 use pyselect_cli::deadlines::DeadlineQueue;
 use pyselect_cli::pyrepr::{addr_repr, bytes_repr};
 
+use crate::lines::Lines;
 use crate::readiness::{Interest, Readiness, ReadyFds};
-use crate::server::{Failure, Listener, Log, SIZE};
+use crate::server::{accept_failed, Failure, Listener, Stats, SIZE};
 
 /// Connections one listener accepts per round at most, so that a burst of new connections
 /// cannot starve the clients already in the sets.
@@ -172,7 +173,8 @@ pub fn register_listeners(
 /// or a signal.
 pub fn run(
     listeners: &[Listener],
-    log: &mut Log,
+    out: &mut Lines,
+    stats: &mut Stats,
     readiness: &mut Readiness<()>,
     idle: Duration,
 ) -> Result<(), Error> {
@@ -184,9 +186,9 @@ pub fn run(
     let mut paused_until: Option<Instant> = None;
     let mut ready = ReadyFds::default();
 
-    while !log.done() {
+    while !stats.done() {
         // 1. The one readiness call, on everything that can make progress.
-        set_output_interest(readiness, log);
+        set_output_interest(readiness, out);
         // The time this round looks from: its timeout counts from it.
         let now = Instant::now();
         let timeout = next_wake(&mut clients, paused_until, now);
@@ -195,17 +197,19 @@ pub fn run(
         // 2. Urgent data.
         for &fd in &ready.urgent {
             if let Some(c) = clients.ready(fd) {
-                urgent(log, c)?;
-                settle(log, readiness, &mut clients, fd);
+                urgent(out, stats, c)?;
+                settle(out, stats, readiness, &mut clients, fd);
             }
         }
         // 3. Readable: new connections, messages (--count N stops at the Nth reply).
         for &fd in &ready.readable {
-            if log.done() {
+            if stats.done() {
                 break;
             }
             if let Some(i) = listeners.iter().position(|l| l.fileno() == fd) {
-                if let Some(pause) = accept(log, listeners, i, idle, readiness, &mut clients)? {
+                if let Some(pause) =
+                    accept(out, stats, listeners, i, idle, readiness, &mut clients)?
+                {
                     if paused_until.is_none() {
                         for l in listeners {
                             readiness.remove(l.fileno())?;
@@ -214,23 +218,23 @@ pub fn run(
                     paused_until = Some(Instant::now() + pause);
                 }
             } else if let Some(c) = clients.ready(fd) {
-                receive(log, listeners, c, idle)?;
-                settle(log, readiness, &mut clients, fd);
+                receive(out, stats, listeners, c, idle)?;
+                settle(out, stats, readiness, &mut clients, fd);
             }
         }
         // 4. Writable: the rest of replies, and waiting output lines.
         for &fd in &ready.writable {
             match clients.ready(fd) {
-                Some(c) if !log.done() => {
-                    flush(log, listeners, c)?;
-                    settle(log, readiness, &mut clients, fd);
+                Some(c) if !stats.done() => {
+                    flush(out, stats, listeners, c)?;
+                    settle(out, stats, readiness, &mut clients, fd);
                 }
                 Some(_) => {}
-                None => log.flush(fd),
+                None => out.flush(fd),
             }
         }
         if looked {
-            expire(log, readiness, &mut clients, idle, now);
+            expire(out, stats, readiness, &mut clients, idle, now);
         }
         if paused_until.is_some_and(|t| t <= Instant::now()) {
             paused_until = None;
@@ -243,8 +247,8 @@ pub fn run(
 /// The output queues with lines waiting for a reader are watched for room, the others not.
 /// An fd epoll refuses stays unwatched: its lines wait for the exit's flush (or are dropped and
 /// counted), and no client waits for them.
-fn set_output_interest(readiness: &mut Readiness<()>, log: &Log) {
-    for (fd, waiting) in log.output() {
+fn set_output_interest(readiness: &mut Readiness<()>, out: &Lines) {
+    for (fd, waiting) in out.queues() {
         let _ = match (waiting, readiness.registered(fd).is_some()) {
             (true, false) => readiness.set(fd, Interest::WRITE, ()),
             (false, true) => readiness.remove(fd),
@@ -263,7 +267,13 @@ fn next_wake(clients: &mut Clients, paused_until: Option<Instant>, now: Instant)
 /// After a client's event: a client done with is unregistered, then closed; any other is
 /// watched for what its phase waits for, and a moved idle deadline is queued. A failed
 /// `epoll_ctl(MOD)` (no syscall can fail for select and poll) is this client's failure.
-fn settle(log: &mut Log, readiness: &mut Readiness<()>, clients: &mut Clients, fd: RawFd) {
+fn settle(
+    out: &mut Lines,
+    stats: &mut Stats,
+    readiness: &mut Readiness<()>,
+    clients: &mut Clients,
+    fd: RawFd,
+) {
     let Some(slot) = clients.by_fd.get_mut(fd as usize) else {
         return;
     };
@@ -277,7 +287,7 @@ fn settle(log: &mut Log, readiness: &mut Readiness<()>, clients: &mut Clients, f
     if !c.to_close {
         match readiness.set(fd, c.interest(), ()) {
             Ok(()) => return,
-            Err(e) => log.client_error(&c.peer, e),
+            Err(e) => stats.failed(out, &c.peer, e),
         }
     }
     let _ = readiness.remove(fd);
@@ -292,7 +302,8 @@ fn settle(log: &mut Log, readiness: &mut Readiness<()>, clients: &mut Clients, f
 /// debugger, a paused VM), waits for the next round's look: a message that arrived
 /// meanwhile is served, not expired.
 fn expire(
-    log: &mut Log,
+    out: &mut Lines,
+    stats: &mut Stats,
     readiness: &mut Readiness<()>,
     clients: &mut Clients,
     idle: Duration,
@@ -303,14 +314,14 @@ fn expire(
             continue;
         };
         // A client still draining has its reply but never closed: idle too.
-        log.stats.idle_closed += 1;
-        log.warn(&format!(
+        stats.idle_closed += 1;
+        out.warn(&format!(
             "[{}] closed: idle for {:.1} s",
             addr_repr(&c.peer),
             idle.as_secs_f64()
         ));
         mark_for_close(c);
-        settle(log, readiness, clients, fd);
+        settle(out, stats, readiness, clients, fd);
     }
 }
 
@@ -320,11 +331,16 @@ fn mark_for_close(c: &mut Client) {
 }
 
 /// Pass a watched signal up; anything else is this client's failure.
-fn client_failed(log: &mut Log, c: &mut Client, e: Error) -> Result<(), Error> {
+fn client_failed(
+    out: &mut Lines,
+    stats: &mut Stats,
+    c: &mut Client,
+    e: Error,
+) -> Result<(), Error> {
     if let Error::Interrupted(_) = e {
         return Err(e);
     }
-    log.client_error(&c.peer, e);
+    stats.failed(out, &c.peer, e);
     mark_for_close(c);
     Ok(())
 }
@@ -332,7 +348,8 @@ fn client_failed(log: &mut Log, c: &mut Client, e: Error) -> Result<(), Error> {
 /// Accept on listener `i` until `EAGAIN`, at most [`ACCEPTS_PER_ROUND`] connections. Returns a
 /// pause when out of file descriptors.
 fn accept(
-    log: &mut Log,
+    out: &mut Lines,
+    stats: &mut Stats,
     listeners: &[Listener],
     i: usize,
     idle: Duration,
@@ -342,12 +359,12 @@ fn accept(
     for _ in 0..ACCEPTS_PER_ROUND {
         let (sock, peer) = match listeners[i].sock.accept() {
             Ok(pair) => pair,
-            // EAGAIN (all accepted) ends the round silently; see `Log::accept_failed`.
-            Err(e) => return log.accept_failed(e),
+            // EAGAIN (all accepted) ends the round silently; see `server::accept_failed`.
+            Err(e) => return accept_failed(out, e),
         };
         if !readiness.takes(sock.fileno()) {
-            log.stats.refused += 1;
-            log.warn(&format!(
+            stats.refused += 1;
+            out.warn(&format!(
                 "[{}] refused: fd {} does not fit an fd_set (FD_SETSIZE {}); closing it",
                 addr_repr(&peer),
                 sock.fileno(),
@@ -357,10 +374,10 @@ fn accept(
         }
         // Watched for its message from the next round on (epoll_ctl(ADD) for epoll).
         if let Err(e) = readiness.set(sock.fileno(), Interest::READ_URGENT, ()) {
-            log.client_error(&peer, e);
+            stats.failed(out, &peer, e);
             continue;
         }
-        log.hello(&listeners[i]);
+        out.hello(&listeners[i]);
         let deadline = Instant::now() + idle;
         clients.insert(Client {
             sock,
@@ -379,26 +396,27 @@ fn accept(
 
 /// Urgent data from the except set. It is printed but does not move the idle deadline: a
 /// client that sends only urgent bytes is still idle.
-fn urgent(log: &mut Log, c: &mut Client) -> Result<(), Error> {
+fn urgent(out: &mut Lines, stats: &mut Stats, c: &mut Client) -> Result<(), Error> {
     if c.to_close {
         return Ok(());
     }
     match c.sock.recv_oob(1) {
         Ok(data) => {
             c.urgent_seen = true;
-            log.say(|| format!("[{}] urgent : {}", addr_repr(&c.peer), bytes_repr(&data)));
+            out.say(|| format!("[{}] urgent : {}", addr_repr(&c.peer), bytes_repr(&data)));
             Ok(())
         }
         // The urgent byte was already passed by a normal read: nothing to report.
         Err(e) if e.errno() == Some(libc::EINVAL) || e.errno() == Some(libc::EAGAIN) => Ok(()),
-        Err(e) => client_failed(log, c, e),
+        Err(e) => client_failed(out, stats, c, e),
     }
 }
 
 /// The client is readable: its message (read once, printed, replied to), or the rest of an
 /// over-long one (discarded).
 fn receive(
-    log: &mut Log,
+    out: &mut Lines,
+    stats: &mut Stats,
     listeners: &[Listener],
     c: &mut Client,
     idle: Duration,
@@ -407,39 +425,44 @@ fn receive(
         return Ok(());
     }
     if let Phase::Draining { discarded } = c.phase {
-        return drain(log, c, discarded);
+        return drain(out, stats, c, discarded);
     }
     match c.sock.recv_flags(SIZE, MSG_DONTWAIT) {
         Ok(msg) if msg.is_empty() => {
-            log.stats.silent_eof += 1;
+            stats.silent_eof += 1;
             mark_for_close(c);
             Ok(())
         }
         Ok(msg) => {
             c.deadline = Instant::now() + idle;
-            log.message(&c.peer, &msg);
+            out.message(&c.peer, &msg);
             c.phase = Phase::Replying {
                 sent: 0,
                 drain: msg.len() == SIZE,
             };
-            flush(log, listeners, c)
+            flush(out, stats, listeners, c)
         }
         Err(e) if e.errno() == Some(libc::EAGAIN) => Ok(()),
-        Err(e) => client_failed(log, c, e),
+        Err(e) => client_failed(out, stats, c, e),
     }
 }
 
 /// Read and discard what follows an over-long message; at EOF the client was served. Past
 /// [`DRAIN_MAX`] bytes, see [`past_the_bound`].
-fn drain(log: &mut Log, c: &mut Client, mut discarded: usize) -> Result<(), Error> {
+fn drain(
+    out: &mut Lines,
+    stats: &mut Stats,
+    c: &mut Client,
+    mut discarded: usize,
+) -> Result<(), Error> {
     let mut buf = [0u8; 4096];
     loop {
         if discarded > DRAIN_MAX {
-            return past_the_bound(log, c, discarded);
+            return past_the_bound(out, stats, c, discarded);
         }
         match c.sock.recv_into(&mut buf, MSG_DONTWAIT) {
             Ok(0) => {
-                log.stats.served += 1;
+                stats.served += 1;
                 mark_for_close(c);
                 return Ok(());
             }
@@ -448,7 +471,7 @@ fn drain(log: &mut Log, c: &mut Client, mut discarded: usize) -> Result<(), Erro
                 c.phase = Phase::Draining { discarded };
                 return Ok(());
             }
-            Err(e) => return client_failed(log, c, e),
+            Err(e) => return client_failed(out, stats, c, e),
         }
     }
 }
@@ -457,15 +480,20 @@ fn drain(log: &mut Log, c: &mut Client, mut discarded: usize) -> Result<(), Erro
 /// (one `recvfrom(MSG_PEEK)`). The client's EOF: it had its reply and closes cleanly, served.
 /// More bytes: closing with them unread makes the kernel reset the connection, an error.
 /// Nothing yet: the client waits for its next event (or its idle deadline) to tell.
-fn past_the_bound(log: &mut Log, c: &mut Client, discarded: usize) -> Result<(), Error> {
+fn past_the_bound(
+    out: &mut Lines,
+    stats: &mut Stats,
+    c: &mut Client,
+    discarded: usize,
+) -> Result<(), Error> {
     match c.sock.recv_flags(1, MSG_PEEK | MSG_DONTWAIT) {
         Ok(next) if next.is_empty() => {
-            log.stats.served += 1;
+            stats.served += 1;
             mark_for_close(c);
             Ok(())
         }
         Ok(_) => {
-            log.client_error(&c.peer, Failure::DrainedTooMuch { discarded });
+            stats.failed(out, &c.peer, Failure::DrainedTooMuch { discarded });
             mark_for_close(c);
             Ok(())
         }
@@ -473,13 +501,18 @@ fn past_the_bound(log: &mut Log, c: &mut Client, discarded: usize) -> Result<(),
             c.phase = Phase::Draining { discarded };
             Ok(())
         }
-        Err(e) => client_failed(log, c, e),
+        Err(e) => client_failed(out, stats, c, e),
     }
 }
 
 /// Send what is left of the reply without blocking; once it is all out, close (or, after an
 /// over-long message, shut the write side and drain).
-fn flush(log: &mut Log, listeners: &[Listener], c: &mut Client) -> Result<(), Error> {
+fn flush(
+    out: &mut Lines,
+    stats: &mut Stats,
+    listeners: &[Listener],
+    c: &mut Client,
+) -> Result<(), Error> {
     let Phase::Replying { sent, drain } = c.phase else {
         return Ok(());
     };
@@ -496,11 +529,11 @@ fn flush(log: &mut Log, listeners: &[Listener], c: &mut Client) -> Result<(), Er
             Ok(())
         }
         Ok(_) if drain => match c.sock.shutdown(Shutdown::Write) {
-            Ok(()) => self::drain(log, c, 0),
-            Err(e) => client_failed(log, c, e),
+            Ok(()) => self::drain(out, stats, c, 0),
+            Err(e) => client_failed(out, stats, c, e),
         },
         Ok(_) => {
-            log.stats.served += 1;
+            stats.served += 1;
             if c.urgent_seen {
                 // Release the urgent byte's segment (EAGAIN is the expected answer).
                 let _ = c.sock.recv_flags(1, MSG_DONTWAIT);
@@ -509,6 +542,6 @@ fn flush(log: &mut Log, listeners: &[Listener], c: &mut Client) -> Result<(), Er
             Ok(())
         }
         Err(e) if e.errno() == Some(libc::EAGAIN) => Ok(()),
-        Err(e) => client_failed(log, c, e),
+        Err(e) => client_failed(out, stats, c, e),
     }
 }
