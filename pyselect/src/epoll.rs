@@ -202,6 +202,62 @@ impl Epoll {
     /// [`Error::Os`]; a watched signal is [`Error::Interrupted`].
     #[doc(alias = "epoll_wait")]
     pub fn poll(&self, timeout: Option<f64>, maxevents: Option<i32>) -> Result<Vec<(RawFd, u32)>> {
+        if maxevents.is_some_and(|n| n > DEFAULT_MAXEVENTS) {
+            // A fresh buffer, as CPython's.
+            let mut events = EpollEvents::new();
+            self.poll_into(timeout, maxevents, &mut events)?;
+            return Ok(events.iter().collect());
+        }
+        // Up to the default 1,023 events, this thread's buffer is reused (CPython allocates one
+        // per call; the kernel sees the same call). Taken, so a nested use cannot alias it.
+        let mut events = SCRATCH.with(|cell| cell.take());
+        let result = self.poll_into(timeout, maxevents, &mut events);
+        let ready = result.map(|()| events.iter().collect());
+        SCRATCH.with(|cell| cell.set(events));
+        ready
+    }
+
+    /// [`Epoll::poll`] into an event buffer that lives across calls: the same checks,
+    /// `epoll_wait(2)` call, `EINTR` retries, errors and `(fd, events)` pairs, left in `events`
+    /// (the very buffer the kernel wrote) instead of a new `Vec`.
+    ///
+    /// `events` is emptied first, whatever happens: on `Ok(())` [`EpollEvents::iter`] yields
+    /// exactly what [`Epoll::poll`] would return, on an error nothing. Once the buffer has room
+    /// for `maxevents` (1,023 by default, or [`EpollEvents::with_capacity`]), a call allocates
+    /// nothing; a `maxevents` too large to allocate is [`Error::Os`] `ENOMEM`, as for
+    /// [`Epoll::poll`].
+    ///
+    /// ```
+    /// use pyselect::{Epoll, EpollEvents, EPOLLIN};
+    /// use std::io::Write;
+    /// use std::os::fd::AsRawFd;
+    /// use std::os::unix::net::UnixStream;
+    ///
+    /// let (a, mut b) = UnixStream::pair()?;
+    /// let ep = Epoll::new()?;
+    /// ep.register(&a, Some(EPOLLIN))?;
+    /// let mut events = EpollEvents::new();
+    /// ep.poll_into(Some(0.0), None, &mut events)?;   // epoll_wait(4, .., 1023, 0)
+    /// assert!(events.is_empty());
+    /// b.write_all(b"x")?;
+    /// ep.poll_into(Some(1.5), None, &mut events)?;   // seconds, as Epoll::poll
+    /// assert_eq!(events.iter().collect::<Vec<_>>(), [(a.as_raw_fd(), EPOLLIN)]);
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
+    ///
+    /// # References
+    ///
+    /// - Linux man page: [`epoll_wait(2)`](https://man7.org/linux/man-pages/man2/epoll_wait.2.html)
+    /// - Python: [`epoll.poll`](https://docs.python.org/3.11/library/select.html#select.epoll.poll)
+    #[doc(alias = "epoll_wait")]
+    pub fn poll_into(
+        &self,
+        timeout: Option<f64>,
+        maxevents: Option<i32>,
+        events: &mut EpollEvents,
+    ) -> Result<()> {
+        let buf = &mut events.buf;
+        buf.clear();
         let epfd = self.open_fd()?;
         let timeout = match timeout {
             None => MsTimeout { ms: -1, wait: None },
@@ -212,22 +268,12 @@ impl Epoll {
             Some(n) if n < 1 => return Err(Error::maxevents(n)),
             Some(n) => n,
         };
-        if maxevents > DEFAULT_MAXEVENTS {
-            // A fresh buffer, as CPython's; not zeroed, the kernel writes what it returns.
-            let mut events = Vec::new();
-            events
-                .try_reserve_exact(maxevents as usize)
-                .map_err(|_| Error::Os(std::io::Error::from_raw_os_error(libc::ENOMEM)))?;
-            return wait(epfd, &mut events, maxevents, timeout);
-        }
-        // Up to the default 1,023 events, this thread's buffer is reused (CPython allocates one
-        // per call; the kernel sees the same call). Taken, so a nested use cannot alias it.
-        let mut events = SCRATCH.with(|cell| cell.take());
-        events.clear();
-        events.reserve_exact(maxevents as usize);
-        let result = wait(epfd, &mut events, maxevents, timeout);
-        SCRATCH.with(|cell| cell.set(events));
-        result
+        // Not zeroed: the kernel writes what it returns. Nothing to do once the buffer has room.
+        buf.try_reserve_exact(maxevents as usize)
+            .map_err(|_| Error::Os(std::io::Error::from_raw_os_error(libc::ENOMEM)))?;
+        // On a deadline passed during EINTR retries, the buffer is left empty.
+        timeout::retry_ms(timeout, |ms| sys::epoll_wait(epfd, buf, maxevents, ms))?;
+        Ok(())
     }
 
     /// `close(2)` of the epoll fd, as Python's `epoll.close()`; a second call does nothing.
@@ -275,27 +321,77 @@ impl Drop for Epoll {
 
 thread_local! {
     /// The event buffer of this thread's last `Epoll::poll` with `maxevents` <= 1,023.
-    static SCRATCH: Cell<Vec<libc::epoll_event>> = const { Cell::new(Vec::new()) };
+    static SCRATCH: Cell<EpollEvents> = const { Cell::new(EpollEvents::new()) };
 }
 
-/// The PEP 475 loop around `epoll_wait(2)` into `events`, then the `(fd, events)` pairs.
-fn wait(
-    epfd: RawFd,
-    events: &mut Vec<libc::epoll_event>,
-    maxevents: i32,
-    timeout: MsTimeout,
-) -> Result<Vec<(RawFd, u32)>> {
-    if timeout::retry_ms(timeout, |ms| sys::epoll_wait(epfd, events, maxevents, ms))?.is_none() {
-        return Ok(Vec::new());
+/// The event buffer [`Epoll::poll_into`] hands to `epoll_wait(2)`, kept from call to call, and
+/// the `(fd, events)` pairs the kernel wrote into it by the last call.
+///
+/// ```
+/// use pyselect::EpollEvents;
+///
+/// let events = EpollEvents::with_capacity(64);   // room for maxevents up to 64
+/// assert!(events.is_empty());
+/// assert_eq!(events.iter().count(), 0);
+/// ```
+#[derive(Clone, Default)]
+pub struct EpollEvents {
+    /// What the kernel wrote, `data.u64` holding the fd in its low 32 bits.
+    buf: Vec<libc::epoll_event>,
+}
+
+impl EpollEvents {
+    /// An empty buffer; the first [`Epoll::poll_into`] allocates room for its `maxevents`.
+    pub const fn new() -> Self {
+        EpollEvents { buf: Vec::new() }
     }
-    // `data` holds the fd in its low 32 bits (what CPython reads back as `data.fd`).
-    Ok(events
-        .iter()
-        .map(|ev| {
-            let (data, mask) = (ev.u64, ev.events);
-            (data as u32 as RawFd, mask)
-        })
-        .collect())
+
+    /// An empty buffer with room for `maxevents` events, so that calls with at most that many
+    /// never allocate, not even the first.
+    pub fn with_capacity(maxevents: usize) -> Self {
+        EpollEvents {
+            buf: Vec::with_capacity(maxevents),
+        }
+    }
+
+    /// How many events the last call returned.
+    pub fn len(&self) -> usize {
+        self.buf.len()
+    }
+
+    /// Did the last call return no event?
+    pub fn is_empty(&self) -> bool {
+        self.buf.is_empty()
+    }
+
+    /// The `(fd, events)` pair at `index`, in the kernel's order.
+    pub fn get(&self, index: usize) -> Option<(RawFd, u32)> {
+        self.buf.get(index).map(pair)
+    }
+
+    /// The `(fd, events)` pairs of the last call, in the kernel's order (what
+    /// [`Epoll::poll`] returns).
+    pub fn iter(&self) -> impl ExactSizeIterator<Item = (RawFd, u32)> + '_ {
+        self.buf.iter().map(pair)
+    }
+
+    /// Forget the events, keeping the buffer.
+    pub fn clear(&mut self) {
+        self.buf.clear();
+    }
+}
+
+/// `data` holds the fd in its low 32 bits (what CPython reads back as `data.fd`).
+fn pair(ev: &libc::epoll_event) -> (RawFd, u32) {
+    let (data, mask) = (ev.u64, ev.events);
+    (data as u32 as RawFd, mask)
+}
+
+/// Prints the pairs, as `[(4, 1)]`.
+impl fmt::Debug for EpollEvents {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_list().entries(self.iter()).finish()
+    }
 }
 
 /// No syscall: the epoll fd, -1 once closed.

@@ -52,8 +52,9 @@ pub mod timeout;
 
 pub use addr::{Family, ToAddress, Type};
 pub use epoll::{
-    Epoll, EPOLLERR, EPOLLET, EPOLLEXCLUSIVE, EPOLLHUP, EPOLLIN, EPOLLMSG, EPOLLONESHOT, EPOLLOUT,
-    EPOLLPRI, EPOLLRDBAND, EPOLLRDHUP, EPOLLRDNORM, EPOLLWRBAND, EPOLLWRNORM, EPOLL_CLOEXEC,
+    Epoll, EpollEvents, EPOLLERR, EPOLLET, EPOLLEXCLUSIVE, EPOLLHUP, EPOLLIN, EPOLLMSG,
+    EPOLLONESHOT, EPOLLOUT, EPOLLPRI, EPOLLRDBAND, EPOLLRDHUP, EPOLLRDNORM, EPOLLWRBAND,
+    EPOLLWRNORM, EPOLL_CLOEXEC,
 };
 pub use error::{Error, Result};
 pub use fdset::{FdSet, FD_SETSIZE};
@@ -62,5 +63,7 @@ pub use poll::{
     Poll, POLLERR, POLLHUP, POLLIN, POLLMSG, POLLNVAL, POLLOUT, POLLPRI, POLLRDBAND, POLLRDHUP,
     POLLRDNORM, POLLWRBAND, POLLWRNORM,
 };
-pub use select::{select, select_with, sleep, Ready, Syscall};
+pub use select::{
+    select, select_into, select_into_with, select_with, sleep, Ready, ReadyLists, Syscall,
+};
 pub use socket::Socket;

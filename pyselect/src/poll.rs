@@ -187,6 +187,49 @@ impl Poll {
     /// [`Error::Os`] (`EINVAL` for more fds than `RLIMIT_NOFILE`), [`Error::Interrupted`] for a
     /// watched signal.
     pub fn poll(&mut self, timeout_ms: Option<f64>) -> Result<Vec<(RawFd, u16)>> {
+        let mut ready = Vec::new();
+        self.poll_into(timeout_ms, &mut ready)?;
+        Ok(ready)
+    }
+
+    /// [`Poll::poll`] into a vector that lives across calls: the same checks, `poll(2)` call,
+    /// `EINTR` retries, errors and `(fd, revents)` pairs, written into `ready` instead of a new
+    /// `Vec`.
+    ///
+    /// `ready` is cleared first, whatever happens: on `Ok(())` it holds exactly what
+    /// [`Poll::poll`] would return, on an error nothing. Once it has grown to the most fds
+    /// ever ready at once, a call allocates nothing (the `pollfd` array is kept by the object,
+    /// as for [`Poll::poll`]).
+    ///
+    /// ```
+    /// use pyselect::{Poll, POLLIN};
+    /// use std::io::Write;
+    /// use std::os::fd::AsRawFd;
+    /// use std::os::unix::net::UnixStream;
+    ///
+    /// let (a, mut b) = UnixStream::pair()?;
+    /// let mut p = Poll::new();
+    /// p.register(&a, Some(POLLIN))?;
+    /// let mut ready = Vec::new();
+    /// p.poll_into(Some(0.0), &mut ready)?;        // poll([{fd=3, events=POLLIN}], 1, 0)
+    /// assert!(ready.is_empty());
+    /// b.write_all(b"x")?;
+    /// p.poll_into(Some(1500.0), &mut ready)?;     // milliseconds, as Poll::poll
+    /// assert_eq!(ready, [(a.as_raw_fd(), POLLIN)]);
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
+    ///
+    /// # References
+    ///
+    /// - Linux man page: [`poll(2)`](https://man7.org/linux/man-pages/man2/poll.2.html)
+    /// - Python: [`poll.poll`](https://docs.python.org/3.11/library/select.html#select.poll.poll)
+    #[doc(alias = "poll")]
+    pub fn poll_into(
+        &mut self,
+        timeout_ms: Option<f64>,
+        ready: &mut Vec<(RawFd, u16)>,
+    ) -> Result<()> {
+        ready.clear();
         let timeout = match timeout_ms {
             None => MsTimeout { ms: -1, wait: None },
             Some(t) => timeout::poll_timeout(t)?,
@@ -195,10 +238,10 @@ impl Poll {
             self.rebuild();
         }
         let ufds = &mut self.ufds;
-        match timeout::retry_ms(timeout, |ms| sys::poll(ufds, ms))? {
-            Some(n) => Ok(self.ready(n)),
-            None => Ok(Vec::new()),
+        if let Some(n) = timeout::retry_ms(timeout, |ms| sys::poll(ufds, ms))? {
+            self.ready(n, ready);
         }
+        Ok(())
     }
 
     /// Refill the pollfd array from the map, in registration order (CPython's
@@ -214,9 +257,9 @@ impl Poll {
         self.uptodate = true;
     }
 
-    /// The first `n` entries with a non-zero `revents`, in array order.
-    fn ready(&self, n: usize) -> Vec<(RawFd, u16)> {
-        let mut out = Vec::with_capacity(n);
+    /// The first `n` entries with a non-zero `revents`, in array order, appended to `out`.
+    fn ready(&self, n: usize, out: &mut Vec<(RawFd, u16)>) {
+        out.reserve_exact(n);
         out.extend(
             self.ufds
                 .iter()
@@ -224,7 +267,6 @@ impl Poll {
                 .take(n)
                 .map(|p| (p.fd, p.revents as u16)),
         );
-        out
     }
 }
 

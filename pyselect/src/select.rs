@@ -97,11 +97,38 @@ where
     W: IntoIterator<Item = T>,
     X: IntoIterator<Item = T>,
 {
+    let mut lists = [List::new(), List::new(), List::new()];
+    if !wait_lists(syscall, rlist, wlist, xlist, timeout, &mut lists)? {
+        // The deadline passed during EINTR retries: three empty lists.
+        return Ok((Vec::new(), Vec::new(), Vec::new()));
+    }
+    let [r, w, x] = &mut lists;
+    Ok((r.ready(), w.ready(), x.ready()))
+}
+
+/// The one implementation behind [`select_with`] and [`select_into_with`]: convert the
+/// three lists into `lists`, then wait. `Ok(true)`: the kernel answered and each list's set
+/// holds its ready fds; `Ok(false)`: the deadline passed during `EINTR` retries (nothing is
+/// ready).
+fn wait_lists<T, R, W, X>(
+    syscall: Syscall,
+    rlist: R,
+    wlist: W,
+    xlist: X,
+    timeout: Option<f64>,
+    lists: &mut [List<T>; 3],
+) -> Result<bool>
+where
+    T: FileNo,
+    R: IntoIterator<Item = T>,
+    W: IntoIterator<Item = T>,
+    X: IntoIterator<Item = T>,
+{
     let wait = match timeout {
         Some(seconds) => Some(timeout::select_timeout(seconds)?),
         None => None,
     };
-    let (mut r, mut w, mut x) = (List::new(), List::new(), List::new());
+    let [r, w, x] = lists;
     r.fill(rlist)?;
     w.fill(wlist)?;
     x.fill(xlist)?;
@@ -131,11 +158,168 @@ where
             tv.as_mut(),
         )
     })?;
-    if done.is_none() {
-        // The deadline has passed: three empty lists, no further syscall.
-        return Ok((Vec::new(), Vec::new(), Vec::new()));
+    // `None`: the deadline has passed; nothing is ready, and no further syscall is made.
+    Ok(done.is_some())
+}
+
+/// [`select()`] into buffers that live across calls: the same checks, syscalls, `EINTR`
+/// retries, errors and ready items, written into `ready` instead of three new `Vec`s.
+///
+/// Python's `select.select` returns new lists on every call, and so does [`select()`]; a Rust
+/// event loop that calls it again and again can keep one [`ReadyLists`] instead, as mio keeps
+/// its `Events` and nix its `FdSet`. After the first few calls have grown its vectors, a call
+/// allocates nothing. `ready` is cleared first, whatever happens: on `Ok(())` it holds the ready
+/// items in input order, repeats kept, exactly the three lists [`select()`] would return; on an
+/// error it is empty (the items given are dropped, as [`select()`] drops them).
+///
+/// ```
+/// use pyselect::{select_into, ReadyLists};
+/// use std::io::Write;
+/// use std::os::fd::{AsRawFd, RawFd};
+/// use std::os::unix::net::UnixStream;
+///
+/// let (a, mut b) = UnixStream::pair()?;
+/// let fds: [RawFd; 1] = [a.as_raw_fd()];
+/// let mut ready = ReadyLists::new();
+/// select_into(fds, [], [], Some(0.0), &mut ready)?;     // pselect6(4, [3], NULL, NULL, {0, 0})
+/// assert!(ready.readable.is_empty());
+/// b.write_all(b"x")?;
+/// select_into(fds, [], [], Some(1.5), &mut ready)?;     // the same buffers, filled again
+/// assert_eq!(ready.readable, fds);
+/// # Ok::<(), Box<dyn std::error::Error>>(())
+/// ```
+///
+/// # References
+///
+/// - Linux man page: [`select(2)`](https://man7.org/linux/man-pages/man2/select.2.html)
+/// - POSIX: [`pselect`](https://pubs.opengroup.org/onlinepubs/9799919799/functions/pselect.html)
+/// - Python: [`select.select`](https://docs.python.org/3.11/library/select.html#select.select)
+#[doc(alias = "pselect6")]
+pub fn select_into<T, R, W, X>(
+    rlist: R,
+    wlist: W,
+    xlist: X,
+    timeout: Option<f64>,
+    ready: &mut ReadyLists<T>,
+) -> Result<()>
+where
+    T: FileNo,
+    R: IntoIterator<Item = T>,
+    W: IntoIterator<Item = T>,
+    X: IntoIterator<Item = T>,
+{
+    select_into_with(Syscall::Libc, rlist, wlist, xlist, timeout, ready)
+}
+
+/// [`select_into`] issuing the chosen [`Syscall`], as [`select_with`] is [`select()`] with one.
+///
+/// # References
+///
+/// - Linux man page: [`select(2)`](https://man7.org/linux/man-pages/man2/select.2.html)
+pub fn select_into_with<T, R, W, X>(
+    syscall: Syscall,
+    rlist: R,
+    wlist: W,
+    xlist: X,
+    timeout: Option<f64>,
+    ready: &mut ReadyLists<T>,
+) -> Result<()>
+where
+    T: FileNo,
+    R: IntoIterator<Item = T>,
+    W: IntoIterator<Item = T>,
+    X: IntoIterator<Item = T>,
+{
+    // Each list is converted straight into the caller's vectors: its items into the ready
+    // list they will be filtered in, its fds into the kept scratch vector beside it.
+    let mut lists = ready.lend();
+    let result = wait_lists(syscall, rlist, wlist, xlist, timeout, &mut lists);
+    let answered = matches!(result, Ok(true));
+    ready.take_back(lists, answered);
+    result.map(drop)
+}
+
+/// The three lists [`select_into`] fills: (readable, writable, exceptional), as the tuple
+/// [`select()`] returns, in vectors kept from call to call.
+///
+/// The lists are public to read and to take from; `select_into` clears them before it fills
+/// them, so whatever a caller leaves in them is dropped by the next call. Besides them it keeps
+/// each list's fds, so that a call converts every entry with `fileno()` once, as [`select()`]
+/// does, without allocating.
+#[derive(Debug)]
+pub struct ReadyLists<T> {
+    /// The ready items of `rlist`, in input order.
+    pub readable: Vec<T>,
+    /// The ready items of `wlist`, in input order.
+    pub writable: Vec<T>,
+    /// The ready items of `xlist`, in input order.
+    pub exceptional: Vec<T>,
+    /// Each list's fds, in input order, while a call runs (empty between calls).
+    fds: [Vec<RawFd>; 3],
+}
+
+impl<T> ReadyLists<T> {
+    /// Empty lists; nothing allocated until a call needs room.
+    pub const fn new() -> Self {
+        ReadyLists {
+            readable: Vec::new(),
+            writable: Vec::new(),
+            exceptional: Vec::new(),
+            fds: [Vec::new(), Vec::new(), Vec::new()],
+        }
     }
-    Ok((r.ready(), w.ready(), x.ready()))
+
+    /// Room for `n` entries in each list, so that calls of up to `n` fds per list never
+    /// allocate, not even the first.
+    pub fn with_capacity(n: usize) -> Self {
+        ReadyLists {
+            readable: Vec::with_capacity(n),
+            writable: Vec::with_capacity(n),
+            exceptional: Vec::with_capacity(n),
+            fds: std::array::from_fn(|_| Vec::with_capacity(n)),
+        }
+    }
+
+    /// The three lists as [`select()`] returns them (the kept fd vectors are dropped).
+    pub fn into_ready(self) -> Ready<T> {
+        (self.readable, self.writable, self.exceptional)
+    }
+
+    /// Empty all three lists, keeping their memory.
+    pub fn clear(&mut self) {
+        self.readable.clear();
+        self.writable.clear();
+        self.exceptional.clear();
+    }
+
+    /// The vectors, cleared, as the storage of one call's three lists.
+    fn lend(&mut self) -> [List<T>; 3] {
+        self.clear();
+        let [r, w, x] = &mut self.fds;
+        [
+            List::reusing(std::mem::take(r), std::mem::take(&mut self.readable)),
+            List::reusing(std::mem::take(w), std::mem::take(&mut self.writable)),
+            List::reusing(std::mem::take(x), std::mem::take(&mut self.exceptional)),
+        ]
+    }
+
+    /// The vectors back from one call: the ready items kept when the kernel `answered`, none
+    /// otherwise; the fds emptied.
+    fn take_back(&mut self, [r, w, x]: [List<T>; 3], answered: bool) {
+        let [rf, wf, xf] = &mut self.fds;
+        (*rf, self.readable) = r.into_vecs(answered);
+        (*wf, self.writable) = w.into_vecs(answered);
+        (*xf, self.exceptional) = x.into_vecs(answered);
+        for fds in &mut self.fds {
+            fds.clear();
+        }
+    }
+}
+
+impl<T> Default for ReadyLists<T> {
+    fn default() -> Self {
+        Self::new()
+    }
 }
 
 /// A pause, as `select.select([], [], [], seconds)`: `select(0, NULL, NULL, NULL, &tv)`.
@@ -169,6 +353,31 @@ struct List<T> {
     set: Option<FdSet>,
     /// Highest fd + 1, or 0 for an empty list.
     nfds: usize,
+}
+
+impl<T> List<T> {
+    /// A list whose entries go into the given vectors (cleared), for [`select_into`].
+    fn reusing(fds: Vec<RawFd>, items: Vec<T>) -> Self {
+        List {
+            entries: Entries::from_vecs(fds, items),
+            set: None,
+            nfds: 0,
+        }
+    }
+
+    /// The vectors back, after [`List::reusing`]: the fds, and the items whose fd the kernel
+    /// left in the set when it `answered`; no items otherwise (an error, or the deadline
+    /// passed), nor for a NULL set (an empty list).
+    fn into_vecs(self, answered: bool) -> (Vec<RawFd>, Vec<T>) {
+        match (answered, &self.set) {
+            (true, Some(ready)) => self.entries.into_ready_vecs(ready),
+            _ => {
+                let (fds, mut items) = self.entries.into_vecs();
+                items.clear();
+                (fds, items)
+            }
+        }
+    }
 }
 
 impl<T: FileNo> List<T> {
