@@ -39,8 +39,9 @@ statistics), build.py (building, and locating what cargo built), micro.py
 (section 1), servers.py (section 2), report.py (JSON, CSV, markdown) and
 svg.py (the chart).  The later sections, each runnable alone with --only, write
 their own files: wait.py (the seed's wait), scaling.py (readiness calls against
-the watched set; --only calls for its per-call part) and burst.py (500 connects
-at once against the listen queue).  A new section is a new module with a
+the watched set; --only calls for its per-call part), burst.py (500 connects
+at once against the listen queue) and peers.py (the buffer-reusing calls beside C and
+the nix, rustix, mio and polling crates).  A new section is a new module with a
 run_...() that returns its results, called from main() and reported by report.py.
 """
 
@@ -56,6 +57,7 @@ from micro import run_micro  # noqa: E402
 from report import machine_info, write_outputs  # noqa: E402
 from servers import run_servers  # noqa: E402
 import burst  # noqa: E402
+import peers  # noqa: E402
 import scaling  # noqa: E402
 import wait  # noqa: E402
 
@@ -69,11 +71,12 @@ def main():
     )
     parser.add_argument(
         "--only",
-        choices=["wait", "scaling", "calls", "burst"],
+        choices=["wait", "scaling", "calls", "burst", "peers"],
         help="run one later section alone: wait (the seed's wait, bench/wait.py), scaling "
         "(readiness calls against the watched set, bench/scaling.py), calls (scaling's per-call "
         "part only: select, Poll::poll and Epoll::poll beside C) or burst (500 connects at once "
-        "against the listen queue, bench/burst.py)",
+        "against the listen queue, bench/burst.py) or peers (the buffer-reusing calls beside C, "
+        "nix, rustix, mio and polling, bench/peers.py)",
     )
     args = parser.parse_args()
     if args.smoke:
@@ -140,7 +143,8 @@ def main():
 def run_later_sections(only=None):
     """Section 3, the seed's wait (bench/wait.py), section 4, the readiness calls against
     the watched set (bench/scaling.py), and section 5, a burst of connects against the listen
-    queue (bench/burst.py); each writes its own files. Their markdown."""
+    queue (bench/burst.py), and the buffer-reusing calls beside the peers (bench/peers.py); each
+    writes its own files. Their markdown."""
     out = []
     if only in (None, "wait"):
         exes, err = build.cargo_build(["--bin", "pyselect-server"], 540)
@@ -155,6 +159,8 @@ def run_later_sections(only=None):
             "## Readiness calls against the watched set (bench/scaling.py)\n\n"
             + scaling.run_and_write(held_part=only != "calls")
         )
+    if only in (None, "peers"):
+        out.append("## The reusing calls beside C and the peers (bench/peers.py)\n\n" + peers.run_and_write())
     if only in (None, "burst"):
         out.append("## A burst of 500 connects against the listen queue (bench/burst.py)\n\n" + burst.run_and_write())
     return "\n".join(out)
