@@ -385,11 +385,11 @@ fn measure_epoll(who: &str, fds: &[UnixStream], iters: u64) -> (f64, usize) {
             }
             let zeroed = libc::epoll_event { events: 0, u64: 0 };
             let mut buf = vec![zeroed; MAXEVENTS];
+            let epfd = ep.fileno().unwrap();
             time(iters, || {
                 // SAFETY: `buf` holds MAXEVENTS writable events and the kernel writes at most
                 // that many.
-                let n =
-                    unsafe { libc::epoll_wait(ep.fileno(), buf.as_mut_ptr(), MAXEVENTS as i32, 0) };
+                let n = unsafe { libc::epoll_wait(epfd, buf.as_mut_ptr(), MAXEVENTS as i32, 0) };
                 assert!(n >= 0, "epoll_wait");
                 out.clear();
                 out.extend(buf[..n as usize].iter().map(|ev| {
