@@ -23,8 +23,8 @@ use std::os::fd::RawFd;
 use std::time::Instant;
 
 use pyselect::{
-    select_with, Epoll, Error, Poll, Syscall, EPOLLERR, EPOLLHUP, EPOLLIN, EPOLLOUT, EPOLLPRI,
-    FD_SETSIZE, POLLERR, POLLHUP, POLLIN, POLLNVAL, POLLOUT, POLLPRI,
+    select_into_with, Epoll, EpollEvents, Error, Poll, ReadyLists, Syscall, EPOLLERR, EPOLLHUP,
+    EPOLLIN, EPOLLOUT, EPOLLPRI, FD_SETSIZE, POLLERR, POLLHUP, POLLIN, POLLNVAL, POLLOUT, POLLPRI,
 };
 
 /// Which readiness call the loop makes (`--backend`).
@@ -134,6 +134,11 @@ pub struct Readiness<T> {
     /// The select backend's read, write and except lists, rebuilt in one pass over `watched`
     /// each round (kept to reuse their memory).
     sets: ReadyFds,
+    /// What the last call returned, kept to reuse its memory: select's three lists, poll's
+    /// pairs, epoll's event buffer.
+    selected: ReadyLists<RawFd>,
+    polled: Vec<(RawFd, u16)>,
+    events: EpollEvents,
 }
 
 impl<T: Copy + PartialEq> Readiness<T> {
@@ -149,6 +154,9 @@ impl<T: Copy + PartialEq> Readiness<T> {
             call,
             watched: Vec::new(),
             sets: ReadyFds::default(),
+            selected: ReadyLists::new(),
+            polled: Vec::new(),
+            events: EpollEvents::new(),
         })
     }
 
@@ -250,23 +258,25 @@ impl<T: Copy + PartialEq> Readiness<T> {
                         sets.writable.push(fd);
                     }
                 }
-                let (readable, writable, urgent) = select_with(
+                let selected = &mut self.selected;
+                select_into_with(
                     *syscall,
                     sets.readable.iter().copied(),
                     sets.writable.iter().copied(),
                     sets.urgent.iter().copied(),
                     timeout,
+                    selected,
                 )?;
-                // select_with returns lists of its own: they take the place of `ready`'s.
-                ready.urgent = urgent;
-                ready.readable = readable;
-                ready.writable = writable;
+                // The lists trade places with `ready`'s: no copy, and both keep their memory.
+                std::mem::swap(&mut ready.urgent, &mut selected.exceptional);
+                std::mem::swap(&mut ready.readable, &mut selected.readable);
+                std::mem::swap(&mut ready.writable, &mut selected.writable);
             }
             // poll's timeout is in milliseconds (rounded up to whole ms by `Poll::poll`).
             Call::Poll(p) => {
                 let ms = timeout.map(|t| (t * 1e3).min(f64::from(i32::MAX)));
-                let events = p.poll(ms)?;
-                let events = events.into_iter().map(|(fd, ev)| (fd, u32::from(ev)));
+                p.poll_into(ms, &mut self.polled)?;
+                let events = self.polled.iter().map(|&(fd, ev)| (fd, u32::from(ev)));
                 let masks = Masks {
                     urgent: u32::from(POLLPRI),
                     read: u32::from(POLLIN | POLLERR | POLLHUP | POLLNVAL),
@@ -277,14 +287,14 @@ impl<T: Copy + PartialEq> Readiness<T> {
             // epoll's in seconds, as Python's; at most MAX_EVENTS events a call (the rest
             // stay ready for the next round).
             Call::Epoll(ep) => {
-                let events = ep.poll(timeout, Some(MAX_EVENTS))?;
-                looked = events.len() < MAX_EVENTS as usize;
+                ep.poll_into(timeout, Some(MAX_EVENTS), &mut self.events)?;
+                looked = self.events.len() < MAX_EVENTS as usize;
                 let masks = Masks {
                     urgent: EPOLLPRI,
                     read: EPOLLIN | EPOLLERR | EPOLLHUP,
                     write: EPOLLOUT | EPOLLERR | EPOLLHUP,
                 };
-                sort(&self.watched, events.into_iter(), masks, ready);
+                sort(&self.watched, self.events.iter(), masks, ready);
             }
         }
         Ok(looked)
