@@ -713,6 +713,23 @@ fn both_binaries_print_their_version() {
     }
 }
 
+/// `--help` and `--version` on a stdout that refuses them (`/dev/full`): the text was not
+/// shown, so both binaries exit 1, as for any other output they could not write.
+#[test]
+fn both_binaries_fail_when_stdout_refuses_the_help_or_version() {
+    for program in [server_exe(), client_exe()] {
+        for flag in ["--help", "--version"] {
+            let full = std::fs::OpenOptions::new()
+                .write(true)
+                .open("/dev/full")
+                .expect("/dev/full");
+            let setup = Setup::default().stdout(full).stderr(Stdio::null());
+            let mut child = ChildGuard::spawn_with(Command::new(program).arg(flag), program, setup);
+            assert_eq!(child.wait_exit().code(), Some(1), "{program} {flag}");
+        }
+    }
+}
+
 /// A pseudo-terminal: (master, slave).
 fn open_pty() -> (OwnedFd, OwnedFd) {
     use std::os::fd::FromRawFd;

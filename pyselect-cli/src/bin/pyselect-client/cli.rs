@@ -15,15 +15,11 @@ use crate::load::Backend;
 // The dialect both programs speak, from one module.
 use pyselect_cli::cli as common;
 
-use common::{count, one_of, other_argument, text, usage_error};
+use common::{at_least, count, one_of, other_argument, port, seconds, text, usage_error};
+use common::{Most, BACKENDS};
 
-/// What `--version` prints: the program's name and the crate's version.
-pub const VERSION: &str = concat!(env!("CARGO_BIN_NAME"), " ", env!("CARGO_PKG_VERSION"));
-
-/// A usage error, one line: the reason and where to read more (see [`common::error_line`]).
-pub fn error_line(reason: &str) -> String {
-    common::error_line(env!("CARGO_BIN_NAME"), reason)
-}
+/// The program's name, as its usage errors and `--version` give it.
+pub const PROGRAM: &str = env!("CARGO_BIN_NAME");
 
 pub const USAGE: &str = "\
 usage: pyselect-client [--host 127.0.0.1] [--port 5050] [--message hi] [--oob] [--timeout SECS]
@@ -75,13 +71,6 @@ options:
   -h, --help         this text
   -V, --version      the version";
 
-/// `--backend`'s words.
-const BACKENDS: [(&str, Backend); 3] = [
-    ("select", Backend::Select),
-    ("poll", Backend::Poll),
-    ("epoll", Backend::Epoll),
-];
-
 /// Default load-mode limit per transaction.
 pub const DEFAULT_LOAD_TIMEOUT: Duration = Duration::from_secs(10);
 
@@ -115,22 +104,9 @@ pub struct Load {
 /// What parsing found: options to run with, or a request for help or the version.
 pub type Parsed = common::Parsed<Options>;
 
-fn parse_port(text: &str) -> Result<u16, String> {
-    match text.parse::<u32>() {
-        Ok(p) if (1..=65535).contains(&p) => Ok(p as u16),
-        _ => Err(format!("bad port {text:?}: expected 1-65535")),
-    }
-}
-
-fn parse_timeout(text: &str) -> Result<f64, String> {
-    match text.parse::<f64>() {
-        // Durations beyond a year are as good as none; the cap keeps Instant arithmetic sane.
-        Ok(t) if t.is_finite() && t > 0.0 && t <= 31_536_000.0 => Ok(t),
-        _ => Err(format!(
-            "bad --timeout {text:?}: expected seconds, more than 0 and at most 31536000"
-        )),
-    }
-}
+/// `--timeout`: seconds, at most a year. Durations beyond a year are as good as none; the
+/// cap keeps `Instant` arithmetic sane.
+const MOST_TIMEOUT: Most = Most::AtMost(31_536_000.0);
 
 /// Parse the arguments after the program name.
 pub fn parse(args: impl IntoIterator<Item = OsString>) -> Result<Parsed, String> {
@@ -152,7 +128,7 @@ pub fn parse(args: impl IntoIterator<Item = OsString>) -> Result<Parsed, String>
         match arg {
             Long("oob") => opts.oob = true,
             Long("host") => opts.host = text(&mut p, "--host")?,
-            Long("port") => opts.port = parse_port(&text(&mut p, "--port")?)?,
+            Long("port") => opts.port = port(&text(&mut p, "--port")?, 1)?,
             Long("message") => {
                 let message = p.value().map_err(usage_error)?.into_vec();
                 if message.is_empty() {
@@ -162,17 +138,14 @@ pub fn parse(args: impl IntoIterator<Item = OsString>) -> Result<Parsed, String>
                 }
                 opts.message = message;
             }
-            Long("timeout") => opts.timeout = Some(parse_timeout(&text(&mut p, "--timeout")?)?),
+            Long("timeout") => {
+                let timeout = text(&mut p, "--timeout")?;
+                opts.timeout = Some(seconds(&timeout, "--timeout", MOST_TIMEOUT)?)
+            }
             Long("connections") => connections = Some(count::<u64>(&mut p, "--connections")?),
             Long("concurrency") => concurrency = Some(count::<u64>(&mut p, "--concurrency")?),
             Long("backend") => backend = Some(one_of(&mut p, "--backend", &BACKENDS)?),
-            Long("hold") => {
-                let value = text(&mut p, "--hold")?;
-                hold =
-                    Some(value.parse::<usize>().map_err(|_| {
-                        format!("bad --hold {value:?}: expected a whole number >= 0")
-                    })?)
-            }
+            Long("hold") => hold = Some(at_least::<usize>(&mut p, "--hold", 0)?),
             // -h, -V, and the shared errors.
             arg => return other_argument(arg),
         }
@@ -287,9 +260,6 @@ mod tests {
     #[test]
     fn errors_in_the_shared_words() {
         for (args, want) in [
-            (&["--bogus"][..], "unknown option \"--bogus\""),
-            (&["-x"][..], "unknown option \"-x\""),
-            (&["stray"][..], "unexpected argument \"stray\""),
             (&["--port"][..], "--port needs a value"),
             (&["--oob=yes"][..], "--oob takes no value"),
             (

@@ -23,11 +23,12 @@ use std::time::Duration;
 
 use pyselect::consts::MSG_OOB;
 use pyselect::{Family, Socket, Type};
+use pyselect_cli::cli as common;
 use pyselect_cli::host::host_addr;
 use pyselect_cli::output::{eprint_line, print_line};
 use pyselect_cli::pyrepr::bytes_repr;
 
-use cli::{Options, Parsed};
+use cli::Options;
 
 /// The seed's `SIZE`: one `recv(1024)` reads the reply.
 const SIZE: usize = 1024;
@@ -44,24 +45,10 @@ fn main() -> ExitCode {
         let _ = eprint_line(&format!("pyselect-client: internal error: {info}"));
     }));
 
-    let opts = match cli::parse(std::env::args_os().skip(1)) {
-        Ok(Parsed::Run(opts)) => opts,
-        Ok(Parsed::Help) => {
-            return match print_line(cli::USAGE) {
-                Ok(()) => ExitCode::SUCCESS,
-                Err(_) => ExitCode::FAILURE,
-            };
-        }
-        Ok(Parsed::Version) => {
-            return match print_line(cli::VERSION) {
-                Ok(()) => ExitCode::SUCCESS,
-                Err(_) => ExitCode::FAILURE,
-            };
-        }
-        Err(msg) => {
-            let _ = eprint_line(&cli::error_line(&msg));
-            return ExitCode::from(2);
-        }
+    let parsed = cli::parse(std::env::args_os().skip(1));
+    let opts = match common::options_or_exit(cli::PROGRAM, cli::USAGE, parsed) {
+        Ok(opts) => opts,
+        Err(status) => return status,
     };
 
     let result = resolve(&opts.host, opts.port).and_then(|addr| match opts.load {

@@ -14,15 +14,10 @@ use crate::readiness::Backend;
 // The dialect both programs speak, from one module.
 use pyselect_cli::cli as common;
 
-use common::{count, one_of, other_argument, text, usage_error};
+use common::{count, one_of, other_argument, port, seconds, text, usage_error, Most, BACKENDS};
 
-/// What `--version` prints: the program's name and the crate's version.
-pub const VERSION: &str = concat!(env!("CARGO_BIN_NAME"), " ", env!("CARGO_PKG_VERSION"));
-
-/// A usage error, one line: the reason and where to read more (see [`common::error_line`]).
-pub fn error_line(reason: &str) -> String {
-    common::error_line(env!("CARGO_BIN_NAME"), reason)
-}
+/// The program's name, as its usage errors and `--version` give it.
+pub const PROGRAM: &str = env!("CARGO_BIN_NAME");
 
 pub const USAGE: &str = "\
 usage: pyselect-server [--host 127.0.0.1] [--ports 5050,5060]
@@ -137,13 +132,11 @@ pub type Parsed = common::Parsed<Options>;
 fn parse_ports(text: &str) -> Result<Vec<u16>, String> {
     let mut ports = Vec::new();
     for part in text.split(',') {
-        let part = part.trim();
-        match part.parse::<u16>() {
-            Ok(p) if p != 0 && ports.contains(&p) => {
+        match port(part.trim(), 0)? {
+            p if p != 0 && ports.contains(&p) => {
                 return Err(format!("--ports: port {p} is given twice"))
             }
-            Ok(p) => ports.push(p),
-            Err(_) => return Err(format!("bad port {part:?}: expected 0-65535")),
+            p => ports.push(p),
         }
     }
     Ok(ports)
@@ -155,13 +148,6 @@ const MODES: [(&str, Mode); 4] = [
     ("select", Mode::Select),
     ("timeout", Mode::Timeout),
     ("blocking", Mode::Blocking),
-];
-
-/// `--backend`'s words.
-const BACKENDS: [(&str, Backend); 3] = [
-    ("select", Backend::Select),
-    ("poll", Backend::Poll),
-    ("epoll", Backend::Epoll),
 ];
 
 /// `--syscall`'s words.
@@ -178,19 +164,15 @@ impl Options {
     }
 }
 
-/// `--idle-timeout`: seconds, at least the 1 ns the monotonic clock counts in (less would
-/// be 0 once on the clock, and close every client at once) and below 1e9.
-fn parse_seconds(text: &str) -> Result<Duration, String> {
-    match text.parse::<f64>() {
-        Ok(s) if s.is_finite() && s > 0.0 && s < 1e9 => match Duration::from_secs_f64(s) {
-            d if d.is_zero() => Err(format!(
-                "bad --idle-timeout {text:?}: below the clock's resolution (1 ns)"
-            )),
-            d => Ok(d),
-        },
-        _ => Err(format!(
-            "bad --idle-timeout {text:?}: expected seconds, more than 0 and less than 1e9"
+/// `--idle-timeout`: seconds below 1e9, and at least the 1 ns the monotonic clock counts in
+/// (less would be 0 once on the clock, and close every client at once).
+fn idle_timeout(text: &str) -> Result<Duration, String> {
+    let s = seconds(text, "--idle-timeout", Most::Below(1e9))?;
+    match Duration::from_secs_f64(s) {
+        d if d.is_zero() => Err(format!(
+            "bad --idle-timeout {text:?}: below the clock's resolution (1 ns)"
         )),
+        d => Ok(d),
     }
 }
 
@@ -216,7 +198,7 @@ pub fn parse(args: impl IntoIterator<Item = OsString>) -> Result<Parsed, String>
             Long("backend") => opts.backend = one_of(&mut p, "--backend", &BACKENDS)?,
             Long("count") => opts.count = Some(count(&mut p, "--count")?),
             Long("idle-timeout") => {
-                opts.idle_timeout = parse_seconds(&text(&mut p, "--idle-timeout")?)?
+                opts.idle_timeout = idle_timeout(&text(&mut p, "--idle-timeout")?)?
             }
             Long("backlog") => opts.backlog = count(&mut p, "--backlog")?,
             Short('q') | Long("quiet") => opts.quiet = true,
@@ -279,9 +261,6 @@ mod tests {
     #[test]
     fn errors_in_the_shared_words() {
         for (args, want) in [
-            (&["--bogus"][..], "unknown option \"--bogus\""),
-            (&["-x"][..], "unknown option \"-x\""),
-            (&["stray"][..], "unexpected argument \"stray\""),
             (&["--ports"][..], "--ports needs a value"),
             (&["--quiet=yes"][..], "--quiet takes no value"),
             (

@@ -15,10 +15,11 @@ use std::process::ExitCode;
 
 use pyselect::signals::{self, Signal};
 use pyselect::{Error, Syscall};
+use pyselect_cli::cli as common;
 use pyselect_cli::output::eprint_line;
 use pyselect_cli::readiness;
 
-use cli::{Mode, Options, Parsed};
+use cli::{Mode, Options};
 use lines::Lines;
 use readiness::{Backend, Readiness};
 use server::{Listener, Stats};
@@ -36,20 +37,10 @@ fn main() -> ExitCode {
         let _ = eprint_line(&format!("pyselect-server: internal error: {info}"));
     }));
 
-    let opts = match cli::parse(std::env::args_os().skip(1)) {
-        Ok(Parsed::Run(opts)) => opts,
-        Ok(Parsed::Help) => {
-            let _ = pyselect_cli::output::print_line(cli::USAGE);
-            return ExitCode::SUCCESS;
-        }
-        Ok(Parsed::Version) => {
-            let _ = pyselect_cli::output::print_line(cli::VERSION);
-            return ExitCode::SUCCESS;
-        }
-        Err(msg) => {
-            let _ = eprint_line(&cli::error_line(&msg));
-            return ExitCode::from(2);
-        }
+    let parsed = cli::parse(std::env::args_os().skip(1));
+    let opts = match common::options_or_exit(cli::PROGRAM, cli::USAGE, parsed) {
+        Ok(opts) => opts,
+        Err(status) => return status,
     };
     if opts.syscall == Syscall::Select && !Syscall::raw_select_available() {
         let _ = eprint_line(
