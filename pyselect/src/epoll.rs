@@ -113,6 +113,11 @@ const DEFAULT_MAXEVENTS: i32 = FD_SETSIZE as i32 - 1;
 ///   `maxevents` is at most 1,023 (the kernel sees the same call, strace prints the same line).
 /// - Like `select()`, `poll` returns [`Error::Interrupted`] at once when a watched signal is
 ///   already pending, before its first syscall.
+///
+/// # References
+///
+/// - Linux man pages: [`epoll(7)`](https://man7.org/linux/man-pages/man7/epoll.7.html), [`epoll_create(2)`](https://man7.org/linux/man-pages/man2/epoll_create.2.html), [`epoll_ctl(2)`](https://man7.org/linux/man-pages/man2/epoll_ctl.2.html), [`epoll_wait(2)`](https://man7.org/linux/man-pages/man2/epoll_wait.2.html)
+/// - Python: [`select.epoll`](https://docs.python.org/3.11/library/select.html#select.epoll)
 #[doc(alias = "epoll_create1")]
 pub struct Epoll {
     /// The epoll fd; `None` once closed.
@@ -129,6 +134,11 @@ impl fmt::Debug for Epoll {
 
 impl Epoll {
     /// `epoll_create1(EPOLL_CLOEXEC)`: a new epoll instance, as Python's `select.epoll()`.
+    ///
+    /// # References
+    ///
+    /// - Linux man page: [`epoll_create(2)`](https://man7.org/linux/man-pages/man2/epoll_create.2.html)
+    /// - Python: [`select.epoll`](https://docs.python.org/3.11/library/select.html#select.epoll)
     #[doc(alias = "epoll_create1")]
     pub fn new() -> Result<Self> {
         Self::with_options(-1, 0)
@@ -140,6 +150,11 @@ impl Epoll {
     /// `sizehint` is otherwise ignored; 0 or below -1 is `Value("negative sizehint")` (checked
     /// first). `flags` other than 0 and [`EPOLL_CLOEXEC`] is `OSError('invalid flags')`: an
     /// [`Error::Os`] whose `errno()` is `None`. The fd is close-on-exec whatever `flags` says.
+    ///
+    /// # References
+    ///
+    /// - Linux man page: [`epoll_create(2)`](https://man7.org/linux/man-pages/man2/epoll_create.2.html)
+    /// - Python: [`select.epoll`](https://docs.python.org/3.11/library/select.html#select.epoll)
     #[doc(alias = "epoll_create1")]
     pub fn with_options(sizehint: i32, flags: i32) -> Result<Self> {
         if sizehint == 0 || sizehint < -1 {
@@ -156,12 +171,21 @@ impl Epoll {
     ///
     /// The fd is not checked: if it is not an epoll instance, `poll` fails with the kernel's
     /// `[Errno 22]`. Unlike CPython, there is no "-1 means create a new one".
+    ///
+    /// # References
+    ///
+    /// - Python: [`select.epoll.fromfd`](https://docs.python.org/3.11/library/select.html#select.epoll.fromfd)
     pub fn fromfd(fd: OwnedFd) -> Self {
         Epoll { fd: Some(fd) }
     }
 
     /// `epoll_ctl(EPOLL_CTL_ADD)`: watch `fd` for `eventmask` (default `EPOLLIN | EPOLLPRI |
     /// EPOLLOUT`), as Python's `epoll.register(fd, eventmask)`.
+    ///
+    /// # References
+    ///
+    /// - Linux man page: [`epoll_ctl(2)`](https://man7.org/linux/man-pages/man2/epoll_ctl.2.html)
+    /// - Python: [`select.epoll.register`](https://docs.python.org/3.11/library/select.html#select.epoll.register)
     #[doc(alias = "epoll_ctl")]
     pub fn register<T: FileNo>(&self, fd: T, eventmask: Option<u32>) -> Result<()> {
         self.ctl(libc::EPOLL_CTL_ADD, &fd, eventmask.unwrap_or(DEFAULT_MASK))
@@ -169,6 +193,11 @@ impl Epoll {
 
     /// `epoll_ctl(EPOLL_CTL_MOD)`: change what a registered fd is watched for, as Python's
     /// `epoll.modify(fd, eventmask)`.
+    ///
+    /// # References
+    ///
+    /// - Linux man page: [`epoll_ctl(2)`](https://man7.org/linux/man-pages/man2/epoll_ctl.2.html)
+    /// - Python: [`select.epoll.modify`](https://docs.python.org/3.11/library/select.html#select.epoll.modify)
     #[doc(alias = "epoll_ctl")]
     pub fn modify<T: FileNo>(&self, fd: T, eventmask: u32) -> Result<()> {
         self.ctl(libc::EPOLL_CTL_MOD, &fd, eventmask)
@@ -178,6 +207,11 @@ impl Epoll {
     ///
     /// The event pointer passed is not NULL (the kernel ignores it), so strace shows an
     /// address, as for CPython.
+    ///
+    /// # References
+    ///
+    /// - Linux man page: [`epoll_ctl(2)`](https://man7.org/linux/man-pages/man2/epoll_ctl.2.html)
+    /// - Python: [`select.epoll.unregister`](https://docs.python.org/3.11/library/select.html#select.epoll.unregister)
     #[doc(alias = "epoll_ctl")]
     pub fn unregister<T: FileNo>(&self, fd: T) -> Result<()> {
         self.ctl(libc::EPOLL_CTL_DEL, &fd, 0)
@@ -200,6 +234,11 @@ impl Epoll {
     ///
     /// Checks in CPython's order: closed, timeout, maxevents. Kernel errors are
     /// [`Error::Os`]; a watched signal is [`Error::Interrupted`].
+    ///
+    /// # References
+    ///
+    /// - Linux man page: [`epoll_wait(2)`](https://man7.org/linux/man-pages/man2/epoll_wait.2.html)
+    /// - Python: [`select.epoll.poll`](https://docs.python.org/3.11/library/select.html#select.epoll.poll)
     #[doc(alias = "epoll_wait")]
     pub fn poll(&self, timeout: Option<f64>, maxevents: Option<i32>) -> Result<Vec<(RawFd, u32)>> {
         if maxevents.is_some_and(|n| n > DEFAULT_MAXEVENTS) {
@@ -280,6 +319,12 @@ impl Epoll {
     ///
     /// Unlike CPython (gh-146205), an error of `close(2)` is returned; the object counts as
     /// closed afterwards either way, and the fd is not closed twice.
+    ///
+    /// # References
+    ///
+    /// - Linux man page: [`close(2)`](https://man7.org/linux/man-pages/man2/close.2.html)
+    /// - POSIX: [`close`](https://pubs.opengroup.org/onlinepubs/9799919799/functions/close.html)
+    /// - Python: [`select.epoll.close`](https://docs.python.org/3.11/library/select.html#select.epoll.close)
     pub fn close(&mut self) -> Result<()> {
         match self.fd.take() {
             Some(fd) => sys::close(fd).map_err(Error::Os),
@@ -288,6 +333,10 @@ impl Epoll {
     }
 
     /// No syscall: has [`Epoll::close`] been called? (Python's `epoll.closed`.)
+    ///
+    /// # References
+    ///
+    /// - Python: [`select.epoll.closed`](https://docs.python.org/3.11/library/select.html#select.epoll.closed)
     pub fn closed(&self) -> bool {
         self.fd.is_none()
     }
@@ -298,6 +347,10 @@ impl Epoll {
     /// The [`FileNo`] and [`AsRawFd`] impls give -1 once closed instead (what a closed
     /// [`crate::Socket`] gives), so that a closed epoll passed where an fd is expected fails
     /// with the negative-fd error.
+    ///
+    /// # References
+    ///
+    /// - Python: [`select.epoll.fileno`](https://docs.python.org/3.11/library/select.html#select.epoll.fileno)
     pub fn fileno(&self) -> Result<RawFd> {
         self.open_fd()
     }

@@ -88,6 +88,12 @@ const REMOVED: RawFd = -1;
 /// time, and so is changing the registrations from another thread during a `poll()`. Like
 /// `select()`, `poll` returns [`Error::Interrupted`] at once when a watched signal is already
 /// pending, before its first syscall.
+///
+/// # References
+///
+/// - Linux man page: [`poll(2)`](https://man7.org/linux/man-pages/man2/poll.2.html)
+/// - POSIX: [`poll`](https://pubs.opengroup.org/onlinepubs/9799919799/functions/poll.html)
+/// - Python: [`select.poll`](https://docs.python.org/3.11/library/select.html#select.poll)
 #[doc(alias = "poll")]
 #[derive(Clone, Default)]
 pub struct Poll {
@@ -119,6 +125,11 @@ impl Poll {
     ///
     /// A negative fd is [`Error::Value`], with `select()`'s message. Any 16-bit mask is taken
     /// as it is, unknown bits included.
+    ///
+    /// # References
+    ///
+    /// - Linux man page: [`poll(2)`](https://man7.org/linux/man-pages/man2/poll.2.html)
+    /// - Python: [`select.poll.register`](https://docs.python.org/3.11/library/select.html#select.poll.register)
     pub fn register<T: FileNo>(&mut self, fd: T, eventmask: Option<u16>) -> Result<()> {
         let fd = checked_fd(&fd)?;
         let mask = eventmask.unwrap_or(DEFAULT_MASK);
@@ -137,6 +148,11 @@ impl Poll {
     ///
     /// An fd not registered is [`Error::Os`] `[Errno 2] No such file or directory` (CPython
     /// sets `errno = ENOENT` itself).
+    ///
+    /// # References
+    ///
+    /// - Linux man page: [`poll(2)`](https://man7.org/linux/man-pages/man2/poll.2.html)
+    /// - Python: [`select.poll.modify`](https://docs.python.org/3.11/library/select.html#select.poll.modify)
     pub fn modify<T: FileNo>(&mut self, fd: T, eventmask: u16) -> Result<()> {
         let fd = checked_fd(&fd)?;
         let Some(&slot) = self.index.get(&fd) else {
@@ -150,6 +166,10 @@ impl Poll {
     /// No syscall: remove a registered fd, as Python's `poll.unregister(fd)`.
     ///
     /// An fd not registered is [`Error::Key`]; its text is the fd (`str(KeyError(3))` is `3`).
+    ///
+    /// # References
+    ///
+    /// - Python: [`select.poll.unregister`](https://docs.python.org/3.11/library/select.html#select.poll.unregister)
     pub fn unregister<T: FileNo>(&mut self, fd: T) -> Result<()> {
         let fd = checked_fd(&fd)?;
         let Some(slot) = self.index.remove(&fd) else {
@@ -186,6 +206,12 @@ impl Poll {
     /// Errors: the timeout's (checked first, before the array is rebuilt), the kernel's as
     /// [`Error::Os`] (`EINVAL` for more fds than `RLIMIT_NOFILE`), [`Error::Interrupted`] for a
     /// watched signal.
+    ///
+    /// # References
+    ///
+    /// - Linux man page: [`poll(2)`](https://man7.org/linux/man-pages/man2/poll.2.html)
+    /// - POSIX: [`poll`](https://pubs.opengroup.org/onlinepubs/9799919799/functions/poll.html)
+    /// - Python: [`select.poll.poll`](https://docs.python.org/3.11/library/select.html#select.poll.poll)
     pub fn poll(&mut self, timeout_ms: Option<f64>) -> Result<Vec<(RawFd, u16)>> {
         let mut ready = Vec::new();
         self.poll_into(timeout_ms, &mut ready)?;

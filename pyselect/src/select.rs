@@ -63,6 +63,12 @@ pub type Ready<T> = (Vec<T>, Vec<T>, Vec<T>);
 /// }
 /// # Ok::<(), pyselect::Error>(())
 /// ```
+///
+/// # References
+///
+/// - Linux man page: [`select(2)`](https://man7.org/linux/man-pages/man2/select.2.html)
+/// - POSIX: [`pselect`](https://pubs.opengroup.org/onlinepubs/9799919799/functions/pselect.html)
+/// - Python: [`select.select`](https://docs.python.org/3.11/library/select.html#select.select)
 #[doc(alias = "pselect6")]
 pub fn select<T, R, W, X>(rlist: R, wlist: W, xlist: X, timeout: Option<f64>) -> Result<Ready<T>>
 where
@@ -84,6 +90,11 @@ where
 /// # }
 /// # Ok::<(), pyselect::Error>(())
 /// ```
+///
+/// # References
+///
+/// - Linux man page: [`select(2)`](https://man7.org/linux/man-pages/man2/select.2.html)
+/// - Python: [`select.select`](https://docs.python.org/3.11/library/select.html#select.select)
 pub fn select_with<T, R, W, X>(
     syscall: Syscall,
     rlist: R,
@@ -323,6 +334,12 @@ impl<T> Default for ReadyLists<T> {
 }
 
 /// A pause, as `select.select([], [], [], seconds)`: `select(0, NULL, NULL, NULL, &tv)`.
+///
+/// # References
+///
+/// - Linux man page: [`select(2)`](https://man7.org/linux/man-pages/man2/select.2.html)
+/// - POSIX: [`pselect`](https://pubs.opengroup.org/onlinepubs/9799919799/functions/pselect.html)
+/// - Python: [`select.select`](https://docs.python.org/3.11/library/select.html#select.select)
 pub fn sleep(seconds: f64) -> Result<()> {
     select::<RawFd, _, _, _>([], [], [], Some(seconds)).map(drop)
 }

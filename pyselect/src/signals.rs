@@ -70,6 +70,12 @@ impl Drop for Guard {
 /// return [`Error::Interrupted`] when one of them interrupts a wait.
 ///
 /// `SIGKILL` and `SIGSTOP` cannot be caught: asking for them is an [`Error::Os`] (`EINVAL`).
+///
+/// # References
+///
+/// - Linux man pages: [`sigaction(2)`](https://man7.org/linux/man-pages/man2/sigaction.2.html), [`signal(7)`](https://man7.org/linux/man-pages/man7/signal.7.html)
+/// - POSIX: [`sigaction`](https://pubs.opengroup.org/onlinepubs/9799919799/functions/sigaction.html)
+/// - Python: [`signal.signal`](https://docs.python.org/3.11/library/signal.html#signal.signal)
 #[doc(alias = "sigaction")]
 pub fn notify(signals: &[Signal]) -> Result<Guard> {
     let mut guard = Guard {
@@ -84,6 +90,10 @@ pub fn notify(signals: &[Signal]) -> Result<Guard> {
 }
 
 /// Take the pending watched signal, if one arrived since the last call.
+///
+/// # References
+///
+/// - Linux man page: [`signal(7)`](https://man7.org/linux/man-pages/man7/signal.7.html)
 pub fn take_pending() -> Option<Signal> {
     // Every select() and socket call asks; almost always nothing is pending, and a plain load
     // answers that without the locked exchange.
@@ -137,6 +147,12 @@ static EINTR_CHECK: RwLock<Option<EintrCheck>> = RwLock::new(None);
 /// assert!(previous.is_none());
 /// signals::set_eintr_check(previous);
 /// ```
+///
+/// # References
+///
+/// - Linux man page: [`signal(7)`](https://man7.org/linux/man-pages/man7/signal.7.html)
+/// - Python: [`PyErr_CheckSignals`](https://docs.python.org/3.11/c-api/exceptions.html#c.PyErr_CheckSignals),
+///   [PEP 475](https://peps.python.org/pep-0475/)
 pub fn set_eintr_check(check: Option<EintrCheck>) -> Option<EintrCheck> {
     let mut slot = EINTR_CHECK
         .write()

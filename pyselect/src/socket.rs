@@ -25,6 +25,11 @@ use crate::{signals, sys};
 /// [`Error::Interrupted`]; any other `EINTR` is retried (PEP 475).
 ///
 /// Dropping the socket closes it; [`Socket::close`] does so explicitly and may be called twice.
+///
+/// # References
+///
+/// - Linux man page: [`socket(7)`](https://man7.org/linux/man-pages/man7/socket.7.html)
+/// - Python: [`socket.socket`](https://docs.python.org/3.11/library/socket.html#socket.socket)
 pub struct Socket {
     /// The descriptor; `None` once closed (then `fileno()` is -1, and a syscall on it fails
     /// with `EBADF`, as on a closed Python socket).
@@ -56,6 +61,12 @@ fn would_block(e: &io::Error) -> bool {
 
 impl Socket {
     /// `socket(family, type | SOCK_CLOEXEC, 0)`, and nothing else: no option is set.
+    ///
+    /// # References
+    ///
+    /// - Linux man page: [`socket(2)`](https://man7.org/linux/man-pages/man2/socket.2.html)
+    /// - POSIX: [`socket`](https://pubs.opengroup.org/onlinepubs/9799919799/functions/socket.html)
+    /// - Python: [`socket.socket`](https://docs.python.org/3.11/library/socket.html#socket.socket)
     #[doc(alias = "socket")]
     pub fn new(family: Family, ty: Type) -> Result<Socket> {
         let fd = sys::socket(family.raw(), ty.raw())?;
@@ -68,31 +79,61 @@ impl Socket {
     }
 
     /// `socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0)`.
+    ///
+    /// # References
+    ///
+    /// - Linux man page: [`socket(2)`](https://man7.org/linux/man-pages/man2/socket.2.html)
+    /// - POSIX: [`socket`](https://pubs.opengroup.org/onlinepubs/9799919799/functions/socket.html)
+    /// - Python: [`socket.socket`](https://docs.python.org/3.11/library/socket.html#socket.socket)
     pub fn tcp_v4() -> Result<Socket> {
         Socket::new(Family::Inet, Type::Stream)
     }
 
     /// `socket(AF_INET6, SOCK_STREAM | SOCK_CLOEXEC, 0)`.
+    ///
+    /// # References
+    ///
+    /// - Linux man page: [`socket(2)`](https://man7.org/linux/man-pages/man2/socket.2.html)
+    /// - POSIX: [`socket`](https://pubs.opengroup.org/onlinepubs/9799919799/functions/socket.html)
+    /// - Python: [`socket.socket`](https://docs.python.org/3.11/library/socket.html#socket.socket)
     pub fn tcp_v6() -> Result<Socket> {
         Socket::new(Family::Inet6, Type::Stream)
     }
 
     /// The socket's family.
+    ///
+    /// # References
+    ///
+    /// - Python: [`socket.socket.family`](https://docs.python.org/3.11/library/socket.html#socket.socket.family)
     pub fn family(&self) -> Family {
         self.family
     }
 
     /// The socket's type.
+    ///
+    /// # References
+    ///
+    /// - Python: [`socket.socket.type`](https://docs.python.org/3.11/library/socket.html#socket.socket.type)
     pub fn socket_type(&self) -> Type {
         self.ty
     }
 
     /// The fd, or -1 once closed (as Python's `fileno()`).
+    ///
+    /// # References
+    ///
+    /// - Python: [`socket.socket.fileno`](https://docs.python.org/3.11/library/socket.html#socket.socket.fileno)
     pub fn fileno(&self) -> RawFd {
         self.fd.as_ref().map_or(-1, AsRawFd::as_raw_fd)
     }
 
     /// `bind(2)`. `("", port)` binds every interface, as in Python.
+    ///
+    /// # References
+    ///
+    /// - Linux man page: [`bind(2)`](https://man7.org/linux/man-pages/man2/bind.2.html)
+    /// - POSIX: [`bind`](https://pubs.opengroup.org/onlinepubs/9799919799/functions/bind.html)
+    /// - Python: [`socket.socket.bind`](https://docs.python.org/3.11/library/socket.html#socket.socket.bind)
     pub fn bind(&self, addr: impl ToAddress) -> Result<()> {
         let addr = addr.to_address(self.family)?;
         sys::bind(self.fileno(), &addr)?;
@@ -100,6 +141,12 @@ impl Socket {
     }
 
     /// `listen(2)`, with Python's default backlog (128) for `None`; a negative backlog is 0.
+    ///
+    /// # References
+    ///
+    /// - Linux man page: [`listen(2)`](https://man7.org/linux/man-pages/man2/listen.2.html)
+    /// - POSIX: [`listen`](https://pubs.opengroup.org/onlinepubs/9799919799/functions/listen.html)
+    /// - Python: [`socket.socket.listen`](https://docs.python.org/3.11/library/socket.html#socket.socket.listen)
     pub fn listen(&self, backlog: Option<i32>) -> Result<()> {
         let backlog = backlog.unwrap_or(crate::consts::DEFAULT_BACKLOG).max(0);
         sys::listen(self.fileno(), backlog)?;
@@ -108,6 +155,12 @@ impl Socket {
 
     /// `connect(2)`. With a timeout (or after `EINTR`) the connection completes in the
     /// background: CPython then waits with `poll()` for writability and reads `SO_ERROR`.
+    ///
+    /// # References
+    ///
+    /// - Linux man page: [`connect(2)`](https://man7.org/linux/man-pages/man2/connect.2.html)
+    /// - POSIX: [`connect`](https://pubs.opengroup.org/onlinepubs/9799919799/functions/connect.html)
+    /// - Python: [`socket.socket.connect`](https://docs.python.org/3.11/library/socket.html#socket.socket.connect)
     pub fn connect(&self, addr: impl ToAddress) -> Result<()> {
         let addr = addr.to_address(self.family)?;
         let err = match sys::connect(self.fileno(), &addr) {
@@ -134,6 +187,12 @@ impl Socket {
     ///
     /// When this listener has a (non-zero) timeout the new socket is set back to blocking with
     /// `ioctl(FIONBIO)`, as Python's `socket.accept` does.
+    ///
+    /// # References
+    ///
+    /// - Linux man page: [`accept(2)`](https://man7.org/linux/man-pages/man2/accept.2.html)
+    /// - POSIX: [`accept`](https://pubs.opengroup.org/onlinepubs/9799919799/functions/accept.html)
+    /// - Python: [`socket.socket.accept`](https://docs.python.org/3.11/library/socket.html#socket.socket.accept)
     #[doc(alias = "accept4")]
     pub fn accept(&self) -> Result<(Socket, SocketAddr)> {
         let (fd, addr) = self.call(false, sys::accept4)?;
@@ -150,12 +209,24 @@ impl Socket {
     }
 
     /// `recvfrom(fd, buf, n, 0, NULL, NULL)`: at most `n` bytes; empty at end of stream.
+    ///
+    /// # References
+    ///
+    /// - Linux man page: [`recv(2)`](https://man7.org/linux/man-pages/man2/recv.2.html)
+    /// - POSIX: [`recvfrom`](https://pubs.opengroup.org/onlinepubs/9799919799/functions/recvfrom.html)
+    /// - Python: [`socket.socket.recv`](https://docs.python.org/3.11/library/socket.html#socket.socket.recv)
     #[doc(alias = "recvfrom")]
     pub fn recv(&self, n: usize) -> Result<Vec<u8>> {
         self.recv_flags(n, 0)
     }
 
     /// `recvfrom` with `flags` (`MSG_PEEK`, `MSG_OOB`, ...).
+    ///
+    /// # References
+    ///
+    /// - Linux man page: [`recv(2)`](https://man7.org/linux/man-pages/man2/recv.2.html)
+    /// - POSIX: [`recvfrom`](https://pubs.opengroup.org/onlinepubs/9799919799/functions/recvfrom.html)
+    /// - Python: [`socket.socket.recv`](https://docs.python.org/3.11/library/socket.html#socket.socket.recv)
     pub fn recv_flags(&self, n: usize, flags: i32) -> Result<Vec<u8>> {
         self.call(false, |fd| sys::recvfrom_vec(fd, n, flags))
     }
@@ -163,6 +234,12 @@ impl Socket {
     /// `recvfrom(fd, buf, n, MSG_OOB, ..)`: the urgent byte a peer sent with `MSG_OOB`
     /// (Python's `recv(n, socket.MSG_OOB)`). With no urgent data pending the kernel answers
     /// `EINVAL` (`EAGAIN` once it has been read).
+    ///
+    /// # References
+    ///
+    /// - Linux man page: [`recv(2)`](https://man7.org/linux/man-pages/man2/recv.2.html)
+    /// - POSIX: [`recvfrom`](https://pubs.opengroup.org/onlinepubs/9799919799/functions/recvfrom.html)
+    /// - Python: [`socket.socket.recv`](https://docs.python.org/3.11/library/socket.html#socket.socket.recv)
     pub fn recv_oob(&self, n: usize) -> Result<Vec<u8>> {
         self.recv_flags(n, libc::MSG_OOB)
     }
@@ -170,17 +247,35 @@ impl Socket {
     /// `recvfrom` into a caller's buffer; the number of bytes read. (With `MSG_TRUNC` on a
     /// datagram socket the kernel reports the datagram's full length, which can exceed
     /// `buf.len()`, as in Python's `recv_into`.)
+    ///
+    /// # References
+    ///
+    /// - Linux man page: [`recv(2)`](https://man7.org/linux/man-pages/man2/recv.2.html)
+    /// - POSIX: [`recvfrom`](https://pubs.opengroup.org/onlinepubs/9799919799/functions/recvfrom.html)
+    /// - Python: [`socket.socket.recv_into`](https://docs.python.org/3.11/library/socket.html#socket.socket.recv_into)
     pub fn recv_into(&self, buf: &mut [u8], flags: i32) -> Result<usize> {
         self.call(false, |fd| sys::recvfrom(fd, buf, flags))
     }
 
     /// `sendto(fd, data, len, MSG_NOSIGNAL, NULL, 0)`, once: how many bytes went out.
+    ///
+    /// # References
+    ///
+    /// - Linux man page: [`send(2)`](https://man7.org/linux/man-pages/man2/send.2.html)
+    /// - POSIX: [`sendto`](https://pubs.opengroup.org/onlinepubs/9799919799/functions/sendto.html)
+    /// - Python: [`socket.socket.send`](https://docs.python.org/3.11/library/socket.html#socket.socket.send)
     #[doc(alias = "sendto")]
     pub fn send(&self, data: &[u8]) -> Result<usize> {
         self.send_flags(data, 0)
     }
 
     /// `sendto` with extra `flags` (`MSG_OOB` for urgent data); `MSG_NOSIGNAL` is always added.
+    ///
+    /// # References
+    ///
+    /// - Linux man page: [`send(2)`](https://man7.org/linux/man-pages/man2/send.2.html)
+    /// - POSIX: [`sendto`](https://pubs.opengroup.org/onlinepubs/9799919799/functions/sendto.html)
+    /// - Python: [`socket.socket.send`](https://docs.python.org/3.11/library/socket.html#socket.socket.send)
     pub fn send_flags(&self, data: &[u8], flags: i32) -> Result<usize> {
         let flags = flags | libc::MSG_NOSIGNAL;
         self.call(true, |fd| sys::sendto(fd, data, flags))
@@ -188,6 +283,12 @@ impl Socket {
 
     /// `sendto` until every byte is out, across partial writes and `EINTR`. With a timeout,
     /// one deadline covers the whole transfer, as in Python.
+    ///
+    /// # References
+    ///
+    /// - Linux man page: [`send(2)`](https://man7.org/linux/man-pages/man2/send.2.html)
+    /// - POSIX: [`sendto`](https://pubs.opengroup.org/onlinepubs/9799919799/functions/sendto.html)
+    /// - Python: [`socket.socket.sendall`](https://docs.python.org/3.11/library/socket.html#socket.socket.sendall)
     pub fn sendall(&self, mut data: &[u8]) -> Result<()> {
         let deadline = self.deadline();
         while !data.is_empty() {
@@ -208,6 +309,11 @@ impl Socket {
     /// `ioctl(fd, FIONBIO, ..)`: Python's `settimeout`. `None` blocks; `Some(0.0)` makes the socket non-blocking; a
     /// positive value makes every blocking-style call wait at most that long. Each call is one
     /// `ioctl(FIONBIO)`. A negative value is `Value("Timeout value out of range")`.
+    ///
+    /// # References
+    ///
+    /// - Linux man page: [`ioctl(2)`](https://man7.org/linux/man-pages/man2/ioctl.2.html)
+    /// - Python: [`socket.socket.settimeout`](https://docs.python.org/3.11/library/socket.html#socket.socket.settimeout)
     #[doc(alias = "ioctl")]
     #[doc(alias = "FIONBIO")]
     pub fn settimeout(&mut self, timeout: Option<f64>) -> Result<()> {
@@ -228,11 +334,20 @@ impl Socket {
 
     /// Python's `setblocking`: `setblocking(true)` is `settimeout(None)`, `false` is
     /// `settimeout(Some(0.0))`.
+    ///
+    /// # References
+    ///
+    /// - Linux man page: [`ioctl(2)`](https://man7.org/linux/man-pages/man2/ioctl.2.html)
+    /// - Python: [`socket.socket.setblocking`](https://docs.python.org/3.11/library/socket.html#socket.socket.setblocking)
     pub fn setblocking(&mut self, blocking: bool) -> Result<()> {
         self.settimeout(if blocking { None } else { Some(0.0) })
     }
 
     /// The timeout in seconds, as Python's `gettimeout` (nanoseconds / 1e9).
+    ///
+    /// # References
+    ///
+    /// - Python: [`socket.socket.gettimeout`](https://docs.python.org/3.11/library/socket.html#socket.socket.gettimeout)
     pub fn gettimeout(&self) -> Option<f64> {
         self.timeout_ns.map(|ns| ns as f64 / 1e9)
     }
@@ -246,33 +361,69 @@ impl Socket {
     }
 
     /// `setsockopt(fd, level, name, &value, sizeof(int))`.
+    ///
+    /// # References
+    ///
+    /// - Linux man page: [`getsockopt(2)`](https://man7.org/linux/man-pages/man2/getsockopt.2.html)
+    /// - POSIX: [`setsockopt`](https://pubs.opengroup.org/onlinepubs/9799919799/functions/setsockopt.html)
+    /// - Python: [`socket.socket.setsockopt`](https://docs.python.org/3.11/library/socket.html#socket.socket.setsockopt)
     pub fn setsockopt(&self, level: i32, name: i32, value: i32) -> Result<()> {
         sys::setsockopt(self.fileno(), level, name, value)?;
         Ok(())
     }
 
     /// `getsockopt(fd, level, name, &int, &len)` for an integer option.
+    ///
+    /// # References
+    ///
+    /// - Linux man page: [`getsockopt(2)`](https://man7.org/linux/man-pages/man2/getsockopt.2.html)
+    /// - POSIX: [`getsockopt`](https://pubs.opengroup.org/onlinepubs/9799919799/functions/getsockopt.html)
+    /// - Python: [`socket.socket.getsockopt`](https://docs.python.org/3.11/library/socket.html#socket.socket.getsockopt)
     pub fn getsockopt(&self, level: i32, name: i32) -> Result<i32> {
         Ok(sys::getsockopt(self.fileno(), level, name)?)
     }
 
     /// `setsockopt(SO_LINGER)`: `Some(0)` makes `close()` reset the connection.
+    ///
+    /// # References
+    ///
+    /// - Linux man pages: [`getsockopt(2)`](https://man7.org/linux/man-pages/man2/getsockopt.2.html), [`socket(7)`](https://man7.org/linux/man-pages/man7/socket.7.html)
+    /// - POSIX: [`setsockopt`](https://pubs.opengroup.org/onlinepubs/9799919799/functions/setsockopt.html)
+    /// - Python: [`socket.socket.setsockopt`](https://docs.python.org/3.11/library/socket.html#socket.socket.setsockopt)
     pub fn set_linger(&self, seconds: Option<i32>) -> Result<()> {
         sys::set_linger(self.fileno(), seconds)?;
         Ok(())
     }
 
     /// `getsockname(2)`.
+    ///
+    /// # References
+    ///
+    /// - Linux man page: [`getsockname(2)`](https://man7.org/linux/man-pages/man2/getsockname.2.html)
+    /// - POSIX: [`getsockname`](https://pubs.opengroup.org/onlinepubs/9799919799/functions/getsockname.html)
+    /// - Python: [`socket.socket.getsockname`](https://docs.python.org/3.11/library/socket.html#socket.socket.getsockname)
     pub fn getsockname(&self) -> Result<SocketAddr> {
         Ok(sys::getsockname(self.fileno())?)
     }
 
     /// `getpeername(2)`.
+    ///
+    /// # References
+    ///
+    /// - Linux man page: [`getpeername(2)`](https://man7.org/linux/man-pages/man2/getpeername.2.html)
+    /// - POSIX: [`getpeername`](https://pubs.opengroup.org/onlinepubs/9799919799/functions/getpeername.html)
+    /// - Python: [`socket.socket.getpeername`](https://docs.python.org/3.11/library/socket.html#socket.socket.getpeername)
     pub fn getpeername(&self) -> Result<SocketAddr> {
         Ok(sys::getpeername(self.fileno())?)
     }
 
     /// `shutdown(2)`.
+    ///
+    /// # References
+    ///
+    /// - Linux man page: [`shutdown(2)`](https://man7.org/linux/man-pages/man2/shutdown.2.html)
+    /// - POSIX: [`shutdown`](https://pubs.opengroup.org/onlinepubs/9799919799/functions/shutdown.html)
+    /// - Python: [`socket.socket.shutdown`](https://docs.python.org/3.11/library/socket.html#socket.socket.shutdown)
     pub fn shutdown(&self, how: Shutdown) -> Result<()> {
         let how = match how {
             Shutdown::Read => libc::SHUT_RD,
@@ -284,6 +435,12 @@ impl Socket {
     }
 
     /// `close(2)`. Idempotent: a second call does nothing; `fileno()` is then -1.
+    ///
+    /// # References
+    ///
+    /// - Linux man page: [`close(2)`](https://man7.org/linux/man-pages/man2/close.2.html)
+    /// - POSIX: [`close`](https://pubs.opengroup.org/onlinepubs/9799919799/functions/close.html)
+    /// - Python: [`socket.socket.close`](https://docs.python.org/3.11/library/socket.html#socket.socket.close)
     pub fn close(&mut self) -> Result<()> {
         let Some(fd) = self.fd.take() else {
             return Ok(());

@@ -52,6 +52,11 @@ use crate::fileno::FileNo;
 ///
 /// Differences from CPython: `close()` returns the error of `close(2)` (CPython's `epoll.close`
 /// swallows it); the `epoll_ctl` event's `data.u64` is the fd with its upper bits zero.
+///
+/// # References
+///
+/// - Linux man pages: [`epoll(7)`](https://man7.org/linux/man-pages/man7/epoll.7.html), [`epoll_ctl(2)`](https://man7.org/linux/man-pages/man2/epoll_ctl.2.html), [`epoll_wait(2)`](https://man7.org/linux/man-pages/man2/epoll_wait.2.html)
+/// - Python: [`selectors.EpollSelector`](https://docs.python.org/3.11/library/selectors.html#selectors.EpollSelector)
 #[doc(alias = "epoll_wait")]
 #[derive(Debug)]
 pub struct EpollSelector<F, D>(PollLike<Epoll, F, D>);
@@ -79,6 +84,11 @@ impl KernelObject for Epoll {
 
 impl<F: FileNo, D> EpollSelector<F, D> {
     /// `epoll_create1(EPOLL_CLOEXEC)`: an empty selector (Python's `selectors.EpollSelector()`).
+    ///
+    /// # References
+    ///
+    /// - Linux man page: [`epoll_create(2)`](https://man7.org/linux/man-pages/man2/epoll_create.2.html)
+    /// - Python: [`selectors.EpollSelector`](https://docs.python.org/3.11/library/selectors.html#selectors.EpollSelector)
     #[doc(alias = "epoll_create1")]
     pub fn new() -> Result<Self> {
         Ok(EpollSelector(PollLike::new(Epoll::new()?)))
@@ -86,6 +96,10 @@ impl<F: FileNo, D> EpollSelector<F, D> {
 
     /// No syscall: the epoll fd (Python's `EpollSelector.fileno()`); once closed,
     /// `Value("I/O operation on closed epoll object")`, as CPython's.
+    ///
+    /// # References
+    ///
+    /// - Python: [`selectors.EpollSelector.fileno`](https://docs.python.org/3.11/library/selectors.html#selectors.EpollSelector.fileno)
     pub fn fileno(&self) -> Result<RawFd> {
         self.0.selector.fileno()
     }

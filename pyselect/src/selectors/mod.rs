@@ -87,6 +87,10 @@ pub use select::SelectSelector;
 
 /// No syscall: the selector Python picks on this platform; on Linux the [`EpollSelector`]
 /// (`epoll_create1`, `epoll_ctl`, `epoll_wait`), as CPython's `selectors.DefaultSelector`.
+///
+/// # References
+///
+/// - Python: [`selectors.DefaultSelector`](https://docs.python.org/3.11/library/selectors.html#selectors.DefaultSelector)
 #[cfg(target_os = "linux")]
 pub type DefaultSelector<F, D> = EpollSelector<F, D>;
 
@@ -97,6 +101,10 @@ pub const EVENT_WRITE: u8 = 2;
 
 /// No syscall: what a selector knows of one registered file object (Python's
 /// `selectors.SelectorKey` named tuple).
+///
+/// # References
+///
+/// - Python: [`selectors.SelectorKey`](https://docs.python.org/3.11/library/selectors.html#selectors.SelectorKey)
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct SelectorKey<F, D> {
     /// The file object as registered.
@@ -113,6 +121,10 @@ pub struct SelectorKey<F, D> {
 /// `pselect6`, `poll` or `epoll_wait` behind one interface: what the three selectors share
 /// (Python's `selectors.BaseSelector`). Which syscalls each method makes depends on the
 /// selector: see [`SelectSelector`], [`PollSelector`] and [`EpollSelector`].
+///
+/// # References
+///
+/// - Python: [`selectors.BaseSelector`](https://docs.python.org/3.11/library/selectors.html#selectors.BaseSelector)
 pub trait Selector<F: FileNo, D> {
     /// `epoll_ctl(EPOLL_CTL_ADD)` for an [`EpollSelector`], no syscall for the others: watch
     /// `fileobj` for `events` (Python's `register(fileobj, events, data)`).
@@ -121,6 +133,12 @@ pub trait Selector<F: FileNo, D> {
     /// [`EVENT_WRITE`] (`Value("Invalid events: 0")`), a negative fd (`Value("Invalid file
     /// descriptor: -1")`), an fd already registered (`Key`, `'3 (FD 3) is already
     /// registered'`), then the selector's own (the kernel's for epoll; closed).
+    ///
+    /// # References
+    ///
+    /// - Linux man page: [`epoll_ctl(2)`](https://man7.org/linux/man-pages/man2/epoll_ctl.2.html)
+    ///   ([`EpollSelector`] only)
+    /// - Python: [`selectors.BaseSelector.register`](https://docs.python.org/3.11/library/selectors.html#selectors.BaseSelector.register)
     fn register(&mut self, fileobj: F, events: u8, data: D) -> Result<&SelectorKey<F, D>>;
 
     /// `epoll_ctl(EPOLL_CTL_DEL)` for an [`EpollSelector`], no syscall for the others: stop
@@ -129,6 +147,12 @@ pub trait Selector<F: FileNo, D> {
     /// A negative fd is `Value("Invalid file descriptor: -1")`; an fd not registered is
     /// `Key` (`'3 is not registered'`). A kernel error of the epoll call is ignored (the fd may
     /// have been closed since), as CPython.
+    ///
+    /// # References
+    ///
+    /// - Linux man page: [`epoll_ctl(2)`](https://man7.org/linux/man-pages/man2/epoll_ctl.2.html)
+    ///   ([`EpollSelector`] only)
+    /// - Python: [`selectors.BaseSelector.unregister`](https://docs.python.org/3.11/library/selectors.html#selectors.BaseSelector.unregister)
     fn unregister<T: FileNo>(&mut self, fileobj: T) -> Result<SelectorKey<F, D>>;
 
     /// `epoll_ctl(EPOLL_CTL_MOD)` for an [`EpollSelector`] whose events change, no syscall
@@ -137,6 +161,12 @@ pub trait Selector<F: FileNo, D> {
     ///
     /// An fd not registered is `Key` (`'3 is not registered'`). What else is checked, and what
     /// a failure leaves behind, differs by selector, as in CPython: see each type.
+    ///
+    /// # References
+    ///
+    /// - Linux man page: [`epoll_ctl(2)`](https://man7.org/linux/man-pages/man2/epoll_ctl.2.html)
+    ///   ([`EpollSelector`] only)
+    /// - Python: [`selectors.BaseSelector.modify`](https://docs.python.org/3.11/library/selectors.html#selectors.BaseSelector.modify)
     fn modify(&mut self, fileobj: F, events: u8, data: D) -> Result<&SelectorKey<F, D>>;
 
     /// `pselect6`, `poll` or `epoll_wait` (by selector): wait until a registered file object
@@ -145,6 +175,11 @@ pub trait Selector<F: FileNo, D> {
     ///
     /// `EINTR` is retried with the time left (PEP 475) by the call underneath, and a signal
     /// the program watches ([`crate::signals`]) ends the wait with [`Error::Interrupted`].
+    ///
+    /// # References
+    ///
+    /// - Linux man pages: [`select(2)`](https://man7.org/linux/man-pages/man2/select.2.html), [`poll(2)`](https://man7.org/linux/man-pages/man2/poll.2.html), [`epoll_wait(2)`](https://man7.org/linux/man-pages/man2/epoll_wait.2.html)
+    /// - Python: [`selectors.BaseSelector.select`](https://docs.python.org/3.11/library/selectors.html#selectors.BaseSelector.select)
     fn select(&mut self, timeout: Option<f64>) -> Result<Vec<(SelectorKey<F, D>, u8)>>
     where
         F: Clone,
@@ -154,13 +189,27 @@ pub trait Selector<F: FileNo, D> {
     ///
     /// After `close()`: `Runtime("Selector is closed")`; then a negative fd is `Value`, an
     /// fd not registered `Key`.
+    ///
+    /// # References
+    ///
+    /// - Python: [`selectors.BaseSelector.get_key`](https://docs.python.org/3.11/library/selectors.html#selectors.BaseSelector.get_key)
     fn get_key<T: FileNo>(&self, fileobj: T) -> Result<&SelectorKey<F, D>>;
 
     /// No syscall: every key by fd, or `None` once closed (Python's `get_map()`).
+    ///
+    /// # References
+    ///
+    /// - Python: [`selectors.BaseSelector.get_map`](https://docs.python.org/3.11/library/selectors.html#selectors.BaseSelector.get_map)
     fn get_map(&self) -> Option<&BTreeMap<RawFd, SelectorKey<F, D>>>;
 
     /// `close(2)` of the epoll fd for an [`EpollSelector`], no syscall for the others: forget
     /// every key (Python's `close()`); a second call does nothing.
+    ///
+    /// # References
+    ///
+    /// - Linux man page: [`close(2)`](https://man7.org/linux/man-pages/man2/close.2.html)
+    ///   ([`EpollSelector`] only)
+    /// - Python: [`selectors.BaseSelector.close`](https://docs.python.org/3.11/library/selectors.html#selectors.BaseSelector.close)
     fn close(&mut self) -> Result<()>;
 }
 

@@ -54,6 +54,12 @@ const MAX_INT_MS: f64 = 9_223_372_036_854.0;
 /// Differences from CPython: after `close()`, `register` (after its checks), `modify` (after
 /// the fd check) and `select` (after the timeout arithmetic) fail with
 /// `Runtime("Selector is closed")`, where CPython's keeps polling the stale fds (gh-91433).
+///
+/// # References
+///
+/// - Linux man page: [`poll(2)`](https://man7.org/linux/man-pages/man2/poll.2.html)
+/// - POSIX: [`poll`](https://pubs.opengroup.org/onlinepubs/9799919799/functions/poll.html)
+/// - Python: [`selectors.PollSelector`](https://docs.python.org/3.11/library/selectors.html#selectors.PollSelector)
 #[doc(alias = "poll")]
 #[derive(Debug)]
 pub struct PollSelector<F, D>(PollLike<Poll, F, D>);
@@ -82,6 +88,10 @@ impl KernelObject for Poll {
 impl<F: FileNo, D> PollSelector<F, D> {
     /// No syscall: an empty selector over a new [`Poll`] (Python's
     /// `selectors.PollSelector()`); never fails.
+    ///
+    /// # References
+    ///
+    /// - Python: [`selectors.PollSelector`](https://docs.python.org/3.11/library/selectors.html#selectors.PollSelector)
     pub fn new() -> Result<Self> {
         Ok(PollSelector(PollLike::new(Poll::new())))
     }

@@ -42,6 +42,12 @@ use crate::fileno::FileNo;
 /// hash order, the same for fds below 8); after `close()`, `register` (after its checks),
 /// `modify` (after the fd check) and `select` fail with `Runtime("Selector is closed")`,
 /// where CPython's carries on with the stale fds (gh-91433).
+///
+/// # References
+///
+/// - Linux man page: [`select(2)`](https://man7.org/linux/man-pages/man2/select.2.html)
+/// - POSIX: [`pselect`](https://pubs.opengroup.org/onlinepubs/9799919799/functions/pselect.html)
+/// - Python: [`selectors.SelectSelector`](https://docs.python.org/3.11/library/selectors.html#selectors.SelectSelector)
 #[doc(alias = "pselect6")]
 #[derive(Debug)]
 pub struct SelectSelector<F, D> {
@@ -50,6 +56,10 @@ pub struct SelectSelector<F, D> {
 
 impl<F: FileNo, D> SelectSelector<F, D> {
     /// No syscall: an empty selector (Python's `selectors.SelectSelector()`); never fails.
+    ///
+    /// # References
+    ///
+    /// - Python: [`selectors.SelectSelector`](https://docs.python.org/3.11/library/selectors.html#selectors.SelectSelector)
     pub fn new() -> Result<Self> {
         Ok(SelectSelector {
             keys: Keys::new(true),
