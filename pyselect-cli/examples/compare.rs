@@ -20,16 +20,14 @@
 //! (`testkit/src/compare.rs`: normalising, renumbering fds, aligning, explaining): this program
 //! reads traces exactly as the strace tests do, and `pyselect-cli/tests/compare.rs` tests both.
 
-use testkit as util;
-
 use std::collections::BTreeMap;
 use std::process::{Command, ExitCode};
 use std::time::Duration;
 
 use nix::sys::signal::Signal;
-use util::child::ChildGuard;
-use util::compare::{self, align, explain, fd_map, renumber, role_name, wrap};
-use util::strace::{filter, strace_works, Trace, TracedProcess};
+use testkit::child::ChildGuard;
+use testkit::compare::{self, align, explain, fd_map, renumber, role_name, wrap};
+use testkit::strace::{filter, strace_works, Trace, TracedProcess};
 
 const USAGE: &str = "usage: compare --mode select|timeout|blocking|multiplex \
                      [--backend select|poll|epoll] --server PATH --client PATH";
@@ -109,7 +107,7 @@ fn run() -> Result<(), String> {
                 .into(),
         );
     }
-    let python = util::python::interpreter();
+    let python = testkit::python::interpreter();
     let filter = {
         let mut f = filter();
         for call in EXTRA_CALLS {
@@ -169,7 +167,7 @@ fn run() -> Result<(), String> {
             _ => ("seed_select_server.py", None),
         },
     };
-    let path = util::fixture(script).display().to_string();
+    let path = testkit::fixture(script).display().to_string();
     let mut args = vec!["-u", "-I", path.as_str()];
     args.extend(selector);
     args.extend(if opts.mode == "blocking" {
@@ -193,7 +191,7 @@ fn run() -> Result<(), String> {
     let cpy_reply = client(&opts.client, ports[0])?;
     // The client leaves once it has the reply, maybe before the server's close(): stop the
     // server only when it waits for the next client again.
-    let mut waiting = util::proc::waiting_syscalls();
+    let mut waiting = testkit::proc::waiting_syscalls();
     waiting.extend([libc::SYS_epoll_wait, libc::SYS_epoll_pwait]);
     waiting.retain(|&nr| nr != libc::SYS_recvfrom);
     if !cpy.wait_blocked(&waiting) {
@@ -222,7 +220,7 @@ fn client(exe: &str, port: u16) -> Result<String, String> {
         Err(format!("the client failed: {}{}", out.stdout, out.stderr))
     }
 }
-/// One side's connection, normalised (see [`util::compare`]).
+/// One side's connection, normalised (see [`testkit::compare`]).
 fn side(
     title: String,
     trace: &Trace,

@@ -2,17 +2,15 @@
 //! `std::net::TcpListener` on loopback, ephemeral ports.
 //!
 //! Synchronisation is by the data itself (a server reads the client's message before acting),
-//! never by sleeping; every wait is bounded (see `util::LIMIT`).
-
-use testkit as util;
+//! never by sleeping; every wait is bounded (see `testkit::LIMIT`).
 
 use std::net::{IpAddr, TcpListener};
 use std::process::Command;
 
 use nix::sys::signal::Signal;
-use util::child::Output;
-use util::client::*;
-use util::server::welcome;
+use testkit::child::Output;
+use testkit::client::*;
+use testkit::server::welcome;
 
 /// A server for one connection: read `msg_len` bytes, answer `answer`, close. Returns what
 /// it read.
@@ -568,7 +566,7 @@ fn sigint_stops_a_load_run_with_the_summary_so_far() {
 fn load_mode_stopped_by_the_fd_limit_says_so_and_counts_the_unfinished() {
     // Nobody accepts: the connections complete in the backlog and wait there.
     let (_listener, port) = tcp_listener_v4();
-    let mut client = Command::new(util::client_exe());
+    let mut client = Command::new(testkit::client_exe());
     client.args(["--port", &port.to_string()]).args([
         "--connections",
         "100",
@@ -577,7 +575,7 @@ fn load_mode_stopped_by_the_fd_limit_says_so_and_counts_the_unfinished() {
     ]);
     let mut cmd = Command::new("prlimit");
     cmd.args(["--nofile=40:40", "--"]);
-    let out = util::child::run(util::child::wrap(cmd, &client), "");
+    let out = testkit::child::run(testkit::child::wrap(cmd, &client), "");
     assert_eq!(out.code(), 1, "{out:?}");
     assert_eq!(out.stdout.lines().count(), 1, "{out:?}");
     let summary = parse_summary(out.stdout.trim_end());
@@ -628,8 +626,8 @@ fn load_mode_held_counts_only_the_connections_the_server_kept() {
         // no longer listed) before the load starts.
         for (client_port, fin) in ended {
             assert!(
-                util::wait_until(util::LIMIT, || {
-                    let state = util::proc::tcp_state_on(client_port, port);
+                testkit::wait_until(testkit::LIMIT, || {
+                    let state = testkit::proc::tcp_state_on(client_port, port);
                     if fin {
                         state.as_deref() == Some("08")
                     } else {
@@ -637,7 +635,7 @@ fn load_mode_held_counts_only_the_connections_the_server_kept() {
                     }
                 }),
                 "the client's end of port {client_port} is in {:?}",
-                util::proc::tcp_state_on(client_port, port)
+                testkit::proc::tcp_state_on(client_port, port)
             );
         }
         for _ in 0..5 {

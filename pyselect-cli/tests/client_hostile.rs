@@ -1,10 +1,8 @@
 //! `pyselect-client` against the input of a hostile first run (issue 12): an empty message,
 //! which would leave the client and a seed-style server waiting on each other forever.
 
-use testkit as util;
-
 use nix::sys::signal::Signal;
-use util::server::{client, ServerProcess};
+use testkit::server::{client, ServerProcess};
 
 /// `--message ''` is refused before any connection, in single and load mode, with one line
 /// naming the reason and the usage line, exit 2; the server never sees a connection.

@@ -11,14 +11,12 @@
 //! target directory) with a `PATH` made to order, without strace, with an strace that cannot
 //! trace, or without python3, and check the one line that says what is missing.
 
-use testkit as util;
-
 use std::path::{Path, PathBuf};
 use std::process::Command;
 use std::sync::OnceLock;
 
-use util::child::{ChildGuard, Output};
-use util::{compare, MAKE_LIMIT};
+use testkit::child::{ChildGuard, Output};
+use testkit::{compare, MAKE_LIMIT};
 
 /// The table's left column width at `COLUMNS=400`.
 const COL: usize = (400 - 7) / 2;
@@ -338,12 +336,12 @@ fn compare_with_path(path: &Path) -> Output {
         "--mode",
         "select",
         "--server",
-        util::server_exe(),
+        testkit::server_exe(),
         "--client",
-        util::client_exe(),
+        testkit::client_exe(),
     ])
     .env("PATH", path);
-    ChildGuard::spawn(&mut cmd, "compare").output(util::LIMIT)
+    ChildGuard::spawn(&mut cmd, "compare").output(testkit::LIMIT)
 }
 
 #[test]

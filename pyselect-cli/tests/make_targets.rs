@@ -10,15 +10,13 @@
 //!
 //! Ports are always ephemeral (`PORTS=0,0`, the server's own report), addresses loopback.
 
-use testkit as util;
-
 use std::path::{Path, PathBuf};
 use std::process::Command;
 use std::sync::OnceLock;
 
-use util::child::{ChildGuard, Output};
-use util::server::ServerProcess;
-use util::{LIMIT, MAKE_LIMIT};
+use testkit::child::{ChildGuard, Output};
+use testkit::server::ServerProcess;
+use testkit::{LIMIT, MAKE_LIMIT};
 
 /// What the fake stale binaries print when run, besides leaving their mark file.
 const STALE: &str = "STALE target/release binary ran";
@@ -144,7 +142,7 @@ fn demo_ports(out: &Output) -> Vec<u16> {
     let line = out
         .stdout
         .lines()
-        .find_map(util::server::parse_listening)
+        .find_map(testkit::server::parse_listening)
         .unwrap_or_else(|| panic!("no listening line in the demo:\n{}", out.stdout));
     line.addrs.iter().map(|a| a.port()).collect()
 }
@@ -231,7 +229,7 @@ fn demo_takes_the_backend() {
         let listening = out
             .stdout
             .lines()
-            .find_map(util::server::parse_listening)
+            .find_map(testkit::server::parse_listening)
             .unwrap_or_else(|| panic!("no listening line:\n{}", out.stdout));
         assert_eq!(
             listening.backend.as_deref(),

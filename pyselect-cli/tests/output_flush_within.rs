@@ -1,15 +1,13 @@
 //! `LineQueue::flush_within` at the edges of its limit: a limit too large for the monotonic
 //! clock (`Duration::MAX`) is no deadline, never a panic.
 
-use testkit as util;
-
 use std::os::fd::AsRawFd;
 use std::time::Duration;
 
 use nix::fcntl::{fcntl, FcntlArg, OFlag};
 use pyselect_cli::output::LineQueue;
 
-use util::fd::one_page_pipe;
+use testkit::fd::one_page_pipe;
 
 #[test]
 fn an_empty_queue_flushes_within_duration_max_at_once() {

@@ -1,8 +1,6 @@
 //! `pyselect_cli::output`: lines that never block ([`LineQueue`]) and blocking lines that a watched
 //! signal ends ([`write_all`]), on real pipes.
 
-use testkit as util;
-
 use std::io::Read;
 use std::os::fd::{AsRawFd, OwnedFd, RawFd};
 
@@ -11,7 +9,7 @@ use pyselect::signals::{self, Signal};
 use pyselect::{Error, FileNo};
 use pyselect_cli::output::{write_all, Detached, LineQueue, Stream};
 
-use util::fd::one_page_pipe;
+use testkit::fd::one_page_pipe;
 
 /// A pipe with a one-page buffer; both ends non-blocking.
 fn small_pipe() -> (std::fs::File, OwnedFd) {
@@ -98,7 +96,7 @@ fn a_closed_reader_counts_the_lines_as_dropped() {
 fn detach_gives_a_pipe_a_private_nonblocking_description() {
     // detach rewires the process's own stderr, so this runs in a child process; stderr is
     // put back before anything is asserted, so a failure still shows.
-    util::child::in_child(
+    testkit::child::in_child(
         "detach_gives_a_pipe_a_private_nonblocking_description",
         || {
             // Raw libc calls: fds 1 and 2 belong to no `OwnedFd`.

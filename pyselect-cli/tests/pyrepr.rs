@@ -5,14 +5,12 @@
 //! it prints with the Rust output. `python3` is required: if it cannot be
 //! run, the tests fail with an explanatory message instead of passing.
 
-use testkit as util;
-
 use std::net::{
     Ipv4Addr, Ipv6Addr, SocketAddr, SocketAddrV4, SocketAddrV6, TcpListener, TcpStream,
 };
 
 use pyselect_cli::pyrepr::{addr_repr, bytes_repr};
-use util::python;
+use testkit::python;
 
 fn hex(data: &[u8]) -> String {
     data.iter().map(|b| format!("{b:02x}")).collect()
@@ -296,7 +294,7 @@ fn accept_python_client(listener: &TcpListener, connect_host: &str) -> (SocketAd
     // in the listen queue for accept() below.
     let lines = python::run_lines(CLIENT_SCRIPT, &[connect_host, &port], b"");
     assert_eq!(lines.len(), 1, "python3 client output: {lines:?}");
-    let peer = util::client::accept(listener).1;
+    let peer = testkit::client::accept(listener).1;
     (peer, lines[0].clone())
 }
 
@@ -337,7 +335,7 @@ fn dual_stack_peer_is_v4_mapped_four_tuple() {
             return;
         }
     };
-    let peer = util::client::accept(&listener).1;
+    let peer = testkit::client::accept(&listener).1;
     let client_port = client.local_addr().expect("client local_addr").port();
     assert_eq!(
         addr_repr(&peer),

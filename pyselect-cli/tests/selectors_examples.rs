@@ -8,8 +8,6 @@
 //!
 //! Needs `python3`; without it the tests fail with a message saying so.
 
-use testkit as util;
-
 use std::io::{Read, Write};
 use std::net::{Shutdown, TcpStream};
 use std::path::{Path, PathBuf};
@@ -18,11 +16,11 @@ use std::time::Instant;
 
 use nix::sys::signal::Signal;
 
-use util::child::{ChildGuard, Lines};
-use util::python::script_command;
-use util::server::{connect_port as connect, listed_ports};
-use util::strace::{normalise_epoll_line, Trace, TracedProcess};
-use util::{fixture, LIMIT};
+use testkit::child::{ChildGuard, Lines};
+use testkit::python::script_command;
+use testkit::server::{connect_port as connect, listed_ports};
+use testkit::strace::{normalise_epoll_line, Trace, TracedProcess};
+use testkit::{fixture, LIMIT};
 
 /// The example `name`, built by a nested `cargo build --example` into the target directory
 /// this test binary was built in (whatever chose it: `CARGO_TARGET_DIR`, `--target-dir`,
@@ -281,7 +279,7 @@ fn seed_select_server_matches_the_seeds_program() {
     let ours = drive_seed(Server::start(rust, "examples/seed_select_server"));
 
     // Unbuffered (`-u`), as the seed's lesson runs it: each line is printed as it happens.
-    let mut py = Command::new(util::python::exe());
+    let mut py = Command::new(testkit::python::exe());
     py.args(["-I", "-u"])
         .arg(fixture("seed_select_server.py"))
         .args(["0", "0", "127.0.0.1"]);

@@ -8,8 +8,6 @@
 //! rules of both binaries, and that every backend keeps multiplex mode's promises (urgent
 //! data, replies that wait for room, the idle timeout, the totals line).
 
-use testkit as util;
-
 use std::collections::HashMap;
 use std::io::{ErrorKind, Read, Write};
 use std::net::{SocketAddr, TcpStream};
@@ -18,12 +16,12 @@ use std::time::Instant;
 
 use nix::sys::signal::Signal;
 use pyselect::{Epoll, EPOLLIN};
-use util::proc::{SYS_EPOLL_WAIT, SYS_POLL, SYS_PSELECT6};
-use util::server::{
+use testkit::proc::{SYS_EPOLL_WAIT, SYS_POLL, SYS_PSELECT6};
+use testkit::server::{
     client, connect, find_totals, nofile_of, nofile_or_skip, read_to_eof, server, transact,
     welcome, Totals,
 };
-use util::{serial, wait_until, LIMIT, LIMIT_SECS};
+use testkit::{serial, wait_until, LIMIT, LIMIT_SECS};
 
 /// Connections held open at once.
 const CLIENTS: usize = 10_000;
@@ -257,7 +255,7 @@ fn urgent_data_is_printed_on_every_backend() {
         let mut s = connect(srv.addr(0));
         let peer = s.local_addr().unwrap();
         send_oob(&s, b"!");
-        let urgent = format!("[{}] urgent : b'!'", util::server::py_addr(&peer));
+        let urgent = format!("[{}] urgent : b'!'", testkit::server::py_addr(&peer));
         assert!(
             srv.wait_stdout_lines(|l| l.contains(&urgent)),
             "{backend}: {:?}",
@@ -284,8 +282,12 @@ fn idle_clients_are_closed_on_every_backend() {
         let mut silent = connect(srv.addr(0));
         assert_eq!(transact(srv.port(1)), welcome(srv.port(1)));
         let started = Instant::now();
-        let (data, end) = util::server::read_to_end(&mut silent);
-        assert_eq!((data.len(), end), (0, util::server::End::Eof), "{backend}");
+        let (data, end) = testkit::server::read_to_end(&mut silent);
+        assert_eq!(
+            (data.len(), end),
+            (0, testkit::server::End::Eof),
+            "{backend}"
+        );
         assert!(started.elapsed() < LIMIT);
         srv.wait_stderr(|l| l.contains("closed: idle for 0.3 s"));
         srv.signal(Signal::SIGTERM);
@@ -386,10 +388,10 @@ fn a_server_stopped_past_its_idle_timeout_serves_what_came_meanwhile() {
             assert_eq!(proc_state(srv.pid()), 'T', "{backend}: still stopped");
             srv.signal(Signal::SIGCONT);
             for (i, c) in clients.iter_mut().enumerate() {
-                let (data, end) = util::server::read_to_end(c);
+                let (data, end) = testkit::server::read_to_end(c);
                 assert_eq!(
                     (data, end),
-                    (welcome(srv.port(0)), util::server::End::Eof),
+                    (welcome(srv.port(0)), testkit::server::End::Eof),
                     "{backend}, idle {idle}: client {i} of {N}; stderr: {:?}",
                     srv.stderr_all()
                 );
@@ -443,7 +445,7 @@ fn signals_end_poll_and_epoll_servers_with_the_totals_line() {
             srv.signal(sig);
             assert_eq!(srv.wait_exit().code(), Some(0), "{backend}, {sig}");
             let stderr = srv.stderr_all();
-            util::server::assert_no_panic(&stderr);
+            testkit::server::assert_no_panic(&stderr);
             let last = &stderr[stderr.len() - 1..];
             assert_eq!(find_totals(last), Some(Totals::served(1)), "{stderr:?}");
             drop(silent);
@@ -491,7 +493,7 @@ fn the_load_client_holds_idle_connections_on_poll_and_epoll() {
         .run_to_exit();
         assert!(out.status.success(), "{backend}: {out:?}");
         assert_eq!(out.stdout.len(), 1, "{out:?}");
-        let summary = util::client::parse_summary(&out.stdout[0]);
+        let summary = testkit::client::parse_summary(&out.stdout[0]);
         assert_eq!(summary["transactions"], "3000", "{summary:?}");
         assert_eq!(summary["errors"], "0", "{summary:?}");
         assert_eq!(summary["held"], "1500", "{summary:?}");

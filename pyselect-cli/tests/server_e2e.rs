@@ -5,8 +5,6 @@
 //! lines the seed's Python servers print for the same clients, the replies, the exit status and
 //! the totals line.
 
-use testkit as util;
-
 use std::io::Write;
 use std::net::{SocketAddr, TcpListener, TcpStream};
 use std::os::fd::AsRawFd;
@@ -16,13 +14,13 @@ use std::time::{Duration, Instant};
 use nix::sys::signal::Signal;
 use nix::sys::socket::{send, MsgFlags};
 
-use util::proc::waiting_syscalls;
-use util::server::{
+use testkit::proc::waiting_syscalls;
+use testkit::server::{
     connect, hold_port, message_line, parse_totals, py_addr, read_some, run_to_exit, transact_from,
     welcome, ServerProcess, Totals,
 };
-use util::strace::{self, Trace};
-use util::TempPath;
+use testkit::strace::{self, Trace};
+use testkit::TempPath;
 
 /// `pyselect-server: 2 served, ...`: the totals line, parsed, or a panic showing `line`.
 fn totals(line: &str) -> Totals {
@@ -223,10 +221,10 @@ fn a_server_started_with_sigint_ignored_still_stops_on_sigint() {
         "-c",
         "import signal; print(signal.getsignal(signal.SIGINT) is signal.SIG_IGN)",
     ]);
-    let out = util::child::run(py, "");
+    let out = testkit::child::run(py, "");
     assert_eq!(out.stdout, "True\n", "{out:?}");
 
-    let mut cmd = ignoring(util::server_exe());
+    let mut cmd = ignoring(testkit::server_exe());
     cmd.args(["--ports", "0", "--quiet"]);
     let mut server = ServerProcess::start_command(cmd);
     server.signal(Signal::SIGINT);
@@ -592,7 +590,7 @@ fn multiplex_closes_an_idle_client_and_serves_the_others() {
 #[test]
 fn each_output_line_is_a_single_write() {
     let trace = TempPath::new("server-e2e-writes.trace");
-    let mut program = Command::new(util::server_exe());
+    let mut program = Command::new(testkit::server_exe());
     program.args(["--mode", "select", "--ports", "0,0", "--count", "1"]);
     let cmd = strace::command(&trace, "trace=write", &["-qq", "-s", "65536"], &program);
     let mut server = ServerProcess::start_command(cmd);

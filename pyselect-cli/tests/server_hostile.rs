@@ -4,12 +4,10 @@
 //! hosts and names, `--version`, and the totals line after Ctrl-C on a terminal.
 //!
 //! Each test runs the real binary on ephemeral loopback ports, under the one process guard
-//! (`util::child::ChildGuard`, through `util::server::ServerProcess` where the server's stderr
-//! is piped to the test). Where the server's stdout or stderr must be a pipe the test controls
-//! (filled, unread) or a terminal, `util::child::Setup` chooses that stream. Every wait is
-//! bounded by `util::LIMIT`.
-
-use testkit as util;
+//! (`testkit::child::ChildGuard`, through `testkit::server::ServerProcess` where the server's
+//! stderr is piped to the test). Where the server's stdout or stderr must be a pipe the test
+//! controls (filled, unread) or a terminal, `testkit::child::Setup` chooses that stream. Every
+//! wait is bounded by `testkit::LIMIT`.
 
 use std::io::{Read, Write};
 use std::net::TcpStream;
@@ -20,13 +18,13 @@ use std::time::Instant;
 
 use nix::fcntl::{fcntl, FcntlArg, OFlag};
 use nix::sys::signal::Signal;
-use util::child::{ChildGuard, Lines, Setup};
-use util::fd::{is_nonblocking, one_page_pipe};
-use util::server::{
+use testkit::child::{ChildGuard, Lines, Setup};
+use testkit::fd::{is_nonblocking, one_page_pipe};
+use testkit::server::{
     client, connect, find_totals, parse_listening, read_to_end, server, set_linger_zero, transact,
     welcome, ServerProcess, Totals,
 };
-use util::{client_exe, serial, server_exe, LIMIT};
+use testkit::{client_exe, serial, server_exe, LIMIT};
 
 // ---------------------------------------------------------------------------------------------
 // A server whose stdout or stderr is the test's own pipe or terminal
@@ -227,7 +225,7 @@ fn a_socket_as_stdout_keeps_its_blocking_description() {
         &["--mode", "select"],
     ];
     for args in runs {
-        let (ours, mut reader) = util::fd::socketpair();
+        let (ours, mut reader) = testkit::fd::socketpair();
         reader.set_read_timeout(Some(LIMIT)).expect("SO_RCVTIMEO");
         let stdout = OwnedFd::from(ours.try_clone().expect("dup"));
         let mut all = vec!["--ports", "0"];
@@ -388,7 +386,7 @@ fn replies_to_messages_longer_than_1024_bytes(backend: &str) {
     // A long message's connection is counted once the client's close is read, which may come
     // after the client has exited: stop the server only when it holds no client any more.
     assert!(
-        util::wait_until(LIMIT, || srv.fd_count() == idle_fds),
+        testkit::wait_until(LIMIT, || srv.fd_count() == idle_fds),
         "{backend}: the server still holds {} client fds",
         srv.fd_count().saturating_sub(idle_fds)
     );
@@ -465,11 +463,11 @@ fn multiplex_serves_a_message_past_the_drain_bound_followed_by_a_half_close() {
             let (reply, end) = read_to_end(&mut s);
             assert_eq!(
                 (reply, end),
-                (welcome(srv.port(0)), util::server::End::Eof),
+                (welcome(srv.port(0)), testkit::server::End::Eof),
                 "{backend}, {extra}"
             );
             // The reply and EOF come before the server reads the rest: wait for its close.
-            assert!(util::wait_until(LIMIT, || srv.fd_count() == idle_fds));
+            assert!(testkit::wait_until(LIMIT, || srv.fd_count() == idle_fds));
         }
         srv.signal(Signal::SIGTERM);
         srv.wait_exit();

@@ -5,11 +5,9 @@
 //! Each test runs the real binary on ephemeral loopback ports and judges it from outside, by
 //! what its users see: replies, EOFs and resets, its stdout/stderr lines, its exit status, and
 //! `/proc/PID` (CPU time, VmRSS, open fds). Synchronisation is by causality (a line the server
-//! prints after the event, a reply, an EOF); every wait is bounded (`util::LIMIT`). Where a
+//! prints after the event, a reply, an EOF); every wait is bounded (`testkit::LIMIT`). Where a
 //! scenario stalls the seed's design, the same scenario is run against `--mode select` (the
 //! seed's third server), `timeout` and `blocking` and the stall is asserted too.
-
-use testkit as util;
 
 use std::io::{self, Read, Write};
 use std::net::TcpStream;
@@ -18,12 +16,12 @@ use std::time::{Duration, Instant};
 
 use nix::poll::{poll, PollFd, PollFlags, PollTimeout};
 use nix::sys::signal::Signal;
-use util::server::{
+use testkit::server::{
     assert_no_panic, client, connect_port, count, describe_status, ensure_nofile, find_totals,
     half_close, read_to_end, server, set_linger_zero, transact, welcome, write_ignoring_reset, End,
     ServerProcess, Totals,
 };
-use util::{serial, wait_until, LIMIT};
+use testkit::{serial, wait_until, LIMIT};
 
 /// The serial modes, the seed's three servers.
 const SERIAL_MODES: [&str; 3] = ["select", "timeout", "blocking"];
@@ -581,7 +579,7 @@ fn out_of_fds_backs_off(backend: &str) {
 
     // Saturated: measure one second of it. (The sleep is the measuring window, not a wait
     // for anything to happen.)
-    let tck = util::proc::clock_ticks_per_second();
+    let tck = testkit::proc::clock_ticks_per_second();
     let (ticks0, lines0, t0) = (
         srv.cpu_ticks(),
         count(&srv.stderr_all(), "accept failed"),
@@ -658,7 +656,7 @@ fn signals_exit_zero_with_totals_and_the_ports_rebind_at_once() {
             match plain.bind(("127.0.0.1", ports[0])) {
                 Err(e) => assert_eq!(e.errno(), Some(libc::EADDRINUSE), "{e}"),
                 Ok(()) => assert!(
-                    !util::proc::time_wait_on(ports[0]),
+                    !testkit::proc::time_wait_on(ports[0]),
                     "{mode}: bound without SO_REUSEADDR beside a TIME_WAIT"
                 ),
             }

@@ -17,14 +17,12 @@
 //! Linux's ephemeral range has, so the message line's byte count is fixed); `{TIMEOUT}`/`{LEFT}`
 //! stand for timevals that depend on the clock and are checked for range separately.
 
-use testkit as util;
-
 use nix::sys::signal::Signal;
-use util::fixture;
-use util::python::cpython311;
-use util::server::seed_client;
-use util::server_exe;
-use util::strace::{
+use testkit::fixture;
+use testkit::python::cpython311;
+use testkit::server::seed_client;
+use testkit::server_exe;
+use testkit::strace::{
     last_arg, normalise_poll_line, require_strace, take_timeval, Trace, TracedProcess,
 };
 

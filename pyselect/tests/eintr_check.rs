@@ -7,8 +7,6 @@
 //! Each test runs in its own child process (handlers and the check are process-wide); each
 //! signal is sent only once the kernel shows the thread blocked in the wait's syscall.
 
-use testkit as util;
-
 use std::os::fd::{AsRawFd, OwnedFd};
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::Duration;
@@ -17,10 +15,10 @@ use nix::sys::signal::Signal;
 use pyselect::selectors::{PollSelector, Selector, EVENT_READ};
 use pyselect::{signals, Epoll, Error, Poll, Socket, EPOLLIN, POLLIN};
 
-use util::alarm::{install_noop_alarm_handler, Signaller, ALARMS};
-use util::child::in_child;
-use util::fd::pipe;
-use util::proc::{SYS_EPOLL_WAIT, SYS_POLL, SYS_PSELECT6};
+use testkit::alarm::{install_noop_alarm_handler, Signaller, ALARMS};
+use testkit::child::in_child;
+use testkit::fd::pipe;
+use testkit::proc::{SYS_EPOLL_WAIT, SYS_POLL, SYS_PSELECT6};
 
 /// How many times the check ran.
 static CHECKS: AtomicUsize = AtomicUsize::new(0);

@@ -1,8 +1,6 @@
 //! `Error`'s Python face and its conversion into `std::io::Error`, and `recv` with a size that
 //! cannot be allocated.
 
-use testkit as util;
-
 use std::io;
 
 use pyselect::{Error, Socket};
@@ -23,7 +21,7 @@ fn errno_is_there_only_for_os_errors_as_in_python() {
 #[test]
 fn os_errors_display_as_python_oserror() {
     // python3 is needed: these tests compare with CPython.
-    let expected = util::python::run(
+    let expected = testkit::python::run(
         "import os\nfor n in (9, 32, 98, 104, 111): print('[Errno {}] {}'.format(n, os.strerror(n)))",
         &[],
         b"",

@@ -10,12 +10,10 @@
 //!
 //! Needs `python3`; without it the test fails with a message saying so.
 
-use testkit as util;
-
-use util::pyref;
-use util::python;
-use util::serial;
-use util::twins::{self, *};
+use testkit::pyref;
+use testkit::python;
+use testkit::serial;
+use testkit::twins::{self, *};
 
 /// Not a test: the re-executed child that runs a script through pyselect.
 #[test]

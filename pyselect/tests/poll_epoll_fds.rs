@@ -10,8 +10,6 @@
 //! Every test runs in its own process (the test binary re-executed): they raise
 //! RLIMIT_NOFILE, count the process's fds, or close an fd behind an object's back.
 
-use testkit as util;
-
 use std::os::fd::{AsRawFd, OwnedFd, RawFd};
 
 use nix::sys::resource::{getrlimit, setrlimit, Resource};
@@ -19,9 +17,9 @@ use pyselect::{
     Epoll, Error, Poll, EPOLLIN, EPOLLOUT, EPOLL_CLOEXEC, FD_SETSIZE, POLLIN, POLLNVAL, POLLOUT,
 };
 
-use util::child::in_child;
-use util::fd::{dup_at_least, is_open, open_fds, pipe, write_fd};
-use util::server::ensure_nofile;
+use testkit::child::in_child;
+use testkit::fd::{dup_at_least, is_open, open_fds, pipe, write_fd};
+use testkit::server::ensure_nofile;
 
 #[test]
 fn epoll_poll_returns_1023_of_1100_ready_fds_as_cpython() {
@@ -48,7 +46,7 @@ fn epoll_poll_returns_1023_of_1100_ready_fds_as_cpython() {
             assert_eq!(fds, want);
 
             // CPython, on the same setup.
-            let out = util::python::run(
+            let out = testkit::python::run(
                 "import os, resource, select\n\
              soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)\n\
              resource.setrlimit(resource.RLIMIT_NOFILE, (hard, hard))\n\
@@ -218,7 +216,7 @@ fn poll_with_more_fds_than_rlimit_nofile_is_einval_as_cpython() {
             assert_eq!(err.errno(), Some(libc::EINVAL));
             let ours = format!("{}: {err}", err.python_name());
             // CPython, under the same limit (inherited).
-            let theirs = util::python::run(
+            let theirs = testkit::python::run(
                 "import select\n\
                  p = select.poll()\n\
                  for fd in range(100):\n    p.register(fd)\n\

@@ -11,8 +11,6 @@
 //! sent with `pthread_kill` to the very thread blocked in the wait, and only once the kernel
 //! shows that thread blocked in the syscall (`/proc/self/task/<tid>/syscall`).
 
-use testkit as util;
-
 use std::os::fd::{AsRawFd, OwnedFd};
 use std::sync::atomic::Ordering;
 use std::time::{Duration, Instant};
@@ -20,12 +18,12 @@ use std::time::{Duration, Instant};
 use nix::sys::signal::Signal;
 use pyselect::{signals, Epoll, Error, Poll, EPOLLIN, POLLIN};
 
-use util::alarm::{install_noop_alarm_handler, Signaller, ALARMS};
-use util::child::{in_child, role, test_command};
-use util::fd::{pipe, write_fd};
-use util::proc::{SYS_EPOLL_WAIT, SYS_POLL};
-use util::strace::{last_arg, normalise_poll_line, Trace};
-use util::{fixture, python, twins, wait_until, LIMIT};
+use testkit::alarm::{install_noop_alarm_handler, Signaller, ALARMS};
+use testkit::child::{in_child, role, test_command};
+use testkit::fd::{pipe, write_fd};
+use testkit::proc::{SYS_EPOLL_WAIT, SYS_POLL};
+use testkit::strace::{last_arg, normalise_poll_line, Trace};
+use testkit::{fixture, python, twins, wait_until, LIMIT};
 
 /// The two waits under test, on the read end of a pipe, with a timeout in seconds.
 #[derive(Clone, Copy, Debug)]

@@ -10,11 +10,9 @@
 //!
 //! Needs `python3` and `strace`; without them the tests fail with a message saying so.
 
-use testkit as util;
-
-use util::strace::normalise_poll_line;
-use util::twins::{self, *};
-use util::{child, pyref, serial};
+use testkit::strace::normalise_poll_line;
+use testkit::twins::{self, *};
+use testkit::{child, pyref, serial};
 
 /// Not a test: the re-executed child that runs a script through pyselect.
 #[test]

@@ -13,13 +13,11 @@
 //!
 //! Needs `python3` and `strace`; without them the tests fail with a message saying so.
 
-use testkit as util;
-
 use pyselect::timeout::{epoll_timeout, poll_timeout};
-use util::pyref::{self, timeout_token as t};
-use util::strace::{last_arg, Trace};
-use util::twins::{self, *};
-use util::{child, fixture, python, serial};
+use testkit::pyref::{self, timeout_token as t};
+use testkit::strace::{last_arg, Trace};
+use testkit::twins::{self, *};
+use testkit::{child, fixture, python, serial};
 
 /// Not a test: the re-executed child that runs a script through pyselect.
 #[test]
@@ -211,7 +209,7 @@ fn check_traced(kind: &str, seed: u64) {
     // The first two results are the constructor and the registration.
     let py_results: Vec<String> = py_out.lines().skip(2).map(str::to_owned).collect();
     let rs_results: Vec<String> = pyref::child_results(&rs_out).into_iter().skip(2).collect();
-    // An older 3.11's known differences, as the reference words them (see `util::python`).
+    // An older 3.11's known differences, as the reference words them (see `testkit::python`).
     let call = if kind == "poll" {
         python::Call::Poll
     } else {

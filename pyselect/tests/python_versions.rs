@@ -1,13 +1,11 @@
 //! The tests compare pyselect with whatever CPython 3.11 `python3` is. Older 3.11 patch releases
 //! (Debian 12's 3.11.2) differ from the reference (3.11.7) in two known ways (an overflow's
 //! wording, and what `select`, `poll` and `epoll` do with the one timeout that is exactly 2^63
-//! ns), which `util::python` maps to the reference's text. These tests hold that mapping exact:
+//! ns), which `testkit::python` maps to the reference's text. These tests hold that mapping exact:
 //! it changes only those outcomes, only on an old 3.11, and the interpreter found here really
 //! behaves as the mapping assumes.
 
-use testkit as util;
-
-use util::python::{
+use testkit::python::{
     self, as_reference_for, is_old_311, outcome_as_reference_for, Call, EDGE, EDGE_MS,
     LAST_OLD_PATCH, OLD_EDGES, OLD_OVERFLOW, OVERFLOW,
 };

@@ -8,8 +8,6 @@
 //! Tests that depend on specific fd numbers (a just-closed fd, fds 1023/1024) run in a child
 //! process: other tests of this binary open fds concurrently.
 
-use testkit as util;
-
 use std::cell::Cell;
 use std::fs::File;
 use std::io::{Read, Write};
@@ -21,9 +19,9 @@ use std::time::{Duration, Instant};
 use pyselect::consts::MSG_OOB;
 use pyselect::{select, select_with, Error, FileNo, Socket, Syscall, FD_SETSIZE};
 
-use util::fd::{pipe, socketpair, write_fd};
-use util::sock::tcp_pair;
-use util::LIMIT_SECS;
+use testkit::fd::{pipe, socketpair, write_fd};
+use testkit::sock::tcp_pair;
+use testkit::LIMIT_SECS;
 
 /// Are `a` and `b` the same object? (The address of the data, for references to trait objects
 /// and to sized values alike.)
@@ -650,10 +648,10 @@ fn a_closed_socket_reports_minus_one_and_select_refuses_it() {
 
 #[test]
 fn a_just_closed_fd_fails_the_whole_call_with_ebadf() {
-    util::child::in_child("a_just_closed_fd_fails_the_whole_call_with_ebadf", || {
+    testkit::child::in_child("a_just_closed_fd_fails_the_whole_call_with_ebadf", || {
         let (a, _b) = socketpair();
         let fa = a.as_raw_fd();
-        let closed = util::fd::closed_low_fd();
+        let closed = testkit::fd::closed_low_fd();
         let syscalls: &[Syscall] = if Syscall::raw_select_available() {
             &[Syscall::Libc, Syscall::Select]
         } else {
@@ -679,7 +677,7 @@ fn a_just_closed_fd_fails_the_whole_call_with_ebadf() {
 
 #[test]
 fn fd_1023_works_and_fd_1024_is_refused() {
-    util::child::in_child("fd_1023_works_and_fd_1024_is_refused", || {
+    testkit::child::in_child("fd_1023_works_and_fd_1024_is_refused", || {
         use nix::sys::resource::{getrlimit, setrlimit, Resource};
         let (soft, hard) = getrlimit(Resource::RLIMIT_NOFILE).unwrap();
         if soft < 1100 {
@@ -691,7 +689,7 @@ fn fd_1023_works_and_fd_1024_is_refused() {
         }
         let (r, w) = pipe();
         let dup_to = |fd: &OwnedFd, target: RawFd| -> OwnedFd {
-            assert!(!util::fd::is_open(target), "fd {target} already open");
+            assert!(!testkit::fd::is_open(target), "fd {target} already open");
             // SAFETY: dup2 onto a free fd number; the new fd is owned by the returned OwnedFd.
             let got = unsafe { libc::dup2(fd.as_raw_fd(), target) };
             assert_eq!(got, target, "dup2: {}", std::io::Error::last_os_error());
@@ -794,8 +792,8 @@ fn raw_select_gives_the_same_results_as_libc() {
 #[test]
 fn each_syscall_option_blocks_in_the_syscall_it_names_with_the_args_python_passes() {
     for (sys, nr) in [
-        (Syscall::Libc, util::proc::SYS_PSELECT6),
-        (Syscall::Select, util::proc::SYS_SELECT),
+        (Syscall::Libc, testkit::proc::SYS_PSELECT6),
+        (Syscall::Select, testkit::proc::SYS_SELECT),
     ] {
         for timeout in [None, Some(LIMIT_SECS)] {
             let (r, w) = pipe();
@@ -803,14 +801,14 @@ fn each_syscall_option_blocks_in_the_syscall_it_names_with_the_args_python_passe
             let nfds = r.as_raw_fd().max(quiet.as_raw_fd()) as u64 + 1;
             let (tx, rx) = std::sync::mpsc::channel();
             let waiter = std::thread::spawn(move || {
-                tx.send(util::proc::gettid()).unwrap();
+                tx.send(testkit::proc::gettid()).unwrap();
                 // A pipe is never exceptional: only the data on `r` ends the wait.
                 let (rr, _, _) = select_with(sys, [&r], [], [&quiet], timeout).unwrap();
                 rr.len()
             });
             let tid = rx.recv().unwrap();
-            let seen = util::proc::wait_until_blocked_in(tid, nr, || waiter.is_finished());
-            let args = util::proc::blocked_syscall_args(tid);
+            let seen = testkit::proc::wait_until_blocked_in(tid, nr, || waiter.is_finished());
+            let args = testkit::proc::blocked_syscall_args(tid);
             write_fd(&w, b"x");
             assert_eq!(waiter.join().unwrap(), 1);
             assert!(seen, "{sys:?}: thread never blocked in syscall {nr}");
@@ -879,21 +877,21 @@ fn a_closed_fd_beyond_the_fd_table_is_not_checked_and_comes_back_as_given() {
                   size = int([l.split()[1] for l in open('/proc/self/status') if l.startswith('FDSize:')][0])\n\
                   print(size < 1024 and select.select([size], [size], [size], 0) == ([size], [size], [size]))\n";
     assert_eq!(
-        util::python::run(script, &[], b"").trim(),
+        testkit::python::run(script, &[], b"").trim(),
         "True",
         "CPython"
     );
-    util::child::in_child(
+    testkit::child::in_child(
         "a_closed_fd_beyond_the_fd_table_is_not_checked_and_comes_back_as_given",
         || {
             let size = fd_table_size();
             assert!(size < FD_SETSIZE, "the fd table already holds {size} fds");
             let beyond = size as RawFd;
-            assert!(!util::fd::is_open(beyond));
+            assert!(!testkit::fd::is_open(beyond));
             let ready = pyselect::select([beyond], [beyond], [beyond], Some(0.0)).expect("select");
             assert_eq!(ready, (vec![beyond], vec![beyond], vec![beyond]));
             // Inside the table a closed fd is EBADF.
-            let closed = util::fd::closed_low_fd();
+            let closed = testkit::fd::closed_low_fd();
             assert!((closed as usize) < size);
             let err = pyselect::select([closed], [], [], Some(0.0)).expect_err("EBADF");
             assert_eq!(err.errno(), Some(libc::EBADF));

@@ -11,8 +11,6 @@
 //!
 //! Needs `python3`; without it the test fails with a message saying so.
 
-use testkit as util;
-
 use std::io::Write;
 use std::net::{Shutdown, TcpListener, TcpStream};
 use std::os::fd::{AsRawFd, OwnedFd, RawFd};
@@ -21,11 +19,11 @@ use std::os::unix::net::UnixStream;
 use nix::poll::PollFlags;
 use nix::sys::socket::{send, MsgFlags};
 
-use util::fd::{pipe, wait_ready};
-use util::pyref::{self, Call};
+use testkit::fd::{pipe, wait_ready};
+use testkit::pyref::{self, Call};
 // The tests here create fds at fixed numbers (900, 1024) and hand fds to children: one at a
 // time (`serial`), so that no other test's fd leaks into a child or takes a number.
-use util::{child, fd, python, serial};
+use testkit::{child, fd, python, serial};
 
 const NAN: f64 = f64::NAN;
 const INF: f64 = f64::INFINITY;
@@ -265,10 +263,10 @@ fn select_matches_cpython_on_the_same_fds() {
     // pyselect first, then CPython: select() reads no data, so nothing changes in between.
     let ours = pyref::run_calls(&calls);
 
-    let mut cmd = python::script_command(&util::fixture("select_calls.py"), &[]);
+    let mut cmd = python::script_command(&testkit::fixture("select_calls.py"), &[]);
     fd::pass_fds(&mut cmd, world.open_fds());
     let out = child::run(cmd, &pyref::calls_text(&calls)).success("python3 select_calls.py");
-    // An older 3.11's known wording, as the reference words it (see `util::python`).
+    // An older 3.11's known wording, as the reference words it (see `testkit::python`).
     let theirs: Vec<String> = out.stdout.lines().map(python::as_reference).collect();
     assert_eq!(
         theirs.len(),
@@ -319,7 +317,7 @@ fn oob_eof_pending_and_ebadf_as_the_spec_says() {
         "ERR OSError: [Errno 9] Bad file descriptor".to_owned(),
     ];
     assert_eq!(pyref::run_calls(&calls), expected, "pyselect");
-    let mut cmd = python::script_command(&util::fixture("select_calls.py"), &[]);
+    let mut cmd = python::script_command(&testkit::fixture("select_calls.py"), &[]);
     fd::pass_fds(&mut cmd, world.open_fds());
     let out = child::run(cmd, &pyref::calls_text(&calls)).success("python3 select_calls.py");
     assert_eq!(out.stdout.lines().collect::<Vec<_>>(), expected, "CPython");

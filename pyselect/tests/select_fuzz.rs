@@ -14,8 +14,6 @@
 //!
 //! All tests of this file hold one lock: they depend on which fds are open in the process.
 
-use testkit as util;
-
 use std::collections::BTreeSet;
 use std::os::fd::{AsRawFd, OwnedFd, RawFd};
 use std::os::unix::net::UnixStream;
@@ -25,8 +23,8 @@ use proptest::strategy::ValueTree;
 use proptest::test_runner::{Config, TestRunner};
 use pyselect::{select, Error, FileNo, Socket, FD_SETSIZE};
 
-use util::fd::{pipe, socketpair, write_fd};
-use util::serial;
+use testkit::fd::{pipe, socketpair, write_fd};
+use testkit::serial;
 
 // ---------------------------------------------------------------------------------------------
 // Cases and the model of CPython's rules
@@ -258,15 +256,15 @@ impl Fixtures {
         let (sock_w, peer_w) = socketpair();
         // Wait until the data is visibly there (it already is for pipes and unix sockets,
         // but the test must not assume it).
-        select([&pipe_r], [], [], Some(util::LIMIT_SECS)).unwrap();
-        select([&sock_rw], [], [], Some(util::LIMIT_SECS)).unwrap();
+        select([&pipe_r], [], [], Some(testkit::LIMIT_SECS)).unwrap();
+        select([&sock_rw], [], [], Some(testkit::LIMIT_SECS)).unwrap();
         let known = vec![
             (pipe_r.as_raw_fd(), true, false),
             (pipe_w.as_raw_fd(), false, true),
             (sock_rw.as_raw_fd(), true, true),
             (sock_w.as_raw_fd(), false, true),
         ];
-        let closed = util::fd::closed_low_fd();
+        let closed = testkit::fd::closed_low_fd();
         Fixtures {
             _pipe_r: pipe_r,
             _pipe_w: pipe_w,
@@ -532,7 +530,7 @@ fn model_and_library_agree_with_cpython() {
     let cases: Vec<Case> = cases.into_iter().map(for_cpython).collect();
 
     let input: String = cases.iter().map(|c| encode(c) + "\n").collect();
-    let stdout = util::python::run(PY_SELECT_BATCH, &[], input.as_bytes());
+    let stdout = testkit::python::run(PY_SELECT_BATCH, &[], input.as_bytes());
     let python: Vec<&str> = stdout.lines().collect();
     assert_eq!(
         python.len(),
@@ -542,16 +540,16 @@ fn model_and_library_agree_with_cpython() {
         cases.len()
     );
 
-    // An older 3.11's known differences, as the reference words them (see `util::python`).
+    // An older 3.11's known differences, as the reference words them (see `testkit::python`).
     let python: Vec<String> = python
         .iter()
         .zip(&cases)
         .map(|(line, case)| {
-            util::python::outcome_as_reference(util::python::Call::Select, case.timeout, line)
+            testkit::python::outcome_as_reference(testkit::python::Call::Select, case.timeout, line)
         })
         .collect();
 
-    let closed = util::fd::closed_low_fd();
+    let closed = testkit::fd::closed_low_fd();
     let mut mismatches = Vec::new();
     for (case, py) in cases.iter().zip(&python) {
         let lists: Vec<Vec<RawFd>> = case
@@ -579,7 +577,7 @@ fn model_and_library_agree_with_cpython() {
             ));
         }
     }
-    util::python::assert_no_mismatches(&mismatches, cases.len(), "cases");
+    testkit::python::assert_no_mismatches(&mismatches, cases.len(), "cases");
     // The batch exercised every kind of outcome.
     let kinds: BTreeSet<&str> = python
         .iter()
@@ -598,7 +596,7 @@ fn model_and_library_agree_with_cpython() {
 
 #[track_caller]
 fn assert_same_fds(before: &std::collections::BTreeMap<RawFd, String>) {
-    let after = util::fd::open_fds();
+    let after = testkit::fd::open_fds();
     let leaked: Vec<_> = after
         .iter()
         .filter(|(fd, _)| !before.contains_key(fd))
@@ -616,11 +614,11 @@ fn assert_same_fds(before: &std::collections::BTreeMap<RawFd, String>) {
 #[test]
 fn no_fd_leaks_from_select() {
     let _lock = serial();
-    let before = util::fd::open_fds();
+    let before = testkit::fd::open_fds();
     for _ in 0..3 {
         let (a, b) = socketpair();
         let fa = a.as_raw_fd();
-        let closed = util::fd::closed_low_fd();
+        let closed = testkit::fd::closed_low_fd();
         let results = [
             outcome(select([fa], [fa], [fa], Some(0.0))),
             outcome(select([&a, &b], [&a], [], Some(1e-7))),
@@ -657,7 +655,7 @@ fn no_fd_leaks_from_select() {
 #[test]
 fn no_fd_leaks_from_socket_error_paths() {
     let _lock = serial();
-    let before = util::fd::open_fds();
+    let before = testkit::fd::open_fds();
     for _ in 0..3 {
         // bind to a port in use
         let listener = Socket::tcp_v4().unwrap();
@@ -681,7 +679,7 @@ fn no_fd_leaks_from_socket_error_paths() {
         drop(client);
         // the same through the timeout path (non-blocking connect, poll, SO_ERROR)
         let mut client = Socket::tcp_v4().unwrap();
-        client.settimeout(Some(util::LIMIT_SECS)).unwrap();
+        client.settimeout(Some(testkit::LIMIT_SECS)).unwrap();
         let err = client.connect(("127.0.0.1", closed_port)).unwrap_err();
         assert_eq!(err.errno(), Some(libc::ECONNREFUSED));
         drop(client);

@@ -11,8 +11,6 @@
 //! blocked in `select()`, and only once the kernel shows that thread blocked in the syscall
 //! (`/proc/self/task/<tid>/syscall`), so each signal really lands inside the wait.
 
-use testkit as util;
-
 use std::os::fd::OwnedFd;
 use std::sync::atomic::Ordering;
 use std::time::{Duration, Instant};
@@ -20,22 +18,22 @@ use std::time::{Duration, Instant};
 use nix::sys::signal::{self, Signal};
 use pyselect::{select, select_with, signals, Error, Syscall};
 
-use util::alarm::{install_noop_alarm_handler, Signaller, ALARMS};
-use util::fd::{pipe, write_fd};
-use util::proc::SYS_PSELECT6;
-use util::{wait_until, LIMIT, LIMIT_SECS};
+use testkit::alarm::{install_noop_alarm_handler, Signaller, ALARMS};
+use testkit::fd::{pipe, write_fd};
+use testkit::proc::SYS_PSELECT6;
+use testkit::{wait_until, LIMIT, LIMIT_SECS};
 
 #[cfg(all(target_os = "linux", target_arch = "x86_64"))]
 const BOTH: &[(Syscall, i64)] = &[
     (Syscall::Libc, SYS_PSELECT6),
-    (Syscall::Select, util::proc::SYS_SELECT),
+    (Syscall::Select, testkit::proc::SYS_SELECT),
 ];
 #[cfg(not(all(target_os = "linux", target_arch = "x86_64")))]
 const BOTH: &[(Syscall, i64)] = &[(Syscall::Libc, SYS_PSELECT6)];
 
 #[test]
 fn eintr_with_a_timeout_waits_until_the_deadline() {
-    util::child::in_child("eintr_with_a_timeout_waits_until_the_deadline", || {
+    testkit::child::in_child("eintr_with_a_timeout_waits_until_the_deadline", || {
         install_noop_alarm_handler();
         for &(sys, nr) in BOTH {
             ALARMS.store(0, Ordering::SeqCst);
@@ -69,7 +67,7 @@ fn eintr_with_a_timeout_waits_until_the_deadline() {
 
 #[test]
 fn eintr_without_a_timeout_retries_until_the_fd_is_ready() {
-    util::child::in_child(
+    testkit::child::in_child(
         "eintr_without_a_timeout_retries_until_the_fd_is_ready",
         || {
             install_noop_alarm_handler();
@@ -131,7 +129,7 @@ fn current_handler(sig: Signal) -> libc::sighandler_t {
 
 #[test]
 fn sigint_under_notify_interrupts_select() {
-    util::child::in_child("sigint_under_notify_interrupts_select", || {
+    testkit::child::in_child("sigint_under_notify_interrupts_select", || {
         // Usually SIG_DFL; SIG_IGN when the tests run as a background job of a shell.
         let inherited = current_handler(Signal::SIGINT);
         let guard = signals::notify(&[Signal::SIGINT]).unwrap();
@@ -168,7 +166,7 @@ fn sigint_under_notify_interrupts_select() {
 
 #[test]
 fn sigterm_under_notify_interrupts_select() {
-    util::child::in_child("sigterm_under_notify_interrupts_select", || {
+    testkit::child::in_child("sigterm_under_notify_interrupts_select", || {
         let _guard = signals::notify(&[Signal::SIGINT, Signal::SIGTERM]).unwrap();
         let err = select_hit_by(Signal::SIGTERM, None).unwrap_err();
         assert!(
@@ -180,7 +178,7 @@ fn sigterm_under_notify_interrupts_select() {
 
 #[test]
 fn an_unwatched_signal_is_retried_while_a_watched_one_interrupts() {
-    util::child::in_child(
+    testkit::child::in_child(
         "an_unwatched_signal_is_retried_while_a_watched_one_interrupts",
         || {
             install_noop_alarm_handler();
@@ -212,7 +210,7 @@ fn an_unwatched_signal_is_retried_while_a_watched_one_interrupts() {
 
 #[test]
 fn a_watched_signal_that_came_before_select_interrupts_it_at_once() {
-    util::child::in_child(
+    testkit::child::in_child(
         "a_watched_signal_that_came_before_select_interrupts_it_at_once",
         || {
             let _guard = signals::notify(&[Signal::SIGINT]).unwrap();

@@ -3,21 +3,19 @@
 //!
 //! One Rust child (this test binary re-executed, running only `child_entry`) and one Python
 //! program (`testkit/fixtures/select_calls.py`) each set up the same fds at the same numbers
-//! (40..=43, see `util::pyref::FIXED_FDS`), make the same list of `select` calls under
+//! (40..=43, see `testkit::pyref::FIXED_FDS`), make the same list of `select` calls under
 //! `strace -f -e trace=pselect6,select`, and the traced calls are compared line by line (the
 //! kernel's `left {...}` write-back and the pids ignored).
 //!
 //! Needs `python3` and `strace`; without them the tests fail with a message saying so.
 
-use testkit as util;
-
 use std::sync::OnceLock;
 
-use util::pyref::{self, Call, Via};
-use util::strace::Syscall;
+use testkit::pyref::{self, Call, Via};
+use testkit::strace::Syscall;
 
 /// Not a test: the traced Rust child. The other tests run it in a fresh process (see
-/// `util::pyref::rust_child_cmd`); it makes the calls it reads from stdin on the fixed fds.
+/// `testkit::pyref::rust_child_cmd`); it makes the calls it reads from stdin on the fixed fds.
 #[test]
 #[ignore = "entry point of the traced child process, run by the other tests"]
 fn child_entry() {
@@ -168,7 +166,7 @@ fn cpython() -> &'static (Vec<String>, Vec<Syscall>) {
     CPYTHON.get_or_init(|| {
         let calls: Vec<Call> = cases().into_iter().map(|c| c.call).collect();
         let (out, trace) = pyref::trace(
-            util::python::script_command(&util::fixture("select_calls.py"), &["--fixed-fds"]),
+            testkit::python::script_command(&testkit::fixture("select_calls.py"), &["--fixed-fds"]),
             &pyref::calls_text(&calls),
             "py-calls",
         );

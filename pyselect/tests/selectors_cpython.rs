@@ -2,7 +2,7 @@
 //! selectors, on the very same file descriptions.
 //!
 //! This process sets up pipes, socket pairs, loopback TCP connections and a regular file in
-//! known states at fixed numbers (`util::twins::World`: readable, writable, hung up, broken,
+//! known states at fixed numbers (`testkit::twins::World`: readable, writable, hung up, broken,
 //! pending connection, urgent data, EOF; plus a closed fd and fd 1500),
 //! runs every scenario through `SelectSelector`, `PollSelector` and `EpollSelector` with raw fd
 //! numbers, then hands the fds to one `python3` process at the same numbers, which runs the
@@ -17,15 +17,13 @@
 //!
 //! Needs `python3`; without it the tests fail with a message saying so.
 
-use testkit as util;
-
 use std::os::fd::RawFd;
 
-use util::selectors::{python_cmd, sorted_ready, Kind, Op, KINDS, R, RW, W};
-use util::twins::{
+use testkit::selectors::{python_cmd, sorted_ready, Kind, Op, KINDS, R, RW, W};
+use testkit::twins::{
     World, BROKEN_W, DATA_R, EMPTY_R, EMPTY_W, EOF, FILE, HUP_R, IDLE, OOB, PENDING, UA, UB,
 };
-use util::{fd::is_open, python, serial, server::ensure_nofile};
+use testkit::{fd::is_open, python, serial, server::ensure_nofile};
 
 /// The fd numbers the scenarios put copies at (free in both processes).
 const DUP_AT: RawFd = 700;
@@ -33,10 +31,10 @@ const HIGH_FD: RawFd = 1500;
 /// A number that is never open in either process. Below 64, so inside both processes' fd
 /// tables: Linux's select(2) silently skips (and leaves set) an fd beyond the table's size,
 /// so a closed fd 900 reads as "ready" in a small process and as EBADF in a large one. (Not
-/// [`util::twins::CLOSED`], which is 70; the world's fds are 50 to 63.)
+/// [`testkit::twins::CLOSED`], which is 70; the world's fds are 50 to 63.)
 const CLOSED: RawFd = 49;
 
-/// The world of fds in known states (see [`util::twins::World`]), with the numbers the
+/// The world of fds in known states (see [`testkit::twins::World`]), with the numbers the
 /// scenarios need free checked.
 fn world() -> World {
     let world = World::new();
@@ -58,14 +56,14 @@ fn allow_high_fds() {
 
 /// Run `ops` in this process: one outcome line per operation.
 fn run_ours(world: &World, ops: &[Op]) -> Vec<String> {
-    util::selectors::run(ops, |fd| world.copy(fd))
+    testkit::selectors::run(ops, |fd| world.copy(fd))
 }
 
 /// Run `ops` in CPython on the world's fds.
 fn run_cpython(world: &World, ops: &[Op]) -> Vec<String> {
-    let text = util::selectors::ops_text(ops);
+    let text = testkit::selectors::ops_text(ops);
     let cmd = python_cmd(world.numbers(), &[]);
-    let out = util::child::run(cmd, &text).success("python3 selectors_calls.py");
+    let out = testkit::child::run(cmd, &text).success("python3 selectors_calls.py");
     out.stdout.lines().map(str::to_owned).collect()
 }
 
@@ -302,7 +300,7 @@ fn selectors_match_cpython_on_the_same_fds() {
     let mut mismatches = Vec::new();
     for (((what, kind, line), ours), theirs) in names.iter().zip(&ours).zip(&theirs) {
         // An older 3.11 (Debian 12's 3.11.2) words a float timeout's overflow differently: read
-        // it as the reference does (see `util::python`). `SelectSelector` and `EpollSelector`
+        // it as the reference does (see `testkit::python`). `SelectSelector` and `EpollSelector`
         // pass a float on; `PollSelector` passes `math.ceil(t * 1e3)`, an int, whose overflow
         // every 3.11 words alike, so its lines are compared as printed. No scenario passes an
         // edge value (and the selectors' rounding never makes one), so the text is all.

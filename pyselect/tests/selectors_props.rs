@@ -6,8 +6,6 @@
 //! open: no fd leaks on any path, error paths included (`/proc/self/fd`). And at the fd limit,
 //! `EpollSelector::new` fails with the kernel's `EMFILE` and leaves nothing behind.
 
-use testkit as util;
-
 use std::collections::BTreeSet;
 use std::os::fd::{AsRawFd, OwnedFd, RawFd};
 
@@ -17,13 +15,13 @@ use pyselect::selectors::{
 };
 use pyselect::Error;
 
-use util::child::in_child;
-use util::fd::{pipe, socketpair, write_fd};
-use util::serial;
+use testkit::child::in_child;
+use testkit::fd::{pipe, socketpair, write_fd};
+use testkit::serial;
 
-/// The numbers of the open fds of this process ([`util::fd::open_fds`]).
+/// The numbers of the open fds of this process ([`testkit::fd::open_fds`]).
 fn open_fds() -> BTreeSet<RawFd> {
-    util::fd::open_fds().into_keys().collect()
+    testkit::fd::open_fds().into_keys().collect()
 }
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]

@@ -6,8 +6,6 @@
 //! selector's syscall.
 #![cfg(all(target_os = "linux", target_arch = "x86_64"))]
 
-use testkit as util;
-
 use std::os::fd::{AsRawFd, RawFd};
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::{Duration, Instant};
@@ -18,10 +16,10 @@ use pyselect::selectors::{
 };
 use pyselect::{signals, Error};
 
-use util::alarm::{install_noop_alarm_handler, Signaller, ALARMS};
-use util::child::in_child;
-use util::fd::{pipe, write_fd};
-use util::proc::{SYS_EPOLL_WAIT, SYS_POLL, SYS_PSELECT6};
+use testkit::alarm::{install_noop_alarm_handler, Signaller, ALARMS};
+use testkit::child::in_child;
+use testkit::fd::{pipe, write_fd};
+use testkit::proc::{SYS_EPOLL_WAIT, SYS_POLL, SYS_PSELECT6};
 
 /// Block `sel` (watching an empty pipe's read end) in `select(timeout)` while a helper sends
 /// `sig` `count` times; the outcome (number ready) and how long the call took.

@@ -4,7 +4,7 @@
 //!
 //! One Rust child (this test binary re-executed, running only `selectors_child_entry`) and one Python
 //! program (`testkit/fixtures/selectors_calls.py --fixed-fds`) set up the same fds at the same
-//! numbers (40..=43, see `util::pyref::FIXED_FDS`), make the same selector operations between two
+//! numbers (40..=43, see `testkit::pyref::FIXED_FDS`), make the same selector operations between two
 //! `getppid()` markers under `strace -f`, and the traced calls between the markers are
 //! compared. Normalised: the epoll fd's number, the address strace prints for
 //! `EPOLL_CTL_DEL`'s event pointer, CPython's uninitialised upper 32 bits of `data.u64`
@@ -12,19 +12,17 @@
 //!
 //! Needs `python3` and `strace`; without them the tests fail with a message saying so.
 
-use testkit as util;
+use testkit::pyref;
+use testkit::selectors::{python_run, rust_run, Kind, Op, KINDS, R, RW, W};
+use testkit::strace::last_arg;
 
-use util::pyref;
-use util::selectors::{python_run, rust_run, Kind, Op, KINDS, R, RW, W};
-use util::strace::last_arg;
-
-/// Not a test: the traced Rust child ([`util::selectors::CHILD_ENTRY`]). It sets up the fixed
+/// Not a test: the traced Rust child ([`testkit::selectors::CHILD_ENTRY`]). It sets up the fixed
 /// fds, reads operations from stdin and makes them between two `getppid()` marks.
 #[test]
 #[ignore = "entry point of the traced child process, run by the other tests"]
 fn selectors_child_entry() {
     if pyref::is_child() {
-        util::selectors::child_main();
+        testkit::selectors::child_main();
     }
 }
 

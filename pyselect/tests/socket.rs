@@ -3,9 +3,7 @@
 //! Loopback only, ephemeral ports. Where a behaviour is "as Python", the test runs the same
 //! operation in `python3` and compares the exception class and `str()` word for word. Tests
 //! that need process-wide state (the fd table, the SIGPIPE disposition) re-run themselves in a
-//! child process (see `util::child::run_test`).
-
-use testkit as util;
+//! child process (see `testkit::child::run_test`).
 
 use std::net::{IpAddr, Ipv4Addr, Ipv6Addr, Shutdown, SocketAddr};
 use std::os::fd::AsRawFd;
@@ -20,11 +18,11 @@ use nix::sys::signal::{SigHandler, Signal};
 use pyselect::consts::{MSG_OOB, SOL_SOCKET, SO_RCVBUF, SO_REUSEADDR, SO_SNDBUF, SO_TYPE};
 use pyselect::{select, Error, Family, FileNo, Socket, Type};
 
-use util::child::{self, assert_one_test_passed, run_test};
-use util::fd::{fd_flags, is_nonblocking};
-use util::python;
-use util::sock::{listener, listener_v4, os_errno, pair, pair_v4, recv_exact, wait_readable};
-use util::LIMIT_SECS;
+use testkit::child::{self, assert_one_test_passed, run_test};
+use testkit::fd::{fd_flags, is_nonblocking};
+use testkit::python;
+use testkit::sock::{listener, listener_v4, os_errno, pair, pair_v4, recv_exact, wait_readable};
+use testkit::LIMIT_SECS;
 
 /// `"{python_name}: {Display}"`, the shape the Python oracles print as
 /// `"%s: %s" % (type(e).__name__, e)`.
@@ -507,7 +505,7 @@ for a in sys.argv[1:]:
         r = "%s: %s" % (type(e).__name__, e)
     print(r + " | " + repr(s.gettimeout()))
 "#;
-    // An older 3.11's known wording, as the reference words it (see `util::python`).
+    // An older 3.11's known wording, as the reference words it (see `testkit::python`).
     let want: Vec<String> = python::run_lines(script, &cases, b"")
         .iter()
         .map(|l| python::as_reference(l))

@@ -1,8 +1,6 @@
 //! `Socket` beside std and other crates: its raw fd, and conversions from and to `OwnedFd`,
 //! each checked against the kernel (the same fd number, the same open file, data through it).
 
-use testkit as util;
-
 use std::fs::File;
 use std::io::{Read, Write};
 use std::net::{Ipv6Addr, TcpListener, TcpStream, UdpSocket};
@@ -11,7 +9,7 @@ use std::os::unix::net::UnixStream;
 
 use pyselect::{Family, Socket, Type};
 
-use util::sock::os_errno;
+use testkit::sock::os_errno;
 
 /// Generic code that only knows `AsRawFd` sees the socket's own fd.
 fn raw<T: AsRawFd>(t: &T) -> RawFd {

@@ -3,7 +3,7 @@
 //! The same scenario runs twice under
 //! `strace -f -e trace=<TRACE_FILTER> -o FILE`: once as a Python program, once as this test
 //! binary re-executed in a child process (the test `pyselect_trace_matches_cpython_line_for_line`
-//! plays the child when `util::child::CHILD_ENV` is set). Both traces are cut to the scenario
+//! plays the child when `testkit::child::CHILD_ENV` is set). Both traces are cut to the scenario
 //! (from its first `socket(` to the `close()` of its first socket), fds are renamed by
 //! creation order (`s1`, `s2`, .. for `socket()`, `a1`, .. for `accept4()`) and non-zero ports
 //! by first appearance (`p1`, ..); then each trace must equal its expected text line for line,
@@ -24,17 +24,15 @@
 //!   (1000 ms for `settimeout(1)`); pyselect recomputes "deadline - now" before that first
 //!   poll, so on a loaded machine it may pass 999.
 
-use testkit as util;
-
 use std::collections::HashMap;
 use std::sync::OnceLock;
 
 use pyselect::{select, Error, Family, Socket, Type};
 
-use util::child::{self, assert_one_test_passed, test_command, ChildGuard};
-use util::python::interpreter;
-use util::strace::{self, Trace};
-use util::{TempPath, LIMIT};
+use testkit::child::{self, assert_one_test_passed, test_command, ChildGuard};
+use testkit::python::interpreter;
+use testkit::strace::{self, Trace};
+use testkit::{TempPath, LIMIT};
 
 /// The calls worth comparing: the brief's filter plus `getsockname` (CPython's extra call after
 /// `accept4`), `fcntl` (pyselect must make none), and the other socket calls, so that any extra

@@ -11,8 +11,6 @@
 //!
 //! Needs `python3` and `strace`; without them the tests fail with a message saying so.
 
-use testkit as util;
-
 use std::os::fd::RawFd;
 use std::sync::OnceLock;
 
@@ -21,10 +19,10 @@ use proptest::strategy::ValueTree;
 use proptest::test_runner::TestRunner;
 
 use pyselect::timeout::{seconds_to_ns, select_timeval};
-use util::pyref::{self, Call};
-use util::strace::Syscall;
+use testkit::pyref::{self, Call};
+use testkit::strace::Syscall;
 
-/// Not a test: the traced Rust child (see `util::pyref::rust_child_cmd`).
+/// Not a test: the traced Rust child (see `testkit::pyref::rust_child_cmd`).
 #[test]
 #[ignore = "entry point of the traced child process, run by the other tests"]
 fn child_entry() {
@@ -34,7 +32,7 @@ fn child_entry() {
 }
 
 // EDGE: 2^63 ns in seconds, the edge of CPython's range, as the nearest f64.
-use util::python::EDGE;
+use testkit::python::EDGE;
 
 /// Values worth a real CPython call each.
 fn representative() -> Vec<f64> {
@@ -182,17 +180,17 @@ fn cpython() -> &'static (Vec<String>, Vec<Syscall>, Vec<String>) {
     CPYTHON.get_or_init(|| {
         let values = representative();
         let (out, trace) = pyref::trace(
-            util::python::script_command(&util::fixture("select_calls.py"), &["--fixed-fds"]),
+            testkit::python::script_command(&testkit::fixture("select_calls.py"), &["--fixed-fds"]),
             &pyref::calls_text(&calls(&values)),
             "py-timeouts",
         );
-        // An older 3.11's known differences, as the reference words them (see `util::python`).
+        // An older 3.11's known differences, as the reference words them (see `testkit::python`).
         let outcomes: Vec<String> = out
             .stdout
             .lines()
             .zip(&values)
             .map(|(line, &t)| {
-                util::python::outcome_as_reference(util::python::Call::Select, Some(t), line)
+                testkit::python::outcome_as_reference(testkit::python::Call::Select, Some(t), line)
             })
             .collect();
         let seen = observed(&outcomes, &trace, &values);
@@ -206,8 +204,8 @@ fn model(values: &[f64]) -> Vec<String> {
         .iter()
         .map(|t| format!("{:016x}\n", t.to_bits()))
         .collect();
-    let out = util::child::run(
-        util::python::script_command(&util::fixture("timeout_model.py"), &[]),
+    let out = testkit::child::run(
+        testkit::python::script_command(&testkit::fixture("timeout_model.py"), &[]),
         &input,
     )
     .success("python3 timeout_model.py");

@@ -89,7 +89,7 @@ pub fn send_while_blocked(
             sent += 1;
             last = Instant::now();
         } else {
-            // Check again in a moment (as `util::poll_until`): the interval decides nothing.
+            // Check again in a moment (as `crate::poll_until`): the interval decides nothing.
             std::thread::sleep(Duration::from_millis(1));
         }
     }

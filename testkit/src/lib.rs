@@ -1,7 +1,7 @@
 //! The one helper tree every test file shares, compiled once as this crate (a dev-dependency of
-//! `pyselect` and `pyselect-cli`): `use testkit as util;` at the top of a test file, then
-//! `use util::{...}` or `util::server::...` for what that file needs. A new test file should not
-//! need a helper of its own.
+//! `pyselect` and `pyselect-cli`): a test file says `use testkit::{...}` or
+//! `testkit::server::...` for what it needs. A new test file should not need a helper of its
+//! own.
 //!
 //! - [`child`]: the guard for every spawned process (killed with its process group, by id, and
 //!   reaped on drop; every wait bounded; its standard streams, or a terminal session, chosen
