@@ -5,7 +5,7 @@ use std::fmt;
 use std::io;
 use std::os::fd::RawFd;
 
-use crate::signals::Signal;
+use crate::sys::Signal;
 
 /// An error from `select()`, `FdSet` or a socket method, one variant per Python exception class.
 ///

@@ -29,6 +29,10 @@ use std::sync::atomic::Ordering;
 use std::sync::RwLock;
 
 use nix::sys::signal::SigAction;
+
+use crate::error::{Error, Result};
+use crate::sys;
+
 /// A signal number, as [`notify`] takes it and [`Error::Interrupted`] carries it: `nix`'s own
 /// type, re-exported.
 ///
@@ -38,10 +42,9 @@ use nix::sys::signal::SigAction;
 /// without converting. The cost is that `nix`'s major version is part of this crate's public
 /// API; naming it here, as `pyselect::signals::Signal`, means callers need not depend on `nix`
 /// themselves.
-pub use nix::sys::signal::Signal;
-
-use crate::error::{Error, Result};
-use crate::sys;
+// It is named in `sys`, the leaf, beside the handler that records one: `error` needs it too,
+// and takes it from there, so that `error` and `signals` do not import each other.
+pub use crate::sys::Signal;
 
 // The pending signal lives in `sys`, beside the one handler that records it and the
 // `sigaction` call that installs that handler: their soundness is one argument, in one file.

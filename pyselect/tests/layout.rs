@@ -1,6 +1,7 @@
-//! The workspace's shape, held: the library's C layer is a leaf (no file under `sys/` names the rest
-//! of the crate), `unsafe` is written only in a crate's `sys` files, and no source is shared by
-//! `#[path]` (one compiled copy of each module).
+//! The workspace's shape, held: the library's C layer is a leaf (no file under `sys/` names the
+//! rest of the crate) and the library's modules import one another without a cycle; `unsafe` is
+//! written only in a crate's `sys` files; no source is shared by `#[path]` (one compiled copy of
+//! each module).
 
 use std::fs;
 use std::path::{Path, PathBuf};
@@ -206,5 +207,86 @@ fn no_source_is_shared_by_a_path_attribute() {
                 n + 1
             );
         }
+    }
+}
+
+/// The library's top-level modules, each with the modules it names (`crate::x`, `crate::{x, y}`),
+/// read from the code lines of its files (`src/x.rs` and everything under `src/x/`).
+fn library_imports() -> std::collections::BTreeMap<String, std::collections::BTreeSet<String>> {
+    let src = root().join("pyselect/src");
+    let module_of = |path: &Path| -> Option<String> {
+        let rel = path.strip_prefix(&src).ok()?;
+        let first = rel.components().next()?.as_os_str().to_str()?;
+        let name = first.strip_suffix(".rs").unwrap_or(first);
+        (name != "lib").then(|| name.to_string())
+    };
+    let files = rust_files(&src);
+    let modules: std::collections::BTreeSet<String> =
+        files.iter().filter_map(|p| module_of(p)).collect();
+    let mut graph = std::collections::BTreeMap::new();
+    for path in &files {
+        let Some(from) = module_of(path) else {
+            continue;
+        };
+        let text = fs::read_to_string(path).expect("read a source file");
+        let uses: &mut std::collections::BTreeSet<String> = graph.entry(from.clone()).or_default();
+        for (_, line) in code_lines(&text) {
+            let code = code_only(line);
+            for (at, _) in code.match_indices("crate::") {
+                let rest = &code[at + "crate::".len()..];
+                // `crate::{a, b::c}` names a and b; `crate::a::...` names a.
+                let names = match rest.strip_prefix('{') {
+                    Some(group) => group.split('}').next().unwrap_or("").to_string(),
+                    None => rest.to_string(),
+                };
+                for part in names.split(',') {
+                    let name: String = part
+                        .trim()
+                        .chars()
+                        .take_while(|c| c.is_alphanumeric() || *c == '_')
+                        .collect();
+                    if modules.contains(&name) && name != from {
+                        uses.insert(name);
+                    }
+                }
+            }
+        }
+    }
+    graph
+}
+
+#[test]
+fn the_library_modules_import_one_another_without_a_cycle() {
+    let graph = library_imports();
+    assert!(
+        graph.get("signals").is_some_and(|u| u.contains("error")),
+        "the import reader misses signals -> error: {graph:?}"
+    );
+    // Depth-first, keeping the path walked, so that a cycle is reported as the modules on it.
+    fn walk(
+        node: &str,
+        graph: &std::collections::BTreeMap<String, std::collections::BTreeSet<String>>,
+        path: &mut Vec<String>,
+        done: &mut std::collections::BTreeSet<String>,
+    ) {
+        if let Some(at) = path.iter().position(|n| n == node) {
+            panic!(
+                "the library's modules import in a circle: {} -> {node}",
+                path[at..].join(" -> ")
+            );
+        }
+        if done.contains(node) {
+            return;
+        }
+        path.push(node.to_string());
+        for next in graph.get(node).into_iter().flatten() {
+            walk(next, graph, path, done);
+        }
+        path.pop();
+        done.insert(node.to_string());
+    }
+    let mut done = std::collections::BTreeSet::new();
+    for node in graph.keys() {
+        walk(node, &graph, &mut Vec::new(), &mut done);
     }
 }

@@ -68,6 +68,7 @@ pub(crate) use poll::{poll, poll_one};
 #[cfg(all(target_os = "linux", target_arch = "x86_64"))]
 pub(crate) use select::select_raw;
 pub(crate) use select::{fd_clr, fd_in_set_range, fd_isset, fd_set, fd_zero, select};
+pub use signal::Signal;
 pub(crate) use signal::{install_handler, restore_handler, PENDING};
 pub(crate) use socket::{
     accept4, bind, connect, getpeername, getsockname, getsockopt, listen, recvfrom, recvfrom_vec,

@@ -4,7 +4,10 @@
 use std::io;
 use std::sync::atomic::{AtomicI32, Ordering};
 
-use nix::sys::signal::Signal;
+// The signal number, named here in the leaf beside the handler that records one, so that both
+// `error` (which carries it) and `signals` (which re-exports it publicly as
+// `pyselect::signals::Signal`) take it from below instead of from each other.
+pub use nix::sys::signal::Signal;
 
 /// The last watched signal that arrived and was not yet taken; 0 for none. Set only by
 /// [`record`], the one handler this crate installs; `signals` takes and clears it.
