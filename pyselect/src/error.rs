@@ -168,6 +168,11 @@ impl Error {
         }
     }
 
+    /// `ValueError` of `signal.set_wakeup_fd` for an fd without `O_NONBLOCK`.
+    pub(crate) fn wakeup_fd_blocking(fd: RawFd) -> Self {
+        Error::Value(format!("the fd {fd} must be in non-blocking mode"))
+    }
+
     /// `NotImplementedError` (pyselect's own message): `Syscall::Select` off x86-64 Linux.
     pub(crate) fn raw_select_unavailable() -> Self {
         Error::NotImplemented(

@@ -17,8 +17,9 @@
 //! - `epoll.rs`: `epoll_create1(2)`, `epoll_ctl(2)`, `epoll_wait(2)`.
 //! - `socket.rs`: the socket calls, `socket(2)` to `shutdown(2)`, over the address conversions
 //!   of `sockaddr.rs`.
-//! - `fd.rs`: taking ownership of a new descriptor, and `close(2)`.
-//! - `signal.rs`: the signal handler, what it records, and `sigaction(2)`.
+//! - `fd.rs`: taking ownership of a new descriptor, `close(2)`, `fstat(2)`, `fcntl(F_GETFL)`.
+//! - `signal.rs`: the signal handler, what it records and the wakeup fd it writes to, and
+//!   `sigaction(2)`.
 //! - `errno.rs`: `strerror(3)`.
 
 use std::io;
@@ -63,13 +64,13 @@ mod socket;
 
 pub(crate) use epoll::{epoll_create1, epoll_ctl, epoll_wait};
 pub(crate) use errno::strerror;
-pub(crate) use fd::close;
+pub(crate) use fd::{close, fstat_ok, status_flags};
 pub(crate) use poll::{poll, poll_one};
 #[cfg(all(target_os = "linux", target_arch = "x86_64"))]
 pub(crate) use select::select_raw;
 pub(crate) use select::{fd_clr, fd_in_set_range, fd_isset, fd_set, fd_zero, select};
 pub use signal::Signal;
-pub(crate) use signal::{install_handler, restore_handler, PENDING};
+pub(crate) use signal::{install_handler, restore_handler, swap_wakeup_fd, PENDING};
 pub(crate) use socket::{
     accept4, bind, connect, getpeername, getsockname, getsockopt, listen, recvfrom, recvfrom_vec,
     sendto, set_linger, set_nonblocking, setsockopt, shutdown, socket,
