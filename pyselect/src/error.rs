@@ -5,7 +5,7 @@ use std::fmt;
 use std::io;
 use std::os::fd::RawFd;
 
-use crate::signals::Signal;
+use crate::sys::Signal;
 
 /// An error from `select()`, `FdSet` or a socket method, one variant per Python exception class.
 ///
@@ -166,6 +166,11 @@ impl Error {
         } else {
             Error::Key(format!("'{}'", message.replace('\'', "\\'")))
         }
+    }
+
+    /// `ValueError` of `signal.set_wakeup_fd` for an fd without `O_NONBLOCK`.
+    pub(crate) fn wakeup_fd_blocking(fd: RawFd) -> Self {
+        Error::Value(format!("the fd {fd} must be in non-blocking mode"))
     }
 
     /// `NotImplementedError` (pyselect's own message): `Syscall::Select` off x86-64 Linux.

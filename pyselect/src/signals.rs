@@ -18,17 +18,23 @@
 //! # Ok::<(), pyselect::Error>(())
 //! ```
 //!
-//! The handler only records the signal number in an atomic. `select()`, `Poll::poll` and
+//! The handler records the signal number in an atomic (and, once [`set_wakeup_fd`] named one,
+//! writes it as one byte to a non-blocking fd, as CPython's does). `select()`, `Poll::poll` and
 //! `Epoll::poll` look at it before their first syscall and after every `EINTR`; the line writers
 //! of `pyselect_cli::output` look at it too, so a blocked `print` cannot outlive a Ctrl-C. Handlers are installed without `SA_RESTART`, so a
 //! blocking socket call also returns `EINTR`, which the socket layer turns into the same error.
 //! A signal that lands in the few instructions between the check and the syscall is seen at
 //! the next `EINTR` or the next call (CPython has the same window).
 
+use std::os::fd::RawFd;
 use std::sync::atomic::Ordering;
 use std::sync::RwLock;
 
 use nix::sys::signal::SigAction;
+
+use crate::error::{Error, Result};
+use crate::sys;
+
 /// A signal number, as [`notify`] takes it and [`Error::Interrupted`] carries it: `nix`'s own
 /// type, re-exported.
 ///
@@ -38,10 +44,9 @@ use nix::sys::signal::SigAction;
 /// without converting. The cost is that `nix`'s major version is part of this crate's public
 /// API; naming it here, as `pyselect::signals::Signal`, means callers need not depend on `nix`
 /// themselves.
-pub use nix::sys::signal::Signal;
-
-use crate::error::{Error, Result};
-use crate::sys;
+// It is named in `sys`, the leaf, beside the handler that records one: `error` needs it too,
+// and takes it from there, so that `error` and `signals` do not import each other.
+pub use crate::sys::Signal;
 
 // The pending signal lives in `sys`, beside the one handler that records it and the
 // `sigaction` call that installs that handler: their soundness is one argument, in one file.
@@ -87,6 +92,47 @@ pub fn notify(signals: &[Signal]) -> Result<Guard> {
         guard.previous.push((sig, old));
     }
     Ok(guard)
+}
+
+/// Python's `signal.set_wakeup_fd(fd)`: from now on the handler that [`notify`] installs also
+/// writes the number of each signal it catches to `fd`, as one byte. Returns the fd set before,
+/// `-1` for none; `-1` stops the writes.
+///
+/// An event loop that waits on the read end of a pipe (among its other fds) then wakes up
+/// when a watched signal arrives, whatever call it is blocked in, and reads which one came.
+///
+/// `fd` is checked as CPython checks it: it must be open (`fstat`: otherwise the
+/// [`Error::Os`] of that call, `[Errno 9] Bad file descriptor`) and in non-blocking mode
+/// (`fcntl(F_GETFL)`: otherwise `ValueError: the fd N must be in non-blocking mode`), so that
+/// the handler never blocks. On an error the fd set before stays set. The caller keeps `fd`
+/// open while it is set; the handler saves and restores `errno` around its write, as
+/// CPython's does.
+///
+/// Two differences from CPython. There is no main-thread rule (CPython's is about its
+/// interpreter; here any thread may call it). And a write that fails is never reported:
+/// CPython prints a warning for a full buffer (`warn_on_full_buffer=True`) or another error;
+/// here the byte is lost and the signal is not, since [`take_pending`] still sees it.
+///
+/// ```
+/// use std::os::fd::AsRawFd;
+/// use std::os::unix::net::UnixStream;
+///
+/// let (_r, w) = UnixStream::pair()?;
+/// w.set_nonblocking(true)?;
+/// let previous = pyselect::signals::set_wakeup_fd(w.as_raw_fd())?;
+/// assert_eq!(previous, -1);
+/// assert_eq!(pyselect::signals::set_wakeup_fd(-1)?, w.as_raw_fd());
+/// # Ok::<(), Box<dyn std::error::Error>>(())
+/// ```
+pub fn set_wakeup_fd(fd: RawFd) -> Result<RawFd> {
+    if fd != -1 {
+        sys::fstat_ok(fd).map_err(Error::Os)?;
+        let flags = sys::status_flags(fd).map_err(Error::Os)?;
+        if flags & libc::O_NONBLOCK == 0 {
+            return Err(Error::wakeup_fd_blocking(fd));
+        }
+    }
+    Ok(sys::swap_wakeup_fd(fd))
 }
 
 /// Take the pending watched signal, if one arrived since the last call.

@@ -1,6 +1,7 @@
-//! The workspace's shape, held: the library's C layer is a leaf (nothing in it names the rest of
-//! the crate), `unsafe` is written only in a crate's `sys` files, and no source is shared by
-//! `#[path]` (one compiled copy of each module).
+//! The workspace's shape, held: the library's C layer is a leaf (no file under `sys/` names the
+//! rest of the crate) and the library's modules import one another without a cycle; `unsafe` is
+//! written only in a crate's `sys` files; no source is shared by `#[path]` (one compiled copy of
+//! each module).
 
 use std::fs;
 use std::path::{Path, PathBuf};
@@ -72,27 +73,101 @@ fn code_only(line: &str) -> String {
     out
 }
 
+/// The folder of the library's C layer, `src/sys/`, whose files all belong to `sys`.
+fn sys_dir() -> PathBuf {
+    root().join("pyselect/src/sys")
+}
+
+/// A file of a crate's C layer: a `sys.rs`, or any file under a `src/sys/` folder.
 fn is_sys(path: &Path) -> bool {
     path.file_name().is_some_and(|n| n == "sys.rs")
-        || path.parent().is_some_and(|p| p.ends_with("src/sys"))
+        || path.ancestors().skip(1).any(|a| a.ends_with("src/sys"))
+}
+
+/// How many modules `path` lies below `sys` itself: 0 for `sys/mod.rs`, 1 for `sys/poll.rs`
+/// (`super::` there is `sys`), 2 for `sys/a/b.rs` or `sys/a/b/mod.rs`.
+fn depth_below_sys(path: &Path) -> usize {
+    let rel = path.strip_prefix(sys_dir()).expect("a file under sys/");
+    let n = rel.components().count();
+    if rel.file_name().is_some_and(|f| f == "mod.rs") {
+        n - 1
+    } else {
+        n
+    }
+}
+
+/// Why `code` (one line of a file `depth` modules below `sys`) names a module above `sys`, if
+/// it does: a `crate::` path other than `crate::sys`, or more `super::`s than lead back to `sys`.
+fn names_above_sys(code: &str, depth: usize) -> Option<String> {
+    for (at, _) in code.match_indices("crate::") {
+        let rest = &code[at + "crate::".len()..];
+        let next = rest
+            .split(|c: char| !(c.is_alphanumeric() || c == '_'))
+            .next()
+            .unwrap_or("");
+        if next != "sys" {
+            return Some(format!("`crate::{next}` is above sys"));
+        }
+    }
+    for (at, _) in code.match_indices("super::") {
+        // Count only the first `super` of a chain.
+        if code[..at].ends_with("super::") {
+            continue;
+        }
+        let mut chain = 0;
+        let mut rest = &code[at..];
+        while let Some(after) = rest.strip_prefix("super::") {
+            chain += 1;
+            rest = after;
+        }
+        if chain > depth {
+            return Some(format!("{chain} `super::` from {depth} below sys leave it"));
+        }
+    }
+    None
 }
 
 #[test]
 fn the_library_sys_layer_uses_nothing_from_the_crate_above_it() {
-    let src = root().join("pyselect/src");
-    let files: Vec<PathBuf> = rust_files(&src).into_iter().filter(|p| is_sys(p)).collect();
-    assert!(!files.is_empty(), "no sys files under {}", src.display());
+    assert!(
+        sys_dir().join("mod.rs").is_file(),
+        "the library's C layer is the folder {}",
+        sys_dir().display()
+    );
+    let files = rust_files(&sys_dir());
+    assert!(files.len() > 1, "sys/ holds one file per man-page family");
     for path in files {
+        assert!(
+            is_sys(&path),
+            "{} is not seen as a sys file",
+            path.display()
+        );
+        let depth = depth_below_sys(&path);
         let text = fs::read_to_string(&path).expect("read a sys file");
         for (n, line) in code_lines(&text) {
-            assert!(
-                !code_only(line).contains("crate::"),
-                "{}:{}: the C layer names the crate above it: {line}",
-                path.display(),
-                n + 1
-            );
+            if let Some(why) = names_above_sys(&code_only(line), depth) {
+                panic!(
+                    "{}:{}: the C layer names the crate above it ({why}): {line}",
+                    path.display(),
+                    n + 1
+                );
+            }
         }
     }
+}
+
+#[test]
+fn the_leaf_rule_tells_sibling_imports_from_imports_above_sys() {
+    // The checker itself, on the lines it must tell apart.
+    assert_eq!(names_above_sys("use super::cvt;", 1), None);
+    assert_eq!(names_above_sys("use crate::sys::fd::owned;", 1), None);
+    assert_eq!(names_above_sys("use crate::sys;", 0), None);
+    assert!(names_above_sys("use crate::output::Stream;", 1).is_some());
+    assert!(names_above_sys("use crate::{sys, signals};", 1).is_some());
+    assert!(names_above_sys("crate::signals::record(sig);", 1).is_some());
+    assert!(names_above_sys("use super::super::error::Error;", 1).is_some());
+    assert!(names_above_sys("use super::error::Error;", 0).is_some());
+    assert_eq!(names_above_sys("use super::super::cvt;", 2), None);
 }
 
 #[test]
@@ -132,5 +207,86 @@ fn no_source_is_shared_by_a_path_attribute() {
                 n + 1
             );
         }
+    }
+}
+
+/// The library's top-level modules, each with the modules it names (`crate::x`, `crate::{x, y}`),
+/// read from the code lines of its files (`src/x.rs` and everything under `src/x/`).
+fn library_imports() -> std::collections::BTreeMap<String, std::collections::BTreeSet<String>> {
+    let src = root().join("pyselect/src");
+    let module_of = |path: &Path| -> Option<String> {
+        let rel = path.strip_prefix(&src).ok()?;
+        let first = rel.components().next()?.as_os_str().to_str()?;
+        let name = first.strip_suffix(".rs").unwrap_or(first);
+        (name != "lib").then(|| name.to_string())
+    };
+    let files = rust_files(&src);
+    let modules: std::collections::BTreeSet<String> =
+        files.iter().filter_map(|p| module_of(p)).collect();
+    let mut graph = std::collections::BTreeMap::new();
+    for path in &files {
+        let Some(from) = module_of(path) else {
+            continue;
+        };
+        let text = fs::read_to_string(path).expect("read a source file");
+        let uses: &mut std::collections::BTreeSet<String> = graph.entry(from.clone()).or_default();
+        for (_, line) in code_lines(&text) {
+            let code = code_only(line);
+            for (at, _) in code.match_indices("crate::") {
+                let rest = &code[at + "crate::".len()..];
+                // `crate::{a, b::c}` names a and b; `crate::a::...` names a.
+                let names = match rest.strip_prefix('{') {
+                    Some(group) => group.split('}').next().unwrap_or("").to_string(),
+                    None => rest.to_string(),
+                };
+                for part in names.split(',') {
+                    let name: String = part
+                        .trim()
+                        .chars()
+                        .take_while(|c| c.is_alphanumeric() || *c == '_')
+                        .collect();
+                    if modules.contains(&name) && name != from {
+                        uses.insert(name);
+                    }
+                }
+            }
+        }
+    }
+    graph
+}
+
+#[test]
+fn the_library_modules_import_one_another_without_a_cycle() {
+    let graph = library_imports();
+    assert!(
+        graph.get("signals").is_some_and(|u| u.contains("error")),
+        "the import reader misses signals -> error: {graph:?}"
+    );
+    // Depth-first, keeping the path walked, so that a cycle is reported as the modules on it.
+    fn walk(
+        node: &str,
+        graph: &std::collections::BTreeMap<String, std::collections::BTreeSet<String>>,
+        path: &mut Vec<String>,
+        done: &mut std::collections::BTreeSet<String>,
+    ) {
+        if let Some(at) = path.iter().position(|n| n == node) {
+            panic!(
+                "the library's modules import in a circle: {} -> {node}",
+                path[at..].join(" -> ")
+            );
+        }
+        if done.contains(node) {
+            return;
+        }
+        path.push(node.to_string());
+        for next in graph.get(node).into_iter().flatten() {
+            walk(next, graph, path, done);
+        }
+        path.pop();
+        done.insert(node.to_string());
+    }
+    let mut done = std::collections::BTreeSet::new();
+    for node in graph.keys() {
+        walk(node, &graph, &mut Vec::new(), &mut done);
     }
 }
