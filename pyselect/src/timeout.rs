@@ -22,6 +22,7 @@ pub fn seconds_to_ns(seconds: f64) -> Result<i64> {
 }
 
 /// Integer division rounded away from zero, without overflow at the i64 extremes.
+#[inline]
 fn div_away(t: i64, k: i64) -> i64 {
     let q = t / k;
     match t % k {
@@ -33,6 +34,7 @@ fn div_away(t: i64, k: i64) -> i64 {
 
 /// Nanoseconds to a `timeval`, microseconds rounded away from zero, seconds by floor division
 /// with a non-negative `tv_usec` (as CPython's `_PyTime_AsTimeval`).
+#[inline]
 pub(crate) fn ns_to_timeval(ns: i64) -> libc::timeval {
     let us = div_away(ns, NS_PER_US);
     libc::timeval {
@@ -50,6 +52,7 @@ pub fn select_timeval(seconds: f64) -> Result<libc::timeval> {
 
 /// [`select_timeval`] plus the same timeout as a `Duration` of whole nanoseconds, for the
 /// monotonic deadline that an `EINTR` retry recomputes from. One conversion serves both.
+#[inline]
 pub(crate) fn select_timeout(seconds: f64) -> Result<(libc::timeval, Duration)> {
     let ns = seconds_to_ns(seconds)?;
     let tv = ns_to_timeval(ns);
@@ -92,6 +95,7 @@ pub struct MsTimeout {
 }
 
 /// Integer division rounded toward +inf (`_PyTime_ROUND_CEILING`), without overflow.
+#[inline]
 fn div_ceil(t: i64, k: i64) -> i64 {
     let q = t / k;
     if t % k > 0 {
@@ -104,22 +108,37 @@ fn div_ceil(t: i64, k: i64) -> i64 {
 /// A float timeout in `unit`s (1e6 ns for milliseconds, 1e9 ns for seconds) to whole
 /// nanoseconds, as `pytime_from_double` with `_PyTime_ROUND_TIMEOUT`: one `f64` multiply,
 /// rounded away from zero; NaN a `ValueError`, outside `i64` an `OverflowError`.
+#[inline]
 fn float_to_ns(value: f64, unit: f64) -> Result<i64> {
     if value.is_nan() {
         return Err(Error::timeout_nan());
     }
     let ns = value * unit;
-    let ns = if ns >= 0.0 { ns.ceil() } else { ns.floor() };
-    // i64::MIN as f64 is exactly -2^63; the half-open range is exactly the i64 range.
+    // i64::MIN as f64 is exactly -2^63; the half-open range is exactly the i64 range. Checking
+    // before rounding is the same as after: rounding away from zero never brings a value back
+    // into range, and never carries one out of it (every f64 of magnitude 2^52 or more is
+    // already whole).
     let min = i64::MIN as f64;
     if !(min <= ns && ns < -min) {
         return Err(Error::timeout_overflow());
     }
-    Ok(ns as i64)
+    // Truncation toward zero is exact for a whole `ns`; otherwise |ns| < 2^52, `t` converts
+    // back exactly, and one step away from zero is the rounding (without `ceil`/`floor`, which
+    // are library calls on baseline x86-64).
+    let t = ns as i64;
+    let back = t as f64;
+    Ok(if ns > back {
+        t + 1
+    } else if ns < back {
+        t - 1
+    } else {
+        t
+    })
 }
 
 /// Whole milliseconds to the C `int` poll(2)/epoll_wait(2) take: outside `int` is CPython's
 /// `OverflowError("timeout is too large")`; any negative value becomes exactly -1.
+#[inline]
 fn ms_to_c_int(ms: i64, ns: i64) -> Result<MsTimeout> {
     let ms = i32::try_from(ms).map_err(|_| Error::timeout_too_large())?;
     Ok(MsTimeout {
@@ -144,6 +163,7 @@ fn ms_to_c_int(ms: i64, ns: i64) -> Result<MsTimeout> {
 /// assert_eq!(poll_timeout(2147483648.0).unwrap_err().to_string(), "timeout is too large");
 /// # Ok::<(), pyselect::Error>(())
 /// ```
+#[inline]
 pub fn poll_timeout(timeout_ms: f64) -> Result<MsTimeout> {
     let ns = float_to_ns(timeout_ms, 1e6)?;
     ms_to_c_int(div_away(ns, NS_PER_MS), ns)
@@ -163,6 +183,7 @@ pub fn poll_timeout(timeout_ms: f64) -> Result<MsTimeout> {
 /// assert_eq!(epoll_timeout(-0.001)?.ms, -1);
 /// # Ok::<(), pyselect::Error>(())
 /// ```
+#[inline]
 pub fn epoll_timeout(timeout_s: f64) -> Result<MsTimeout> {
     let ns = float_to_ns(timeout_s, 1e9)?;
     ms_to_c_int(div_ceil(ns, NS_PER_MS), ns)
@@ -187,6 +208,7 @@ pub enum Deadline {
 impl Deadline {
     /// Read the monotonic clock now (unless `wait` is zero): call it just before the first
     /// syscall, as CPython does.
+    #[inline]
     pub fn start(wait: Duration) -> Self {
         if wait.is_zero() {
             return Deadline::Now;
@@ -284,6 +306,69 @@ mod tests {
         );
         for t in [f64::INFINITY, f64::NEG_INFINITY, 9.3e9, -9.3e9] {
             assert!(matches!(select_timeval(t), Err(Error::Overflow(_))), "{t}");
+        }
+    }
+
+    /// `float_to_ns` as CPython writes it: round away from zero with `ceil`/`floor`, then the
+    /// range check.
+    fn float_to_ns_reference(value: f64, unit: f64) -> Option<i64> {
+        let ns = value * unit;
+        let ns = if ns >= 0.0 { ns.ceil() } else { ns.floor() };
+        let min = i64::MIN as f64;
+        (min <= ns && ns < -min).then_some(ns as i64)
+    }
+
+    #[test]
+    fn float_to_ns_rounds_as_ceil_and_floor() {
+        let two63 = 9_223_372_036_854_775_808.0_f64;
+        let mut values = vec![
+            0.0,
+            -0.0,
+            1e-320,
+            -1e-320,
+            0.5,
+            -0.5,
+            1.0,
+            -1.0,
+            0.1 + 0.2,
+            4_503_599_627_370_495.5,
+            -4_503_599_627_370_495.5,
+            4_503_599_627_370_496.0,
+            9_007_199_254_740_993.0,
+            two63,
+            -two63,
+            f64::from_bits(two63.to_bits() - 1),
+            -f64::from_bits(two63.to_bits() - 1),
+            f64::from_bits(two63.to_bits() + 1),
+            -f64::from_bits(two63.to_bits() + 1),
+            f64::INFINITY,
+            f64::NEG_INFINITY,
+            f64::MAX,
+            f64::MIN_POSITIVE,
+        ];
+        // Every binade, both signs, a few mantissas each (a fixed sequence: deterministic).
+        let mut x: u64 = 0x9E37_79B9_7F4A_7C15;
+        for exp in 0..2047u64 {
+            for _ in 0..4 {
+                x ^= x << 13;
+                x ^= x >> 7;
+                x ^= x << 17;
+                let bits = (exp << 52) | (x & ((1 << 52) - 1));
+                values.push(f64::from_bits(bits));
+                values.push(-f64::from_bits(bits));
+            }
+        }
+        for v in values {
+            for unit in [1e9, 1e6, 1.0] {
+                if v.is_nan() || (v * unit).is_nan() {
+                    continue;
+                }
+                assert_eq!(
+                    float_to_ns(v, unit).ok(),
+                    float_to_ns_reference(v, unit),
+                    "{v:e} * {unit:e}"
+                );
+            }
         }
     }
 
