@@ -140,7 +140,7 @@ where
 /// then the call and its `EINTR` retries. `sets` are the three `fd_set`s, `None` for an empty
 /// list (a NULL pointer). `Ok(true)`: the kernel answered and the sets hold the ready fds;
 /// `Ok(false)`: the deadline passed during `EINTR` retries.
-#[inline]
+#[inline(always)]
 fn wait_sets(
     syscall: Syscall,
     wait: Option<(libc::timeval, std::time::Duration)>,
@@ -498,6 +498,18 @@ impl<T: FileNo> List<T> {
 #[inline]
 fn admit<T: FileNo>(set: &mut FdSet, item: &T, count: usize) -> Result<RawFd> {
     let fd = item.fileno();
+    // The common case in one range check: the bit is written only for 0 <= fd < FD_SETSIZE.
+    if count < FD_SETSIZE && sys::fd_set(set.as_raw_mut(), fd).is_some() {
+        return Ok(fd);
+    }
+    refuse(set, fd, count)
+}
+
+/// [`admit`] of an entry that is refused (or of one past `FD_SETSIZE` entries): the checks in
+/// CPython's order, so that the error is the one it raises.
+#[cold]
+#[inline(never)]
+fn refuse(set: &mut FdSet, fd: RawFd, count: usize) -> Result<RawFd> {
     if fd < 0 {
         return Err(Error::negative_fd(fd));
     }
@@ -510,6 +522,7 @@ fn admit<T: FileNo>(set: &mut FdSet, item: &T, count: usize) -> Result<RawFd> {
 }
 
 /// One wait, with the chosen syscall.
+#[inline(always)]
 fn call(
     syscall: Syscall,
     nfds: usize,

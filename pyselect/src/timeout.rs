@@ -17,6 +17,7 @@ const US_PER_SEC: i64 = 1_000_000;
 /// Seconds as a float to whole nanoseconds, as CPython's `_PyTime_FromSecondsObject` with
 /// `_PyTime_ROUND_TIMEOUT` does: NaN is a `ValueError`, anything outside `i64` nanoseconds an
 /// `OverflowError`. Negative results are returned as they are; callers decide.
+#[inline]
 pub fn seconds_to_ns(seconds: f64) -> Result<i64> {
     float_to_ns(seconds, 1e9)
 }
@@ -24,6 +25,11 @@ pub fn seconds_to_ns(seconds: f64) -> Result<i64> {
 /// Integer division rounded away from zero, without overflow at the i64 extremes.
 #[inline]
 fn div_away(t: i64, k: i64) -> i64 {
+    debug_assert!(k > 0);
+    if t >= 0 {
+        // Unsigned: the division by a constant `k` is a multiply without sign fix-ups.
+        return (t as u64).div_ceil(k as u64) as i64;
+    }
     let q = t / k;
     match t % k {
         0 => q,
@@ -55,12 +61,18 @@ pub fn select_timeval(seconds: f64) -> Result<libc::timeval> {
 #[inline]
 pub(crate) fn select_timeout(seconds: f64) -> Result<(libc::timeval, Duration)> {
     let ns = seconds_to_ns(seconds)?;
-    let tv = ns_to_timeval(ns);
-    if tv.tv_sec < 0 {
+    // A negative tv_sec is exactly a negative ns: any negative ns rounds away from zero to at
+    // least -1 µs.
+    let Ok(ns) = u64::try_from(ns) else {
         return Err(Error::timeout_negative());
-    }
-    // tv_sec >= 0 means ns >= 0: any negative ns rounds away from zero to at least -1 µs.
-    Ok((tv, Duration::from_nanos(ns as u64)))
+    };
+    // ns_to_timeval for ns >= 0, in unsigned arithmetic.
+    let us = ns.div_ceil(NS_PER_US as u64);
+    let tv = libc::timeval {
+        tv_sec: (us / US_PER_SEC as u64) as libc::time_t,
+        tv_usec: (us % US_PER_SEC as u64) as libc::suseconds_t,
+    };
+    Ok((tv, Duration::from_nanos(ns)))
 }
 
 /// What is left of a wait, as a `timeval` rounded up to whole microseconds (the value CPython
@@ -97,6 +109,10 @@ pub struct MsTimeout {
 /// Integer division rounded toward +inf (`_PyTime_ROUND_CEILING`), without overflow.
 #[inline]
 fn div_ceil(t: i64, k: i64) -> i64 {
+    debug_assert!(k > 0);
+    if t >= 0 {
+        return (t as u64).div_ceil(k as u64) as i64;
+    }
     let q = t / k;
     if t % k > 0 {
         q + 1
@@ -236,13 +252,30 @@ impl Deadline {
 /// error), else `call` again: with `None` when there is no deadline (the same argument), with
 /// `Some(time left)` while the deadline has not passed, and `Ok(None)` once it has. Any other
 /// error is [`Error::Os`].
+#[inline]
 pub(crate) fn pep475<T>(
     deadline: Option<Deadline>,
     mut call: impl FnMut(Option<Duration>) -> std::io::Result<T>,
 ) -> Result<Option<T>> {
+    // The first call, inline in every wait; what follows a failure is out of line.
+    match call(None) {
+        Ok(done) => Ok(Some(done)),
+        Err(e) => pep475_failed(deadline, call, e),
+    }
+}
+
+/// [`pep475`] after its first call failed with `first`.
+#[cold]
+#[inline(never)]
+fn pep475_failed<T>(
+    deadline: Option<Deadline>,
+    mut call: impl FnMut(Option<Duration>) -> std::io::Result<T>,
+    first: std::io::Error,
+) -> Result<Option<T>> {
     let mut left = None;
+    let mut result = Err(first);
     loop {
-        match call(left) {
+        match result {
             Ok(done) => return Ok(Some(done)),
             Err(e) if e.raw_os_error() == Some(libc::EINTR) => {
                 crate::signals::check_signals()?;
@@ -255,6 +288,7 @@ pub(crate) fn pep475<T>(
             }
             Err(e) => return Err(Error::Os(e)),
         }
+        result = call(left);
     }
 }
 
@@ -263,6 +297,7 @@ pub(crate) fn pep475<T>(
 /// until `timeout.wait` rounded up to whole ms (an infinite wait stays -1), or `Ok(None)` once
 /// that has passed. A watched signal already pending ends it before the first call, as CPython
 /// runs signal handlers before it.
+#[inline]
 pub(crate) fn retry_ms<T>(
     timeout: MsTimeout,
     mut call: impl FnMut(i32) -> std::io::Result<T>,

@@ -108,7 +108,18 @@ impl<T> Entries<T> {
 }
 
 /// Keep the items (`items[i]` has fd `fds[i]`) whose fd is in `ready`, in order.
+#[inline]
 pub(super) fn keep_ready<T>(fds: &[RawFd], items: &mut Vec<T>, ready: &FdSet) {
-    let mut fds = fds.iter();
-    items.retain(|_| fds.next().is_some_and(|&fd| ready.contains(fd)));
+    // A stable partition by swaps: `items[kept..i]` are all dropped ones, so each ready item
+    // moves down past them only, and the ready ones keep their order.
+    let n = fds.len().min(items.len());
+    let (fds, slots) = (&fds[..n], &mut items[..n]);
+    let mut kept = 0;
+    for (i, &fd) in fds.iter().enumerate() {
+        if ready.contains(fd) {
+            slots.swap(kept, i);
+            kept += 1;
+        }
+    }
+    items.truncate(kept);
 }
