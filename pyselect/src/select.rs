@@ -123,10 +123,7 @@ where
     W: IntoIterator<Item = T>,
     X: IntoIterator<Item = T>,
 {
-    let wait = match timeout {
-        Some(seconds) => Some(timeout::select_timeout(seconds)?),
-        None => None,
-    };
+    let wait = timeout.map(timeout::select_timeout).transpose()?;
     let [r, w, x] = lists;
     r.fill(rlist)?;
     w.fill(wlist)?;
@@ -328,10 +325,7 @@ impl<T: FileNo> ReadyLists<T> {
         W: IntoIterator<Item = T>,
         X: IntoIterator<Item = T>,
     {
-        let wait = match timeout {
-            Some(seconds) => Some(timeout::select_timeout(seconds)?),
-            None => None,
-        };
+        let wait = timeout.map(timeout::select_timeout).transpose()?;
         let [rf, wf, xf] = &mut self.fds;
         // Built only for a list with entries: an empty one stays a NULL set.
         let (mut rs, mut ws, mut xs) = (None, None, None);
