@@ -283,16 +283,20 @@ impl Poll {
         self.uptodate = true;
     }
 
-    /// The first `n` entries with a non-zero `revents`, in array order, appended to `out`.
+    /// The first `n` entries with a non-zero `revents`, in array order, into `out` (empty).
+    #[inline]
     fn ready(&self, n: usize, out: &mut Vec<(RawFd, u16)>) {
+        debug_assert!(out.is_empty());
         out.reserve_exact(n);
-        out.extend(
-            self.ufds
-                .iter()
-                .filter(|p| p.revents != 0)
-                .take(n)
-                .map(|p| (p.fd, p.revents as u16)),
-        );
+        // The scan stops at the n-th, as CPython's does.
+        for p in &self.ufds {
+            if out.len() == n {
+                break;
+            }
+            if p.revents != 0 {
+                out.push((p.fd, p.revents as u16));
+            }
+        }
     }
 }
 

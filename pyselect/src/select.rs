@@ -117,10 +117,9 @@ where
     Ok((r.ready(), w.ready(), x.ready()))
 }
 
-/// The one implementation behind [`select_with`] and [`select_into_with`]: convert the
-/// three lists into `lists`, then wait. `Ok(true)`: the kernel answered and each list's set
-/// holds its ready fds; `Ok(false)`: the deadline passed during `EINTR` retries (nothing is
-/// ready).
+/// [`select_with`]'s conversion: the timeout, then the three lists into `lists`, then the
+/// wait. `Ok(true)`: the kernel answered and each list's set holds its ready fds; `Ok(false)`:
+/// the deadline passed during `EINTR` retries (nothing is ready).
 fn wait_lists<T, R, W, X>(
     syscall: Syscall,
     rlist: R,
@@ -135,18 +134,31 @@ where
     W: IntoIterator<Item = T>,
     X: IntoIterator<Item = T>,
 {
-    let wait = match timeout {
-        Some(seconds) => Some(timeout::select_timeout(seconds)?),
-        None => None,
-    };
+    let wait = timeout.map(timeout::select_timeout).transpose()?;
     let [r, w, x] = lists;
     r.fill(rlist)?;
     w.fill(wlist)?;
     x.fill(xlist)?;
     let nfds = r.nfds.max(w.nfds).max(x.nfds);
+    wait_sets(syscall, wait, nfds, [r.raw_set(), w.raw_set(), x.raw_set()])
+}
+
+/// The one wait behind [`select_with`] and [`select_into_with`], once the timeout and the
+/// lists are converted: the syscall's availability, a pending watched signal, the deadline,
+/// then the call and its `EINTR` retries. `sets` are the three `fd_set`s, `None` for an empty
+/// list (a NULL pointer). `Ok(true)`: the kernel answered and the sets hold the ready fds;
+/// `Ok(false)`: the deadline passed during `EINTR` retries.
+#[inline(always)]
+fn wait_sets(
+    syscall: Syscall,
+    wait: Option<(libc::timeval, std::time::Duration)>,
+    nfds: usize,
+    sets: [Option<&mut libc::fd_set>; 3],
+) -> Result<bool> {
     if syscall == Syscall::Select && !Syscall::raw_select_available() {
         return Err(Error::raw_select_unavailable());
     }
+    let [mut rs, mut ws, mut xs] = sets;
 
     signals::refuse_pending()?;
     // CPython reads the monotonic clock here, just before the first syscall (a zero timeout
@@ -163,9 +175,9 @@ where
         call(
             syscall,
             nfds,
-            r.raw_set(),
-            w.raw_set(),
-            x.raw_set(),
+            rs.as_deref_mut(),
+            ws.as_deref_mut(),
+            xs.as_deref_mut(),
             tv.as_mut(),
         )
     })?;
@@ -241,12 +253,12 @@ where
     W: IntoIterator<Item = T>,
     X: IntoIterator<Item = T>,
 {
-    // Each list is converted straight into the caller's vectors: its items into the ready
-    // list they will be filtered in, its fds into the kept scratch vector beside it.
-    let mut lists = ready.lend();
-    let result = wait_lists(syscall, rlist, wlist, xlist, timeout, &mut lists);
-    let answered = matches!(result, Ok(true));
-    ready.take_back(lists, answered);
+    ready.clear();
+    let result = ready.wait(syscall, rlist, wlist, xlist, timeout);
+    if !matches!(result, Ok(true)) {
+        // An error, or the deadline passed: nothing is ready, and the items given are dropped.
+        ready.clear();
+    }
     result.map(drop)
 }
 
@@ -265,7 +277,7 @@ pub struct ReadyLists<T> {
     pub writable: Vec<T>,
     /// The ready items of `xlist`, in input order.
     pub exceptional: Vec<T>,
-    /// Each list's fds, in input order, while a call runs (empty between calls).
+    /// Each list's fds, in input order, as the last call converted them.
     fds: [Vec<RawFd>; 3],
 }
 
@@ -302,29 +314,86 @@ impl<T> ReadyLists<T> {
         self.writable.clear();
         self.exceptional.clear();
     }
+}
 
-    /// The vectors, cleared, as the storage of one call's three lists.
-    fn lend(&mut self) -> [List<T>; 3] {
-        self.clear();
-        let [r, w, x] = &mut self.fds;
-        [
-            List::reusing(std::mem::take(r), std::mem::take(&mut self.readable)),
-            List::reusing(std::mem::take(w), std::mem::take(&mut self.writable)),
-            List::reusing(std::mem::take(x), std::mem::take(&mut self.exceptional)),
-        ]
-    }
-
-    /// The vectors back from one call: the ready items kept when the kernel `answered`, none
-    /// otherwise; the fds emptied.
-    fn take_back(&mut self, [r, w, x]: [List<T>; 3], answered: bool) {
+impl<T: FileNo> ReadyLists<T> {
+    /// [`select_into_with`]'s conversion and wait, in the kept vectors (the ready lists
+    /// cleared): the timeout, then each list's items into its ready list and its fds beside
+    /// them, then the wait, then each ready list filtered in place down to the items whose fd
+    /// the kernel left in the set. `Ok(true)`, `Ok(false)` as [`wait_sets`]; on `Ok(false)`
+    /// and on an error the lists hold what was converted, for the caller to clear.
+    #[inline]
+    fn wait<R, W, X>(
+        &mut self,
+        syscall: Syscall,
+        rlist: R,
+        wlist: W,
+        xlist: X,
+        timeout: Option<f64>,
+    ) -> Result<bool>
+    where
+        R: IntoIterator<Item = T>,
+        W: IntoIterator<Item = T>,
+        X: IntoIterator<Item = T>,
+    {
+        let wait = timeout.map(timeout::select_timeout).transpose()?;
         let [rf, wf, xf] = &mut self.fds;
-        (*rf, self.readable) = r.into_vecs(answered);
-        (*wf, self.writable) = w.into_vecs(answered);
-        (*xf, self.exceptional) = x.into_vecs(answered);
-        for fds in &mut self.fds {
-            fds.clear();
+        // Built only for a list with entries: an empty one stays a NULL set.
+        let (mut rs, mut ws, mut xs) = (None, None, None);
+        let rn = fill_into(rlist, rf, &mut self.readable, &mut rs)?;
+        let wn = fill_into(wlist, wf, &mut self.writable, &mut ws)?;
+        let xn = fill_into(xlist, xf, &mut self.exceptional, &mut xs)?;
+        let sets = [
+            rs.as_mut().map(FdSet::as_raw_mut),
+            ws.as_mut().map(FdSet::as_raw_mut),
+            xs.as_mut().map(FdSet::as_raw_mut),
+        ];
+        if !wait_sets(syscall, wait, rn.max(wn).max(xn), sets)? {
+            return Ok(false);
         }
+        // A NULL set was an empty list: its ready list is empty already.
+        for (fds, items, set) in [
+            (&*rf, &mut self.readable, &rs),
+            (&*wf, &mut self.writable, &ws),
+            (&*xf, &mut self.exceptional, &xs),
+        ] {
+            if let Some(set) = set {
+                entries::keep_ready(fds, items, set);
+            }
+        }
+        Ok(true)
     }
+}
+
+/// One list converted for [`select_into`], as [`List::fill`] converts it for [`select()`]
+/// (`fileno()` once per entry, in order; the first bad entry stops everything), straight into
+/// kept vectors: the items into `items` (empty), the fds into `fds`, and the set built in
+/// `set` (left `None` for an empty list). Returns `nfds`: the highest fd + 1, 0 for an empty
+/// list.
+#[inline]
+fn fill_into<T: FileNo>(
+    list: impl IntoIterator<Item = T>,
+    fds: &mut Vec<RawFd>,
+    items: &mut Vec<T>,
+    set: &mut Option<FdSet>,
+) -> Result<usize> {
+    fds.clear();
+    let mut iter = list.into_iter();
+    let Some(first) = iter.next() else {
+        return Ok(0);
+    };
+    let room = iter.size_hint().0.saturating_add(1).min(FD_SETSIZE);
+    fds.reserve(room);
+    items.reserve(room);
+    let set = set.insert(FdSet::new());
+    let mut nfds = 0;
+    for item in std::iter::once(first).chain(iter) {
+        let fd = admit(set, &item, items.len())?;
+        nfds = nfds.max(fd as usize + 1);
+        fds.push(fd);
+        items.push(item);
+    }
+    Ok(nfds)
 }
 
 impl<T> Default for ReadyLists<T> {
@@ -370,31 +439,6 @@ struct List<T> {
     set: Option<FdSet>,
     /// Highest fd + 1, or 0 for an empty list.
     nfds: usize,
-}
-
-impl<T> List<T> {
-    /// A list whose entries go into the given vectors (cleared), for [`select_into`].
-    fn reusing(fds: Vec<RawFd>, items: Vec<T>) -> Self {
-        List {
-            entries: Entries::from_vecs(fds, items),
-            set: None,
-            nfds: 0,
-        }
-    }
-
-    /// The vectors back, after [`List::reusing`]: the fds, and the items whose fd the kernel
-    /// left in the set when it `answered`; no items otherwise (an error, or the deadline
-    /// passed), nor for a NULL set (an empty list).
-    fn into_vecs(self, answered: bool) -> (Vec<RawFd>, Vec<T>) {
-        match (answered, &self.set) {
-            (true, Some(ready)) => self.entries.into_ready_vecs(ready),
-            _ => {
-                let (fds, mut items) = self.entries.into_vecs();
-                items.clear();
-                (fds, items)
-            }
-        }
-    }
 }
 
 impl<T: FileNo> List<T> {
@@ -465,6 +509,18 @@ impl<T: FileNo> List<T> {
 #[inline]
 fn admit<T: FileNo>(set: &mut FdSet, item: &T, count: usize) -> Result<RawFd> {
     let fd = item.fileno();
+    // The common case in one range check: the bit is written only for 0 <= fd < FD_SETSIZE.
+    if count < FD_SETSIZE && sys::fd_set(set.as_raw_mut(), fd).is_some() {
+        return Ok(fd);
+    }
+    refuse(set, fd, count)
+}
+
+/// [`admit`] of an entry that is refused (or of one past `FD_SETSIZE` entries): the checks in
+/// CPython's order, so that the error is the one it raises.
+#[cold]
+#[inline(never)]
+fn refuse(set: &mut FdSet, fd: RawFd, count: usize) -> Result<RawFd> {
     if fd < 0 {
         return Err(Error::negative_fd(fd));
     }
@@ -477,6 +533,7 @@ fn admit<T: FileNo>(set: &mut FdSet, item: &T, count: usize) -> Result<RawFd> {
 }
 
 /// One wait, with the chosen syscall.
+#[inline(always)]
 fn call(
     syscall: Syscall,
     nfds: usize,

@@ -17,12 +17,19 @@ const US_PER_SEC: i64 = 1_000_000;
 /// Seconds as a float to whole nanoseconds, as CPython's `_PyTime_FromSecondsObject` with
 /// `_PyTime_ROUND_TIMEOUT` does: NaN is a `ValueError`, anything outside `i64` nanoseconds an
 /// `OverflowError`. Negative results are returned as they are; callers decide.
+#[inline]
 pub fn seconds_to_ns(seconds: f64) -> Result<i64> {
     float_to_ns(seconds, 1e9)
 }
 
 /// Integer division rounded away from zero, without overflow at the i64 extremes.
+#[inline]
 fn div_away(t: i64, k: i64) -> i64 {
+    debug_assert!(k > 0);
+    if t >= 0 {
+        // Unsigned: the division by a constant `k` is a multiply without sign fix-ups.
+        return (t as u64).div_ceil(k as u64) as i64;
+    }
     let q = t / k;
     match t % k {
         0 => q,
@@ -33,6 +40,7 @@ fn div_away(t: i64, k: i64) -> i64 {
 
 /// Nanoseconds to a `timeval`, microseconds rounded away from zero, seconds by floor division
 /// with a non-negative `tv_usec` (as CPython's `_PyTime_AsTimeval`).
+#[inline]
 pub(crate) fn ns_to_timeval(ns: i64) -> libc::timeval {
     let us = div_away(ns, NS_PER_US);
     libc::timeval {
@@ -50,14 +58,21 @@ pub fn select_timeval(seconds: f64) -> Result<libc::timeval> {
 
 /// [`select_timeval`] plus the same timeout as a `Duration` of whole nanoseconds, for the
 /// monotonic deadline that an `EINTR` retry recomputes from. One conversion serves both.
+#[inline]
 pub(crate) fn select_timeout(seconds: f64) -> Result<(libc::timeval, Duration)> {
     let ns = seconds_to_ns(seconds)?;
-    let tv = ns_to_timeval(ns);
-    if tv.tv_sec < 0 {
+    // A negative tv_sec is exactly a negative ns: any negative ns rounds away from zero to at
+    // least -1 µs.
+    let Ok(ns) = u64::try_from(ns) else {
         return Err(Error::timeout_negative());
-    }
-    // tv_sec >= 0 means ns >= 0: any negative ns rounds away from zero to at least -1 µs.
-    Ok((tv, Duration::from_nanos(ns as u64)))
+    };
+    // ns_to_timeval for ns >= 0, in unsigned arithmetic.
+    let us = ns.div_ceil(NS_PER_US as u64);
+    let tv = libc::timeval {
+        tv_sec: (us / US_PER_SEC as u64) as libc::time_t,
+        tv_usec: (us % US_PER_SEC as u64) as libc::suseconds_t,
+    };
+    Ok((tv, Duration::from_nanos(ns)))
 }
 
 /// What is left of a wait, as a `timeval` rounded up to whole microseconds (the value CPython
@@ -92,7 +107,12 @@ pub struct MsTimeout {
 }
 
 /// Integer division rounded toward +inf (`_PyTime_ROUND_CEILING`), without overflow.
+#[inline]
 fn div_ceil(t: i64, k: i64) -> i64 {
+    debug_assert!(k > 0);
+    if t >= 0 {
+        return (t as u64).div_ceil(k as u64) as i64;
+    }
     let q = t / k;
     if t % k > 0 {
         q + 1
@@ -104,22 +124,37 @@ fn div_ceil(t: i64, k: i64) -> i64 {
 /// A float timeout in `unit`s (1e6 ns for milliseconds, 1e9 ns for seconds) to whole
 /// nanoseconds, as `pytime_from_double` with `_PyTime_ROUND_TIMEOUT`: one `f64` multiply,
 /// rounded away from zero; NaN a `ValueError`, outside `i64` an `OverflowError`.
+#[inline]
 fn float_to_ns(value: f64, unit: f64) -> Result<i64> {
     if value.is_nan() {
         return Err(Error::timeout_nan());
     }
     let ns = value * unit;
-    let ns = if ns >= 0.0 { ns.ceil() } else { ns.floor() };
-    // i64::MIN as f64 is exactly -2^63; the half-open range is exactly the i64 range.
+    // i64::MIN as f64 is exactly -2^63; the half-open range is exactly the i64 range. Checking
+    // before rounding is the same as after: rounding away from zero never brings a value back
+    // into range, and never carries one out of it (every f64 of magnitude 2^52 or more is
+    // already whole).
     let min = i64::MIN as f64;
     if !(min <= ns && ns < -min) {
         return Err(Error::timeout_overflow());
     }
-    Ok(ns as i64)
+    // Truncation toward zero is exact for a whole `ns`; otherwise |ns| < 2^52, `t` converts
+    // back exactly, and one step away from zero is the rounding (without `ceil`/`floor`, which
+    // are library calls on baseline x86-64).
+    let t = ns as i64;
+    let back = t as f64;
+    Ok(if ns > back {
+        t + 1
+    } else if ns < back {
+        t - 1
+    } else {
+        t
+    })
 }
 
 /// Whole milliseconds to the C `int` poll(2)/epoll_wait(2) take: outside `int` is CPython's
 /// `OverflowError("timeout is too large")`; any negative value becomes exactly -1.
+#[inline]
 fn ms_to_c_int(ms: i64, ns: i64) -> Result<MsTimeout> {
     let ms = i32::try_from(ms).map_err(|_| Error::timeout_too_large())?;
     Ok(MsTimeout {
@@ -144,6 +179,7 @@ fn ms_to_c_int(ms: i64, ns: i64) -> Result<MsTimeout> {
 /// assert_eq!(poll_timeout(2147483648.0).unwrap_err().to_string(), "timeout is too large");
 /// # Ok::<(), pyselect::Error>(())
 /// ```
+#[inline]
 pub fn poll_timeout(timeout_ms: f64) -> Result<MsTimeout> {
     let ns = float_to_ns(timeout_ms, 1e6)?;
     ms_to_c_int(div_away(ns, NS_PER_MS), ns)
@@ -163,6 +199,7 @@ pub fn poll_timeout(timeout_ms: f64) -> Result<MsTimeout> {
 /// assert_eq!(epoll_timeout(-0.001)?.ms, -1);
 /// # Ok::<(), pyselect::Error>(())
 /// ```
+#[inline]
 pub fn epoll_timeout(timeout_s: f64) -> Result<MsTimeout> {
     let ns = float_to_ns(timeout_s, 1e9)?;
     ms_to_c_int(div_ceil(ns, NS_PER_MS), ns)
@@ -187,6 +224,7 @@ pub enum Deadline {
 impl Deadline {
     /// Read the monotonic clock now (unless `wait` is zero): call it just before the first
     /// syscall, as CPython does.
+    #[inline]
     pub fn start(wait: Duration) -> Self {
         if wait.is_zero() {
             return Deadline::Now;
@@ -214,13 +252,30 @@ impl Deadline {
 /// error), else `call` again: with `None` when there is no deadline (the same argument), with
 /// `Some(time left)` while the deadline has not passed, and `Ok(None)` once it has. Any other
 /// error is [`Error::Os`].
+#[inline]
 pub(crate) fn pep475<T>(
     deadline: Option<Deadline>,
     mut call: impl FnMut(Option<Duration>) -> std::io::Result<T>,
 ) -> Result<Option<T>> {
+    // The first call, inline in every wait; what follows a failure is out of line.
+    match call(None) {
+        Ok(done) => Ok(Some(done)),
+        Err(e) => pep475_failed(deadline, call, e),
+    }
+}
+
+/// [`pep475`] after its first call failed with `first`.
+#[cold]
+#[inline(never)]
+fn pep475_failed<T>(
+    deadline: Option<Deadline>,
+    mut call: impl FnMut(Option<Duration>) -> std::io::Result<T>,
+    first: std::io::Error,
+) -> Result<Option<T>> {
     let mut left = None;
+    let mut result = Err(first);
     loop {
-        match call(left) {
+        match result {
             Ok(done) => return Ok(Some(done)),
             Err(e) if e.raw_os_error() == Some(libc::EINTR) => {
                 crate::signals::check_signals()?;
@@ -233,6 +288,7 @@ pub(crate) fn pep475<T>(
             }
             Err(e) => return Err(Error::Os(e)),
         }
+        result = call(left);
     }
 }
 
@@ -241,6 +297,7 @@ pub(crate) fn pep475<T>(
 /// until `timeout.wait` rounded up to whole ms (an infinite wait stays -1), or `Ok(None)` once
 /// that has passed. A watched signal already pending ends it before the first call, as CPython
 /// runs signal handlers before it.
+#[inline]
 pub(crate) fn retry_ms<T>(
     timeout: MsTimeout,
     mut call: impl FnMut(i32) -> std::io::Result<T>,
@@ -284,6 +341,69 @@ mod tests {
         );
         for t in [f64::INFINITY, f64::NEG_INFINITY, 9.3e9, -9.3e9] {
             assert!(matches!(select_timeval(t), Err(Error::Overflow(_))), "{t}");
+        }
+    }
+
+    /// `float_to_ns` as CPython writes it: round away from zero with `ceil`/`floor`, then the
+    /// range check.
+    fn float_to_ns_reference(value: f64, unit: f64) -> Option<i64> {
+        let ns = value * unit;
+        let ns = if ns >= 0.0 { ns.ceil() } else { ns.floor() };
+        let min = i64::MIN as f64;
+        (min <= ns && ns < -min).then_some(ns as i64)
+    }
+
+    #[test]
+    fn float_to_ns_rounds_as_ceil_and_floor() {
+        let two63 = 9_223_372_036_854_775_808.0_f64;
+        let mut values = vec![
+            0.0,
+            -0.0,
+            1e-320,
+            -1e-320,
+            0.5,
+            -0.5,
+            1.0,
+            -1.0,
+            0.1 + 0.2,
+            4_503_599_627_370_495.5,
+            -4_503_599_627_370_495.5,
+            4_503_599_627_370_496.0,
+            9_007_199_254_740_993.0,
+            two63,
+            -two63,
+            f64::from_bits(two63.to_bits() - 1),
+            -f64::from_bits(two63.to_bits() - 1),
+            f64::from_bits(two63.to_bits() + 1),
+            -f64::from_bits(two63.to_bits() + 1),
+            f64::INFINITY,
+            f64::NEG_INFINITY,
+            f64::MAX,
+            f64::MIN_POSITIVE,
+        ];
+        // Every binade, both signs, a few mantissas each (a fixed sequence: deterministic).
+        let mut x: u64 = 0x9E37_79B9_7F4A_7C15;
+        for exp in 0..2047u64 {
+            for _ in 0..4 {
+                x ^= x << 13;
+                x ^= x >> 7;
+                x ^= x << 17;
+                let bits = (exp << 52) | (x & ((1 << 52) - 1));
+                values.push(f64::from_bits(bits));
+                values.push(-f64::from_bits(bits));
+            }
+        }
+        for v in values {
+            for unit in [1e9, 1e6, 1.0] {
+                if v.is_nan() || (v * unit).is_nan() {
+                    continue;
+                }
+                assert_eq!(
+                    float_to_ns(v, unit).ok(),
+                    float_to_ns_reference(v, unit),
+                    "{v:e} * {unit:e}"
+                );
+            }
         }
     }
 

@@ -435,3 +435,75 @@ fn epoll_selector_new_fails_cleanly_at_the_fd_limit() {
         assert_eq!(others, (true, true));
     });
 }
+
+/// One selector used again and again (its kept buffers carry over from call to call) gives at
+/// every `select()` what a new selector with the same keys gives, while the fds' readiness
+/// changes between the calls: readable, read back, ready on both, unregistered, registered
+/// again with other events.
+fn reused_matches_fresh<S: Selector<RawFd, i64>>(new: impl Fn() -> S) {
+    let (a, b) = socketpair();
+    let (c, d) = socketpair();
+    let (fa, fb, fc) = (a.as_raw_fd(), b.as_raw_fd(), c.as_raw_fd());
+    let regs = [
+        (fa, EVENT_READ, 1),
+        (fb, EVENT_WRITE, 2),
+        (fc, EVENT_READ | EVENT_WRITE, 3),
+    ];
+    let mut reused = new();
+    for &(fd, events, data) in &regs {
+        reused.register(fd, events, data).unwrap();
+    }
+    let ready = |sel: &mut S| -> Vec<(RawFd, u8, i64)> {
+        let mut got: Vec<_> = (sel.select(Some(0.0)).unwrap().into_iter())
+            .map(|(k, ev)| (k.fd, ev, k.data))
+            .collect();
+        got.sort();
+        got
+    };
+    let fresh = |live: &[(RawFd, u8, i64)]| -> Vec<(RawFd, u8, i64)> {
+        let mut sel = new();
+        for &(fd, events, data) in live {
+            sel.register(fd, events, data).unwrap();
+        }
+        ready(&mut sel)
+    };
+    let mut live = regs.to_vec();
+    let mut seen = Vec::new();
+    let mut byte = [0u8; 1];
+    for step in 0..6 {
+        match step {
+            1 => write_fd(&b, b"x"),
+            2 => {
+                nix::unistd::read(&a, &mut byte).unwrap();
+            }
+            3 => write_fd(&d, b"y"),
+            4 => {
+                reused.unregister(fc).unwrap();
+                live.retain(|&(fd, _, _)| fd != fc);
+            }
+            5 => {
+                reused.register(fc, EVENT_READ, 4).unwrap();
+                live.push((fc, EVENT_READ, 4));
+            }
+            _ => {}
+        }
+        let got = ready(&mut reused);
+        assert_eq!(got, fresh(&live), "step {step}");
+        seen.push(got);
+    }
+    // The readiness did change under the reused selector: a's READ came and went.
+    assert!(seen[1]
+        .iter()
+        .any(|&(fd, ev, _)| fd == fa && ev == EVENT_READ));
+    assert!(!seen[2].iter().any(|&(fd, _, _)| fd == fa));
+    drop((c, d));
+}
+
+#[test]
+fn a_reused_selector_gives_what_a_new_one_gives() {
+    // It opens fds: not while another test counts them.
+    let _serial = serial();
+    reused_matches_fresh(|| SelectSelector::new().unwrap());
+    reused_matches_fresh(|| PollSelector::new().unwrap());
+    reused_matches_fresh(|| EpollSelector::new().unwrap());
+}

@@ -83,32 +83,6 @@ impl<T> Entries<T> {
         }
     }
 
-    /// Entries kept in the given vectors, emptied first (their memory is what is reused).
-    pub(super) fn from_vecs(mut fds: Vec<RawFd>, mut items: Vec<T>) -> Self {
-        fds.clear();
-        items.clear();
-        Entries::Heap { fds, items }
-    }
-
-    /// The fds and the items, as two vectors (those of [`Entries::from_vecs`], which stay
-    /// on the heap whatever is pushed).
-    pub(super) fn into_vecs(self) -> (Vec<RawFd>, Vec<T>) {
-        match self {
-            Entries::Empty => (Vec::new(), Vec::new()),
-            Entries::Inline { fds, items, len } => {
-                (fds[..len].to_vec(), items.into_iter().flatten().collect())
-            }
-            Entries::Heap { fds, items } => (fds, items),
-        }
-    }
-
-    /// [`Entries::into_vecs`], the items whose fd is not in `ready` dropped.
-    pub(super) fn into_ready_vecs(self, ready: &FdSet) -> (Vec<RawFd>, Vec<T>) {
-        let (fds, mut items) = self.into_vecs();
-        keep_ready(&fds, &mut items, ready);
-        (fds, items)
-    }
-
     /// Take out the items whose fd is in `ready`, in input order, repeats kept.
     pub(super) fn take_ready(&mut self, ready: &FdSet) -> Vec<T> {
         match self {
@@ -134,7 +108,18 @@ impl<T> Entries<T> {
 }
 
 /// Keep the items (`items[i]` has fd `fds[i]`) whose fd is in `ready`, in order.
-fn keep_ready<T>(fds: &[RawFd], items: &mut Vec<T>, ready: &FdSet) {
-    let mut fds = fds.iter();
-    items.retain(|_| fds.next().is_some_and(|&fd| ready.contains(fd)));
+#[inline]
+pub(super) fn keep_ready<T>(fds: &[RawFd], items: &mut Vec<T>, ready: &FdSet) {
+    // A stable partition by swaps: `items[kept..i]` are all dropped ones, so each ready item
+    // moves down past them only, and the ready ones keep their order.
+    let n = fds.len().min(items.len());
+    let (fds, slots) = (&fds[..n], &mut items[..n]);
+    let mut kept = 0;
+    for (i, &fd) in fds.iter().enumerate() {
+        if ready.contains(fd) {
+            slots.swap(kept, i);
+            kept += 1;
+        }
+    }
+    items.truncate(kept);
 }

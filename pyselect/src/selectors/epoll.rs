@@ -3,9 +3,9 @@
 use std::collections::BTreeMap;
 use std::os::fd::{AsRawFd, RawFd};
 
-use super::poll_like::{KernelObject, PollLike};
+use super::poll_like::{key_lookups, registration_calls, KernelObject, PollLike};
 use super::{ceil_ms, Selector, SelectorKey};
-use crate::epoll::{Epoll, EPOLLIN, EPOLLOUT};
+use crate::epoll::{Epoll, EpollEvents, EPOLLIN, EPOLLOUT};
 use crate::error::Result;
 use crate::fileno::FileNo;
 
@@ -68,17 +68,37 @@ impl KernelObject for Epoll {
     const READ: u32 = EPOLLIN;
     const WRITE: u32 = EPOLLOUT;
     const REFUSE_AFTER_CLOSE: bool = false;
+    type Events = EpollEvents;
 
-    fn register(&mut self, fd: RawFd, mask: u32) -> Result<()> {
-        Epoll::register(self, fd, Some(mask))
+    registration_calls!(Epoll, u32);
+
+    /// CPython's `EpollSelector.select` arithmetic: `None` for ever, `t <= 0` a poll,
+    /// otherwise `math.ceil(t * 1e3) * 1e-3` seconds.
+    fn timeout(timeout: Option<f64>) -> Result<Option<f64>> {
+        match timeout {
+            None => Ok(None),
+            Some(t) if t <= 0.0 => Ok(Some(0.0)),
+            Some(t) => Ok(Some(ceil_ms(t)? * 1e-3)),
+        }
     }
 
-    fn modify(&mut self, fd: RawFd, mask: u32) -> Result<()> {
-        Epoll::modify(self, fd, mask)
+    /// `max_ev = max(len(self._fd_to_key), 1)`.
+    fn wait(
+        &mut self,
+        seconds: Option<f64>,
+        registered: usize,
+        events: &mut EpollEvents,
+    ) -> Result<()> {
+        let max_ev = i32::try_from(registered.max(1)).unwrap_or(i32::MAX);
+        self.poll_into(seconds, Some(max_ev), events)
     }
 
-    fn unregister(&mut self, fd: RawFd) -> Result<()> {
-        Epoll::unregister(self, fd)
+    fn reported(events: &EpollEvents) -> impl Iterator<Item = (RawFd, u32)> + '_ {
+        events.iter()
+    }
+
+    fn close(&mut self) -> Result<()> {
+        Epoll::close(self)
     }
 }
 
@@ -131,32 +151,15 @@ impl<F: FileNo, D> Selector<F, D> for EpollSelector<F, D> {
         F: Clone,
         D: Clone,
     {
-        let seconds = match timeout {
-            None => None,
-            Some(t) if t <= 0.0 => Some(0.0),
-            Some(t) => Some(ceil_ms(t)? * 1e-3),
-        };
-        let max_ev = i32::try_from(self.0.keys.map.len().max(1)).unwrap_or(i32::MAX);
-        let reported = self.0.selector.poll(seconds, Some(max_ev))?;
-        Ok(self.0.ready(reported))
+        self.0.select(timeout)
     }
 
-    /// No syscall: see [`Selector::get_key`].
-    fn get_key<T: FileNo>(&self, fileobj: T) -> Result<&SelectorKey<F, D>> {
-        self.0.keys.get(&fileobj)
-    }
-
-    /// No syscall: see [`Selector::get_map`].
-    fn get_map(&self) -> Option<&BTreeMap<RawFd, SelectorKey<F, D>>> {
-        self.0.keys.get_map()
-    }
+    key_lookups!();
 
     /// `close(2)` of the epoll fd, then forget every key; a second call does nothing. Unlike
     /// CPython, an error of `close(2)` is returned (the selector is closed either way).
     fn close(&mut self) -> Result<()> {
-        let closed = self.0.selector.close();
-        self.0.keys.close();
-        closed
+        self.0.close()
     }
 }
 

@@ -3,7 +3,7 @@
 use std::collections::BTreeMap;
 use std::os::fd::RawFd;
 
-use super::poll_like::{KernelObject, PollLike};
+use super::poll_like::{key_lookups, registration_calls, KernelObject, PollLike};
 use super::{ceil_ms, Selector, SelectorKey};
 use crate::error::{Error, Result};
 use crate::fileno::FileNo;
@@ -65,23 +65,45 @@ const MAX_INT_MS: f64 = 9_223_372_036_854.0;
 pub struct PollSelector<F, D>(PollLike<Poll, F, D>);
 
 /// Python's `_selector_cls = select.poll`, `_EVENT_READ = select.POLLIN`, `_EVENT_WRITE =
-/// select.POLLOUT`: no syscall in any of these.
+/// select.POLLOUT`: no syscall but the wait's `poll(2)`.
 impl KernelObject for Poll {
     type Mask = u16;
     const READ: u16 = POLLIN;
     const WRITE: u16 = POLLOUT;
     const REFUSE_AFTER_CLOSE: bool = true;
+    type Events = Vec<(RawFd, u16)>;
 
-    fn register(&mut self, fd: RawFd, mask: u16) -> Result<()> {
-        Poll::register(self, fd, Some(mask))
+    registration_calls!(Poll, u16);
+
+    /// CPython's `PollSelector.select` arithmetic: `None` for ever, `t <= 0` a poll, otherwise
+    /// `math.ceil(t * 1e3)` ms, refused beyond what `_PyTime_t` holds.
+    fn timeout(timeout: Option<f64>) -> Result<Option<f64>> {
+        match timeout {
+            None => Ok(None),
+            Some(t) if t <= 0.0 => Ok(Some(0.0)),
+            Some(t) => {
+                let ms = ceil_ms(t)?;
+                if ms > MAX_INT_MS {
+                    return Err(Error::timestamp_too_large());
+                }
+                // A whole number of ms below 2**53: Poll's float path gives exactly it.
+                Ok(Some(ms))
+            }
+        }
     }
 
-    fn modify(&mut self, fd: RawFd, mask: u16) -> Result<()> {
-        Poll::modify(self, fd, mask)
+    fn wait(&mut self, ms: Option<f64>, _: usize, events: &mut Self::Events) -> Result<()> {
+        self.poll_into(ms, events)
     }
 
-    fn unregister(&mut self, fd: RawFd) -> Result<()> {
-        Poll::unregister(self, fd)
+    fn reported(events: &Self::Events) -> impl Iterator<Item = (RawFd, u16)> + '_ {
+        events.iter().copied()
+    }
+
+    /// A poll object has no `close()`: its fds are forgotten with a new one.
+    fn close(&mut self) -> Result<()> {
+        *self = Poll::new();
+        Ok(())
     }
 }
 
@@ -121,37 +143,13 @@ impl<F: FileNo, D> Selector<F, D> for PollSelector<F, D> {
         F: Clone,
         D: Clone,
     {
-        let ms = match timeout {
-            None => None,
-            Some(t) if t <= 0.0 => Some(0.0),
-            Some(t) => {
-                let ms = ceil_ms(t)?;
-                if ms > MAX_INT_MS {
-                    return Err(Error::timestamp_too_large());
-                }
-                // A whole number of ms below 2**53: Poll's float path gives exactly it.
-                Some(ms)
-            }
-        };
-        self.0.keys.refuse_if_closed()?;
-        let reported = self.0.selector.poll(ms)?;
-        Ok(self.0.ready(reported))
+        self.0.select(timeout)
     }
 
-    /// No syscall: see [`Selector::get_key`].
-    fn get_key<T: FileNo>(&self, fileobj: T) -> Result<&SelectorKey<F, D>> {
-        self.0.keys.get(&fileobj)
-    }
-
-    /// No syscall: see [`Selector::get_map`].
-    fn get_map(&self) -> Option<&BTreeMap<RawFd, SelectorKey<F, D>>> {
-        self.0.keys.get_map()
-    }
+    key_lookups!();
 
     /// No syscall: forget every key and the poll object's fds; never fails.
     fn close(&mut self) -> Result<()> {
-        self.0.keys.close();
-        self.0.selector = Poll::new();
-        Ok(())
+        self.0.close()
     }
 }

@@ -1,4 +1,4 @@
-//! [`SelectSelector`]: Python's `selectors.SelectSelector` on [`crate::select()`].
+//! [`SelectSelector`]: Python's `selectors.SelectSelector` on [`crate::select_into`].
 
 use std::collections::BTreeMap;
 use std::os::fd::RawFd;
@@ -6,8 +6,9 @@ use std::os::fd::RawFd;
 use super::{Keys, Selector, SelectorKey, EVENT_READ, EVENT_WRITE};
 use crate::error::Result;
 use crate::fileno::FileNo;
+use crate::select::ReadyLists;
 
-/// `pselect6` (through [`crate::select()`]) behind the [`Selector`] interface, as Python's
+/// `pselect6` (through [`crate::select_into`]) behind the [`Selector`] interface, as Python's
 /// `selectors.SelectSelector`.
 ///
 /// ```
@@ -52,6 +53,12 @@ use crate::fileno::FileNo;
 #[derive(Debug)]
 pub struct SelectSelector<F, D> {
     keys: Keys<F, D>,
+    /// The fds of the keys with [`EVENT_READ`], then with [`EVENT_WRITE`], rebuilt by each
+    /// `select()` in vectors kept from one to the next (Python's `_readers` and `_writers`).
+    readers: Vec<RawFd>,
+    writers: Vec<RawFd>,
+    /// What the last `select()` got back from [`crate::select_into`].
+    ready: ReadyLists<RawFd>,
 }
 
 impl<F: FileNo, D> SelectSelector<F, D> {
@@ -63,6 +70,9 @@ impl<F: FileNo, D> SelectSelector<F, D> {
     pub fn new() -> Result<Self> {
         Ok(SelectSelector {
             keys: Keys::new(true),
+            readers: Vec::new(),
+            writers: Vec::new(),
+            ready: ReadyLists::new(),
         })
     }
 }
@@ -107,14 +117,19 @@ impl<F: FileNo, D> Selector<F, D> for SelectSelector<F, D> {
         self.keys.refuse_if_closed()?;
         // Python's max(timeout, 0): keeps `timeout` unless 0 > timeout (so NaN and -0.0 stay).
         let timeout = timeout.map(|t| if 0.0 > t { 0.0 } else { t });
-        let fds_with = |bit: u8| -> Vec<RawFd> {
+        for (fds, bit) in [
+            (&mut self.readers, EVENT_READ),
+            (&mut self.writers, EVENT_WRITE),
+        ] {
+            fds.clear();
             let keys = self.keys.map.values();
-            keys.filter(|k| k.events & bit != 0).map(|k| k.fd).collect()
-        };
-        let (readers, writers) = (fds_with(EVENT_READ), fds_with(EVENT_WRITE));
-        let (r, w, _) = crate::select(readers, writers, Vec::new(), timeout)?;
+            fds.extend(keys.filter(|k| k.events & bit != 0).map(|k| k.fd));
+        }
+        let (readers, writers) = (self.readers.iter().copied(), self.writers.iter().copied());
+        crate::select_into(readers, writers, [], timeout, &mut self.ready)?;
         // Both lists are in ascending fd order (select() keeps input order): merge them.
-        let (mut r, mut w) = (r.into_iter().peekable(), w.into_iter().peekable());
+        let (r, w) = (&self.ready.readable, &self.ready.writable);
+        let (mut r, mut w) = (r.iter().copied().peekable(), w.iter().copied().peekable());
         let mut ready = Vec::new();
         loop {
             let (fd, events) = match (r.peek(), w.peek()) {
@@ -158,6 +173,8 @@ impl<F: FileNo, D> Selector<F, D> for SelectSelector<F, D> {
     /// No syscall: forget every key; never fails.
     fn close(&mut self) -> Result<()> {
         self.keys.close();
+        (self.readers, self.writers) = (Vec::new(), Vec::new());
+        self.ready = ReadyLists::new();
         Ok(())
     }
 }
