@@ -8,7 +8,6 @@ use nix::errno::Errno;
 use nix::fcntl::{fcntl, FcntlArg, OFlag};
 use pyselect::signals::{self, Signal};
 use pyselect::Error;
-use testkit as util;
 
 /// Holds the test lock and unsets the wakeup fd when the test ends, however it ends.
 struct Serial {
@@ -17,7 +16,7 @@ struct Serial {
 
 impl Serial {
     fn start() -> Serial {
-        let lock = util::serial();
+        let lock = testkit::serial();
         assert_eq!(signals::set_wakeup_fd(-1).expect("unset"), -1, "left set");
         Serial { _lock: lock }
     }
@@ -36,7 +35,7 @@ fn set_nonblocking(fd: impl AsFd) {
 
 /// A pipe whose both ends are non-blocking: (read end, write end).
 fn nonblocking_pipe() -> (OwnedFd, OwnedFd) {
-    let (r, w) = util::fd::pipe();
+    let (r, w) = testkit::fd::pipe();
     set_nonblocking(&r);
     set_nonblocking(&w);
     (r, w)
@@ -82,7 +81,7 @@ fn the_fd_set_before_is_returned_and_minus_one_unsets() {
 fn a_blocking_fd_is_refused_and_the_fd_set_before_stays() {
     let _serial = Serial::start();
     let (_r, w) = nonblocking_pipe();
-    let (_br, bw) = util::fd::pipe();
+    let (_br, bw) = testkit::fd::pipe();
     signals::set_wakeup_fd(w.as_raw_fd()).unwrap();
     let e = signals::set_wakeup_fd(bw.as_raw_fd()).unwrap_err();
     assert!(matches!(e, Error::Value(_)), "{e:?}");
@@ -96,7 +95,7 @@ fn a_blocking_fd_is_refused_and_the_fd_set_before_stays() {
 #[test]
 fn a_closed_or_negative_fd_is_the_oserror_of_fstat() {
     let _serial = Serial::start();
-    for fd in [util::fd::closed_low_fd(), -5, -2] {
+    for fd in [testkit::fd::closed_low_fd(), -5, -2] {
         let e = signals::set_wakeup_fd(fd).unwrap_err();
         assert_eq!(e.errno(), Some(libc::EBADF), "{fd}: {e:?}");
         assert_eq!(e.to_string(), "[Errno 9] Bad file descriptor");
@@ -134,11 +133,11 @@ show(w, w)
 show(-1, w)
 show(-1)
 "#;
-    let cpython = util::python::run_lines(script, &[], b"");
-    let (_br, bw) = util::fd::pipe();
+    let cpython = testkit::python::run_lines(script, &[], b"");
+    let (_br, bw) = testkit::fd::pipe();
     let (_r, w) = nonblocking_pipe();
     let (bw, w) = (bw.as_raw_fd(), w.as_raw_fd());
-    let closed = util::fd::closed_low_fd();
+    let closed = testkit::fd::closed_low_fd();
     let ours = vec![
         outcome(signals::set_wakeup_fd(bw), &[bw]),
         outcome(signals::set_wakeup_fd(closed), &[]),
@@ -172,7 +171,7 @@ fn a_caught_signal_is_written_to_the_wakeup_fd_as_one_byte() {
 #[test]
 fn a_full_wakeup_pipe_loses_the_byte_not_the_signal_and_errno_is_kept() {
     let _serial = Serial::start();
-    let (r, w) = util::fd::one_page_pipe();
+    let (r, w) = testkit::fd::one_page_pipe();
     set_nonblocking(&r);
     set_nonblocking(&w);
     let page = [b'x'; 4096];
