@@ -14,6 +14,7 @@ use crate::error::{Error, Result};
 use crate::fdset::FD_SETSIZE;
 use crate::fileno::FileNo;
 use crate::poll::checked_fd;
+use crate::retry;
 use crate::sys;
 use crate::timeout::{self, MsTimeout};
 
@@ -311,7 +312,7 @@ impl Epoll {
         buf.try_reserve_exact(maxevents as usize)
             .map_err(|_| Error::Os(std::io::Error::from_raw_os_error(libc::ENOMEM)))?;
         // On a deadline passed during EINTR retries, the buffer is left empty.
-        timeout::retry_ms(timeout, |ms| sys::epoll_wait(epfd, buf, maxevents, ms))?;
+        retry::retry_ms(timeout, |ms| sys::epoll_wait(epfd, buf, maxevents, ms))?;
         Ok(())
     }
 

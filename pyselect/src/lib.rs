@@ -39,6 +39,7 @@ mod error;
 mod fdset;
 mod fileno;
 mod poll;
+mod retry;
 mod select;
 pub mod selectors;
 pub mod signals;

@@ -12,6 +12,7 @@ use std::os::fd::RawFd;
 
 use crate::error::{Error, Result};
 use crate::fileno::FileNo;
+use crate::retry;
 use crate::sys;
 use crate::timeout::{self, MsTimeout};
 
@@ -264,7 +265,7 @@ impl Poll {
             self.rebuild();
         }
         let ufds = &mut self.ufds;
-        if let Some(n) = timeout::retry_ms(timeout, |ms| sys::poll(ufds, ms))? {
+        if let Some(n) = retry::retry_ms(timeout, |ms| sys::poll(ufds, ms))? {
             self.ready(n, ready);
         }
         Ok(())

@@ -5,6 +5,7 @@ use std::os::fd::RawFd;
 use crate::error::{Error, Result};
 use crate::fdset::{FdSet, FD_SETSIZE};
 use crate::fileno::FileNo;
+use crate::retry;
 use crate::timeout::{self, Deadline};
 use crate::{signals, sys};
 
@@ -168,7 +169,7 @@ fn wait_sets(
     // On failure Linux's select(2) leaves the sets as they were (select(2): "the file
     // descriptor sets are unmodified"; POSIX leaves them unspecified), so a retry after EINTR
     // passes the caller's sets again without copying them. No timeout: retry with NULL.
-    let done = timeout::pep475(deadline, |left| {
+    let done = retry::pep475(deadline, |left| {
         if let Some(left) = left {
             tv = Some(timeout::remaining_timeval(left));
         }

@@ -10,6 +10,7 @@ use std::time::Duration;
 use crate::addr::{Family, ToAddress, Type};
 use crate::error::{Error, Result};
 use crate::fileno::FileNo;
+use crate::retry;
 use crate::timeout::{self, Deadline};
 use crate::{signals, sys};
 
@@ -468,7 +469,7 @@ impl Socket {
         };
         // A retry after EINTR waits for the time left; once it has passed, a timeout.
         let fd = self.fileno();
-        match timeout::pep475(deadline, |left| {
+        match retry::pep475(deadline, |left| {
             sys::poll_one(fd, events, left.map_or(ms, timeout::poll_ms))
         })? {
             None | Some(0) => Err(Error::Timeout),
@@ -498,7 +499,7 @@ impl Socket {
                 self.wait_for(events, deadline)?;
             }
             // The call itself has no deadline: EINTR retries it as it was.
-            match timeout::pep475(None, |_| f(self.fileno())) {
+            match retry::pep475(None, |_| f(self.fileno())) {
                 Ok(Some(r)) => return Ok(r),
                 Err(Error::Os(e)) if deadline.is_some() && would_block(&e) => {}
                 Err(e) => return Err(e),

@@ -290,3 +290,25 @@ fn the_library_modules_import_one_another_without_a_cycle() {
         walk(node, &graph, &mut Vec::new(), &mut done);
     }
 }
+
+#[test]
+fn the_timeout_module_is_arithmetic_and_the_retry_loop_is_apart() {
+    // timeout.rs rounds and counts down; what an EINTR means is signals', and the one loop
+    // that joins the two is retry.rs. timeout may name only the error it returns.
+    let graph = library_imports();
+    let timeout = graph
+        .get("timeout")
+        .expect("the import reader sees timeout.rs");
+    let beyond_error: Vec<_> = timeout.iter().filter(|m| *m != "error").collect();
+    assert!(
+        beyond_error.is_empty(),
+        "timeout.rs imports {beyond_error:?}: its arithmetic should need only crate::error"
+    );
+    let retry = graph.get("retry").expect("the import reader sees retry.rs");
+    for needed in ["timeout", "signals"] {
+        assert!(
+            retry.contains(needed),
+            "the import reader misses retry -> {needed}: {retry:?}"
+        );
+    }
+}
